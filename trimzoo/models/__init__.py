@@ -1,0 +1,17 @@
+"""trimzoo models: the backbone, the preset factories and Poor Man's BERT."""
+
+from trimzoo.models.backbone import TrimzooBackbone
+from trimzoo.models.presets import PRESETS
+from trimzoo.models.zoo import (
+    bert_base,
+    bert_large,
+    bert_mini,
+    bert_tiny,
+    bort,
+    bort_mini,
+    create,
+    list_models,
+    preset_config,
+    trimbert_base,
+    trimbert_mini,
+)

@@ -1,0 +1,70 @@
+"""Model factories: one function per preset, plus ``create`` and
+``list_models``."""
+
+from trimzoo.models.backbone import TrimzooBackbone
+from trimzoo.models.presets import PRESETS
+
+
+def list_models():
+    """Names of every preset, in table order."""
+    return list(PRESETS)
+
+
+def preset_config(name, **overrides):
+    """The constructor arguments of preset ``name`` with ``overrides``
+    applied (overrides win)."""
+    if name not in PRESETS:
+        raise ValueError(
+            f"Unknown model {name!r}. Valid names: {list_models()}."
+        )
+    config = dict(PRESETS[name]["config"])
+    config.update(overrides)
+    return config
+
+
+def create(name, weights=None, **overrides):
+    """Builds preset ``name`` as a ``TrimzooBackbone``.
+
+    Args:
+        name: str. A preset name, see ``list_models()``.
+        weights: str or None. A checkpoint folder (HF BERT/RoBERTa,
+            keras-hub preset or trimzoo preset) to load; its architecture
+            must match the preset with ``overrides``. Defaults to None
+            (random initialisation).
+        **overrides: ``TrimzooBackbone`` arguments that replace the preset's.
+
+    Examples:
+    >>> backbone = create("bort", num_layers=2, hidden_dim=64,
+    ...                   intermediate_dim=48, num_heads=2,
+    ...                   vocabulary_size=100)
+    >>> backbone.num_layers
+    2
+    """
+    config = preset_config(name, **overrides)
+    if weights is not None:
+        from trimzoo.checkpoints import load_backbone
+
+        return load_backbone(weights, expected=config)
+    return TrimzooBackbone(**config)
+
+
+def _factory(name):
+    def factory(weights=None, **overrides):
+        return create(name, weights=weights, **overrides)
+
+    factory.__name__ = factory.__qualname__ = name
+    factory.__doc__ = (
+        f"{PRESETS[name]['description']}\n\n"
+        f"Same as ``create({name!r}, weights=weights, **overrides)``."
+    )
+    return factory
+
+
+bert_tiny = _factory("bert_tiny")
+bert_mini = _factory("bert_mini")
+bert_base = _factory("bert_base")
+bert_large = _factory("bert_large")
+trimbert_mini = _factory("trimbert_mini")
+trimbert_base = _factory("trimbert_base")
+bort = _factory("bort")
+bort_mini = _factory("bort_mini")
