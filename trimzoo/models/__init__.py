@@ -1,6 +1,7 @@
 """trimzoo models: the backbone, the preset factories and Poor Man's BERT."""
 
 from trimzoo.models.backbone import TrimzooBackbone
+from trimzoo.models.classifier import TrimzooClassifier
 from trimzoo.models.presets import PRESETS
 from trimzoo.models.zoo import (
     bert_base,
