@@ -1,0 +1,75 @@
+"""Fine-tuning config: ``--config=configs/finetune.py:model=...,task=...``.
+
+Arguments (all optional): ``model`` (a preset name), ``task`` (e.g.
+``glue/sst2``, ``rotten_tomatoes``), ``init_checkpoint`` (a folder that
+``trimzoo.models.from_pretrained`` reads), ``drop_layers`` (e.g. ``top:2``),
+``runlocal`` (shrink everything for a laptop run). Every field can then be
+overridden on the command line, e.g. ``--config.train.learning_rate=3e-5``.
+"""
+
+import ml_collections
+
+from configs.common import parse_arg
+
+
+def get_config(arg=None):
+    args = parse_arg(arg, model="bert_base", task="rotten_tomatoes",
+                     init_checkpoint="", drop_layers="", runlocal=False)
+    config = ml_collections.ConfigDict()
+    config.model = args["model"]
+    # Preset overrides, e.g. {"attention_normalizer": "relu_sum"}.
+    config.model_overrides = ml_collections.ConfigDict()
+    config.init_checkpoint = args["init_checkpoint"]
+    # Poor Man's BERT, applied to the pretrained model before fine-tuning:
+    # "top:2", "bottom:2", "odd:4", "even:4", "symmetric:4",
+    # "contribution:0.95" (threshold) or "layers:9,10,11" (0-based).
+    config.drop_layers = args["drop_layers"]
+    config.task = args["task"]
+    config.max_seq_length = 128
+    config.seed = 0
+
+    config.data = ml_collections.ConfigDict()
+    config.data.data_dir = ""        # tfds data_dir, or the GLUE TSV folder
+    config.data.source = "tfds"      # GLUE: "tfds" or "tsv"
+    config.data.train_files = ""     # task "files": CSV/TSV/JSONL paths
+    config.data.validation_files = ""
+    config.data.test_files = ""
+    config.data.text_column = "sentence"
+    config.data.text_pair_column = ""
+    config.data.label_column = "label"
+    config.data.max_train_examples = 0   # 0 = all
+    config.data.max_eval_examples = 0
+
+    config.train = ml_collections.ConfigDict()
+    config.train.batch_size = 32          # global batch size
+    config.train.epochs = 3
+    config.train.learning_rate = 2e-5
+    config.train.warmup_fraction = 0.1
+    config.train.weight_decay = 0.01
+    config.train.clipnorm = 1.0
+    config.train.optimizer = "adamw"
+    config.train.dropout = 0.1
+    config.train.mixed_precision = ""     # "", "mixed_bfloat16", "mixed_float16"
+    config.train.jit_compile = False
+    config.train.steps_per_execution = 1
+    config.train.max_steps_per_epoch = 0  # 0 = the whole training split
+
+    config.eval = ml_collections.ConfigDict()
+    config.eval.batch_size = 64
+    # Metric that picks the best checkpoint ("" = the task's main metric).
+    config.eval.best_metric = ""
+
+    if args["runlocal"]:
+        config.max_seq_length = 64
+        config.train.batch_size = 8
+        config.train.epochs = 1
+        config.train.learning_rate = 1e-4
+        config.train.max_steps_per_epoch = 20
+        config.data.max_train_examples = 320
+        config.data.max_eval_examples = 64
+        config.eval.batch_size = 32
+        if not config.init_checkpoint:
+            config.model_overrides = ml_collections.ConfigDict(dict(
+                num_layers=3, hidden_dim=64, num_heads=2,
+                intermediate_dim=128))
+    return config

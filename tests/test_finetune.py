@@ -1,0 +1,161 @@
+"""Fine-tuning: the trainer, resume, configs and the tool."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import keras_hub
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from configs.finetune import get_config
+from trimzoo.training.finetune import finetune, parse_drop_spec
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def small_config(task="rotten_tomatoes", model="trimbert_mini", **data):
+    config = get_config(f"model={model},task={task},runlocal=True")
+    config.max_seq_length = 32
+    config.train.max_steps_per_epoch = 6
+    config.data.max_train_examples = 96
+    config.data.max_eval_examples = 32
+    config.model_overrides = {"num_layers": 3, "hidden_dim": 32,
+                              "num_heads": 2, "intermediate_dim": 48}
+    for key, value in data.items():
+        config.data[key] = value
+    return config
+
+
+def test_parse_drop_spec():
+    assert parse_drop_spec("") is None
+    assert parse_drop_spec("top:2") == {"strategy": "top", "k": 2}
+    assert parse_drop_spec("layers:9,10,11") == {"layers": [9, 10, 11]}
+    assert parse_drop_spec("contribution:0.95") == {
+        "strategy": "contribution", "threshold": 0.95}
+    assert parse_drop_spec("contribution:k=3") == {
+        "strategy": "contribution", "k": 3}
+    for bad in ("top", "middle:2", "top:two"):
+        with pytest.raises(ValueError, match="drop_layers"):
+            parse_drop_spec(bad)
+
+
+class _Interrupt(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 0:
+            raise KeyboardInterrupt("simulated interruption")
+
+
+def test_finetune_writes_everything_and_resumes(tmp_path):
+    workdir = str(tmp_path / "run")
+    config = small_config()
+    config.train.epochs = 2
+    with pytest.raises(KeyboardInterrupt):
+        finetune(config, workdir, callbacks=[_Interrupt()])
+    state = json.load(open(os.path.join(workdir, "checkpoints", "state.json")))
+    assert state["epoch"] == 1
+    assert os.path.isdir(os.path.join(workdir, "best"))
+    assert not os.path.exists(os.path.join(workdir, "final"))
+
+    record = finetune(config, workdir)
+    assert [e["epoch"] for e in record["evals"]] == [1, 2]
+    assert 0.0 <= record["test"]["accuracy"] <= 1.0
+    for name in ("config.json", "metrics.json", "best", "final",
+                 "tensorboard"):
+        assert os.path.exists(os.path.join(workdir, name)), name
+    saved = json.load(open(os.path.join(workdir, "metrics.json")))
+    assert saved["best"]["metric"] == "validation/accuracy"
+    assert len(saved["evals"]) == 2
+    # The resumed run continued the optimizer: its step count is 2 epochs.
+    final = keras_hub.models.TextClassifier.from_preset(
+        os.path.join(workdir, "final"))
+    assert final.backbone.num_layers == 3
+    # A third call has nothing left to train and changes nothing.
+    again = finetune(config, workdir)
+    assert len(again["evals"]) == 2
+
+    changed = small_config()
+    changed.train.epochs = 2
+    changed.train.learning_rate = 0.5
+    with pytest.raises(ValueError, match="learning_rate"):
+        finetune(changed, workdir)
+
+
+def test_resume_restores_optimizer_state(tmp_path):
+    from trimzoo.training.checkpointing import TrainingState
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    model.compile(optimizer=keras.optimizers.AdamW(1e-2), loss="mse")
+    x, y = np.ones((8, 3)), np.zeros((8, 2))
+    model.fit(x, y, epochs=2, verbose=0)
+    state = TrainingState(tmp_path)
+    state.save(model, 2, note="x")
+    other = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
+    other.compile(optimizer=keras.optimizers.AdamW(1e-2), loss="mse")
+    record = state.restore(other)
+    assert record["epoch"] == 2 and record["note"] == "x"
+    assert int(other.optimizer.iterations) == int(model.optimizer.iterations)
+    for a, b in zip(model.optimizer.variables, other.optimizer.variables):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert sorted(os.listdir(tmp_path)) == ["epoch-2.weights.h5",
+                                            "state.json"]
+
+
+def test_glue_pair_and_regression_tasks_with_mock_data(tmp_path):
+    import tensorflow_datasets as tfds
+
+    for task in ("glue/mrpc", "glue/stsb"):
+        config = small_config(task=task)
+        config.train.max_steps_per_epoch = 2
+        with tfds.testing.mock_data(num_examples=24):
+            record = finetune(config, str(tmp_path / task.replace("/", "_")))
+        metrics = record["evals"][-1]["validation"]
+        if task == "glue/mrpc":
+            assert set(metrics) >= {"accuracy", "f1"}
+        else:
+            assert set(metrics) >= {"pearson", "spearman"}
+
+
+def test_files_task_and_mirrored_strategy(tmp_path):
+    rng = np.random.default_rng(0)
+    words = ["good", "bad", "film", "plot", "great", "awful", "fine"]
+    for split in ("train", "validation"):
+        with open(tmp_path / f"{split}.csv", "w") as f:
+            f.write("review,sentiment\n")
+            for _ in range(40):
+                f.write(" ".join(rng.choice(words, 5)) + ","
+                        + rng.choice(["pos", "neg"]) + "\n")
+    config = small_config(task="files",
+                          train_files=str(tmp_path / "train.csv"),
+                          validation_files=str(tmp_path / "validation.csv"),
+                          text_column="review", label_column="sentiment")
+    config.train.max_steps_per_epoch = 3
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    record = finetune(config, str(tmp_path / "run"), strategy=strategy)
+    assert "accuracy" in record["evals"][-1]["validation"]
+
+
+def test_tool_runs_with_flag_overrides(tmp_path):
+    workdir = tmp_path / "tool"
+    cmd = [sys.executable, os.path.join(ROOT, "tools", "finetune.py"),
+           "--config=" + os.path.join(ROOT, "configs", "finetune.py")
+           + ":model=bert_tiny,task=rotten_tomatoes,runlocal=True",
+           f"--workdir={workdir}", "--config.train.max_steps_per_epoch=3",
+           "--config.data.max_eval_examples=16", "--strategy=cpu"]
+    result = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT,
+                            timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    config = json.load(open(workdir / "config.json"))
+    assert config["train"]["max_steps_per_epoch"] == 3
+    assert config["model"] == "bert_tiny"
+
+
+def test_finetune_config_arguments():
+    config = get_config("model=bort,task=glue/qnli,drop_layers=top:2")
+    assert (config.model, config.task, config.drop_layers) == (
+        "bort", "glue/qnli", "top:2")
+    with pytest.raises(ValueError, match="valid keys"):
+        get_config("modle=bort")

@@ -1,0 +1,35 @@
+r"""Fine-tune a trimzoo model on GLUE, the embedded sentiment task or files.
+
+    python tools/finetune.py \
+        --config=configs/finetune.py:model=bert_base,task=glue/sst2 \
+        --workdir=/tmp/sst2 --config.train.learning_rate=3e-5
+
+Re-running with the same --workdir resumes the run.
+"""
+
+import _common  # noqa: F401  (path and logging set-up)
+from absl import app, flags
+from ml_collections import config_flags
+
+from trimzoo.training.strategy import STRATEGIES, get_strategy
+
+config_flags.DEFINE_config_file("config", None, "Experiment config file.")
+flags.DEFINE_string("workdir", None, "Output folder; an existing run resumes.")
+flags.DEFINE_enum("strategy", "auto", STRATEGIES, "tf.distribute strategy.")
+flags.DEFINE_string("tpu", None, "TPU name or address (implies --strategy=tpu"
+                    " with --strategy=auto).")
+flags.mark_flags_as_required(["config", "workdir"])
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    from trimzoo.training.finetune import finetune
+
+    strategy = get_strategy(FLAGS.strategy, tpu=FLAGS.tpu)
+    finetune(FLAGS.config, FLAGS.workdir, strategy=strategy)
+
+
+if __name__ == "__main__":
+    app.run(main)

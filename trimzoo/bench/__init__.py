@@ -1,0 +1,1 @@
+"""Benchmarks: parameters, FLOPs, latency, throughput, reports."""

@@ -1,0 +1,94 @@
+"""Atomic writes of files and folders, and a resumable training state."""
+
+import contextlib
+import json
+import os
+import shutil
+import tempfile
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yields a temporary path next to ``path``; on success it replaces
+    ``path`` in one rename, so readers never see a half-written file or
+    folder. On error the temporary is removed and ``path`` is untouched."""
+    path = os.fspath(path)
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
+    target = os.path.join(tmp, os.path.basename(path))
+    try:
+        yield target
+        if os.path.isdir(target):
+            old = None
+            if os.path.exists(path):
+                old = path + ".old"
+                shutil.rmtree(old, ignore_errors=True)
+                os.replace(path, old)
+            os.replace(target, path)
+            if old:
+                shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(target, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def write_json(path, value):
+    """Writes ``value`` as indented JSON, atomically."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(value, f, indent=2, sort_keys=True)
+            f.write("\n")
+
+
+def read_json(path, default=None):
+    if not os.path.exists(path):
+        return default
+    with open(path) as f:
+        return json.load(f)
+
+
+class TrainingState:
+    """Weights (with optimizer state) and a small JSON record, per epoch.
+
+    ``save(model, epoch, **extra)`` writes ``epoch-N.weights.h5`` and then
+    ``state.json`` pointing at it; the JSON rename is the commit point, so
+    an interrupted save leaves the previous state intact. Older weight files
+    are removed after the commit.
+    """
+
+    def __init__(self, directory):
+        self.directory = os.fspath(directory)
+        self.state_path = os.path.join(self.directory, "state.json")
+
+    def load_record(self):
+        return read_json(self.state_path)
+
+    def save(self, model, epoch, **extra):
+        os.makedirs(self.directory, exist_ok=True)
+        name = f"epoch-{epoch}.weights.h5"
+        with atomic_path(os.path.join(self.directory, name)) as tmp:
+            model.save_weights(tmp)
+        write_json(self.state_path, {"epoch": epoch, "weights": name, **extra})
+        for other in os.listdir(self.directory):
+            if other.endswith(".weights.h5") and other != name:
+                os.remove(os.path.join(self.directory, other))
+
+    def restore(self, model):
+        """Loads the saved weights (and optimizer state) into ``model``;
+        returns the record, or None when there is nothing to resume."""
+        record = self.load_record()
+        if record is None:
+            return None
+        path = os.path.join(self.directory, record["weights"])
+        if not os.path.exists(path):
+            raise FileNotFoundError(
+                f"{self.state_path} names {record['weights']}, which is "
+                "missing; the checkpoint folder was modified by hand."
+            )
+        optimizer = getattr(model, "optimizer", None)
+        if optimizer is not None and not optimizer.built:
+            optimizer.build(model.trainable_variables)
+        model.load_weights(path)
+        return record
