@@ -1,0 +1,73 @@
+r"""Poor Man's BERT: drop layers of a pretrained checkpoint.
+
+Writes a folder that ``trimzoo.models.from_pretrained`` loads, with
+``drop_layers.json`` noting what was dropped and why. Layer indices are
+0-based; the note also gives the paper's 1-based numbering.
+
+    python tools/drop_layers.py --checkpoint=DIR --strategy=top --k=2 \
+        --output=DIR
+    python tools/drop_layers.py --checkpoint=DIR --layers=3,4 --output=DIR
+    python tools/drop_layers.py --checkpoint=DIR --strategy=contribution \
+        --threshold=0.95 --data=sentences.txt --output=DIR
+"""
+
+import json
+import os
+import sys
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                ".."))
+
+from absl import app, flags  # noqa: E402
+
+flags.DEFINE_string("checkpoint", None, "Checkpoint folder (HF BERT/RoBERTa, "
+                    "keras-hub preset or trimzoo folder).")
+flags.DEFINE_string("output", None, "Folder to write.")
+flags.DEFINE_enum("strategy", None, ["top", "bottom", "odd", "even",
+                                     "symmetric", "contribution"],
+                  "Dropping strategy (or give --layers).")
+flags.DEFINE_integer("k", None, "Number of layers to drop.")
+flags.DEFINE_list("layers", None, "Explicit 0-based layer indices to drop.")
+flags.DEFINE_float("threshold", None, "contribution: drop layers whose mean "
+                   "[CLS] similarity is above this.")
+flags.DEFINE_string("data", None, "contribution: text file, one sentence per "
+                    "line.")
+flags.DEFINE_integer("max_examples", 1000, "contribution: sentences used.")
+flags.DEFINE_integer("sequence_length", 128, "contribution: token budget.")
+flags.DEFINE_bool("overwrite", False, "Replace an existing --output.")
+flags.mark_flags_as_required(["checkpoint", "output"])
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    from trimzoo.models.layer_drop import drop_checkpoint
+
+    texts = None
+    if FLAGS.data:
+        with open(FLAGS.data, encoding="utf-8") as f:
+            texts = [line.strip() for line in f][: FLAGS.max_examples]
+    elif FLAGS.strategy == "contribution":
+        raise app.UsageError("--strategy=contribution needs --data.")
+    layers = None
+    if FLAGS.layers is not None:
+        try:
+            layers = [int(x) for x in FLAGS.layers]
+        except ValueError:
+            raise app.UsageError(
+                f"--layers must be integers, got {FLAGS.layers}.") from None
+    note = drop_checkpoint(
+        FLAGS.checkpoint, FLAGS.output, strategy=FLAGS.strategy, k=FLAGS.k,
+        layers=layers, threshold=FLAGS.threshold, texts=texts,
+        sequence_length=FLAGS.sequence_length, overwrite=FLAGS.overwrite)
+    print(note["reason"])
+    if note["similarities"] is not None:
+        print("similarities:", json.dumps([round(s, 4)
+                                           for s in note["similarities"]]))
+    print(f"wrote {FLAGS.output}")
+
+
+if __name__ == "__main__":
+    app.run(main)

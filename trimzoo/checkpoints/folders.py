@@ -1,0 +1,280 @@
+"""Checkpoint folders: detect the format, load a backbone (with an
+architecture check), save a folder that loads back.
+
+Three formats are read, all offline from a local folder:
+
+- ``"hf"``: HuggingFace BERT / RoBERTa (``config.json`` with ``model_type`` +
+  ``model.safetensors`` or a sharded ``model.safetensors.index.json``);
+- ``"keras_hub_bert"``: a keras-hub ``BertBackbone`` preset;
+- ``"trimzoo"``: a ``TrimzooBackbone`` preset, as written by
+  ``backbone.save_to_preset``, ``TrimzooClassifier.save_to_preset`` or
+  ``save_pretrained``.
+"""
+
+import inspect
+import json
+import logging
+import math
+import os
+import shutil
+import tempfile
+import types
+
+import keras
+
+from trimzoo.checkpoints import hf
+from trimzoo.checkpoints.state import get_state, set_state
+from trimzoo.models.backbone import (
+    TrimzooBackbone,
+    resolve_ffn_layers,
+    resolve_layer_norms,
+    resolve_normalizers,
+)
+
+logger = logging.getLogger(__name__)
+
+CONFIG_FILE = "config.json"
+FORMATS = ("hf", "keras_hub_bert", "trimzoo")
+# Fields that define the function a checkpoint computes; the others
+# (dropout, dtype) may differ from the checkpoint's and are taken from the
+# request.
+SHAPE_FIELDS = ("vocabulary_size", "num_layers", "num_heads", "hidden_dim",
+                "intermediate_dim", "max_sequence_length", "num_segments")
+PER_LAYER_FIELDS = ("ffn_layers", "attention_norm", "ffn_norm",
+                    "attention_normalizer")
+TRAINING_FIELDS = ("dropout", "dtype")
+
+
+def _defaults():
+    params = inspect.signature(TrimzooBackbone.__init__).parameters.values()
+    return {p.name: p.default for p in params
+            if p.default is not inspect.Parameter.empty}
+
+
+def architecture(config):
+    """The architecture a ``TrimzooBackbone`` config describes, with
+    per-layer options resolved (``"every_3"`` -> a tuple of booleans), so
+    that equal networks compare equal."""
+    c = {**_defaults(), **config}
+    num_layers = c["num_layers"]
+    ffn = resolve_ffn_layers(c["ffn_layers"], num_layers)
+    attn_norm, ffn_norm = resolve_layer_norms(
+        c["layer_norm"], c["attention_norm"], c["ffn_norm"], ffn)
+    return {
+        **{k: c[k] for k in SHAPE_FIELDS},
+        "activation": c["activation"],
+        "layer_norm_epsilon": float(c["layer_norm_epsilon"]),
+        "ffn_layers": ffn,
+        "attention_norm": attn_norm,
+        "ffn_norm": ffn_norm,
+        "attention_normalizer": resolve_normalizers(
+            c["attention_normalizer"], num_layers),
+    }
+
+
+def check_architecture(found, expected, source):
+    """Raises ``ValueError`` listing every architecture field in which the
+    checkpoint config ``found`` differs from the ``expected`` one."""
+    have, want = architecture(found), architecture(expected)
+    fields = [k for k in have
+              if not (k in PER_LAYER_FIELDS
+                      and have["num_layers"] != want["num_layers"])]
+    diffs = []
+    for k in fields:
+        if k == "layer_norm_epsilon":
+            same = math.isclose(have[k], want[k], rel_tol=1e-6)
+        else:
+            same = have[k] == want[k]
+        if not same:
+            diffs.append(f"  {k}: checkpoint {have[k]!r}, requested "
+                         f"{want[k]!r}")
+    if diffs:
+        raise ValueError(
+            f"The checkpoint in {source!r} does not match the requested "
+            "architecture:\n" + "\n".join(diffs) + "\nPass matching "
+            "overrides, or load it with trimzoo.models.from_pretrained to "
+            "take the architecture from the checkpoint."
+        )
+
+
+def checkpoint_format(path):
+    """``"hf"``, ``"keras_hub_bert"`` or ``"trimzoo"`` for a checkpoint
+    folder.
+
+    Raises:
+        FileNotFoundError: if ``path`` is not a folder or has no config.json.
+        ValueError: for a pickle-only folder or an unsupported model.
+    """
+    path = os.fspath(path)
+    if not os.path.isdir(path):
+        raise FileNotFoundError(f"No such checkpoint folder: {path!r}.")
+    config_path = os.path.join(path, CONFIG_FILE)
+    if not os.path.exists(config_path):
+        hf.check_weight_files(path)  # a clearer error for pickle-only dirs
+        raise FileNotFoundError(f"Missing file: {config_path}")
+    config = hf.read_json(config_path)
+    if "registered_name" in config:
+        cls = keras.saving.get_registered_object(config["registered_name"])
+        import keras_hub
+
+        if isinstance(cls, type) and issubclass(cls, TrimzooBackbone):
+            return "trimzoo"
+        if isinstance(cls, type) and issubclass(
+                cls, keras_hub.models.BertBackbone):
+            return "keras_hub_bert"
+        raise ValueError(
+            f"{config_path}: a {config['registered_name']!r} preset; trimzoo "
+            "reads TrimzooBackbone and keras-hub BertBackbone presets."
+        )
+    if "model_type" in config:
+        return "hf"
+    raise ValueError(
+        f"{config_path} is neither a HF config (no 'model_type') nor a "
+        "keras-hub preset config (no 'registered_name')."
+    )
+
+
+def read_config(path):
+    """``(format, TrimzooBackbone arguments)`` of a checkpoint folder,
+    without reading its weights."""
+    fmt = checkpoint_format(path)
+    config_path = os.path.join(os.fspath(path), CONFIG_FILE)
+    config = hf.read_json(config_path)
+    if fmt == "hf":
+        return fmt, hf.config_from_hf(config, source=config_path)
+    args = config.get("config")
+    if not isinstance(args, dict):
+        raise ValueError(f"{config_path}: missing 'config' object.")
+    if fmt == "keras_hub_bert":
+        from trimzoo.checkpoints.keras_hub_bert import (
+            config_from_keras_hub_bert,
+        )
+
+        return fmt, config_from_keras_hub_bert(types.SimpleNamespace(**args))
+    params = set(_defaults()) | {"vocabulary_size", "num_layers", "num_heads",
+                                 "hidden_dim", "intermediate_dim"}
+    return fmt, {k: v for k, v in args.items() if k in params}
+
+
+def load_backbone(path, expected=None):
+    """A ``TrimzooBackbone`` with the weights of a checkpoint folder.
+
+    The architecture comes from the folder. With ``expected`` (the full
+    constructor arguments of a requested preset, as ``trimzoo.models.create``
+    passes them) every architecture field must match, or a ``ValueError``
+    lists the differences; ``dropout`` and ``dtype`` are taken from
+    ``expected``. Every weight of the backbone is loaded from the checkpoint
+    (a missing or surplus tensor is an error), except a pooler absent from
+    a HF masked-LM checkpoint, which keeps its initialisation with a
+    warning, as in HF.
+
+    Args:
+        path: str. A HF BERT/RoBERTa, keras-hub BertBackbone or trimzoo
+            folder.
+        expected: dict or None. Requested ``TrimzooBackbone`` arguments.
+
+    Returns:
+        ``TrimzooBackbone``.
+
+    Examples:
+    >>> backbone = load_backbone("/path/to/bert")  # doctest: +SKIP
+    """
+    path = os.fspath(path)
+    fmt, config = read_config(path)
+    if expected is not None:
+        check_architecture(config, expected, path)
+        config.update({k: expected[k] for k in TRAINING_FIELDS
+                       if k in expected})
+    if fmt == "trimzoo":
+        # A TrimzooBackbone subclass rebuilds itself from its own config.
+        overrides = {k: config[k] for k in TRAINING_FIELDS if k in config}
+        if "dtype" in overrides and overrides["dtype"] is None:
+            del overrides["dtype"]
+        return TrimzooBackbone.from_preset(path, **overrides)
+    if fmt == "keras_hub_bert":
+        import keras_hub
+
+        from trimzoo.checkpoints.keras_hub_bert import (
+            state_from_keras_hub_bert,
+        )
+
+        source = keras_hub.models.BertBackbone.from_preset(path)
+        state, missing = state_from_keras_hub_bert(source), []
+    else:
+        tensors = hf.read_safetensors(path)
+        state, missing = hf.state_from_hf(
+            tensors, config, hf.read_json(os.path.join(path, CONFIG_FILE)),
+            source=path)
+    backbone = TrimzooBackbone(**config)
+    if missing:
+        logger.warning("%s has no %s; keeping their initial values.", path,
+                       missing)
+        fresh = get_state(backbone)
+        state.update({name: fresh[name] for name in missing})
+    set_state(backbone, state, source=path)
+    return backbone
+
+
+def load_pretrained(path):
+    """``(backbone, tokenizer)`` of a checkpoint folder; see
+    ``load_backbone`` and ``trimzoo.data.tokenizers.load_tokenizer``."""
+    from trimzoo.data.tokenizers import load_tokenizer
+
+    backbone = load_backbone(path)
+    return backbone, load_tokenizer(path)
+
+
+def save_pretrained(backbone, tokenizer, path, overwrite=False,
+                    extra_files=None):
+    """Writes ``backbone`` and ``tokenizer`` as a keras-hub preset folder
+    that ``trimzoo.models.from_pretrained`` (and keras-hub's
+    ``from_preset``) read back.
+
+    The folder is written next to ``path`` under a temporary name and
+    renamed into place at the end, so ``path`` never holds half a
+    checkpoint.
+
+    Args:
+        backbone: ``TrimzooBackbone``.
+        tokenizer: keras-hub tokenizer or None (then only
+            ``load_backbone`` can read the folder).
+        path: str. The folder to create.
+        overwrite: bool. Replace an existing ``path``. Defaults to False.
+        extra_files: dict or None. ``{file name: JSON-serialisable value}``
+            written into the folder, e.g. a note of how it was made.
+
+    Examples:
+    >>> import tempfile, trimzoo
+    >>> backbone = trimzoo.models.bert_tiny(vocabulary_size=100)
+    >>> save_pretrained(backbone, None, tempfile.mkdtemp() + "/ckpt")
+    """
+    if not isinstance(backbone, TrimzooBackbone):
+        raise TypeError(
+            f"save_pretrained needs a TrimzooBackbone, got "
+            f"{type(backbone).__name__}."
+        )
+    path = os.path.abspath(os.fspath(path))
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(
+            f"{path!r} exists; pass overwrite=True to replace it.")
+    parent = os.path.dirname(path)
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.",
+                           suffix=".tmp", dir=parent)
+    try:
+        backbone.save_to_preset(tmp)
+        if tokenizer is not None:
+            tokenizer.save_to_preset(tmp)
+        for name, value in (extra_files or {}).items():
+            with open(os.path.join(tmp, name), "w", encoding="utf-8") as f:
+                json.dump(value, f, indent=2, ensure_ascii=False)
+        if os.path.exists(path):
+            old = tmp + ".old"
+            os.rename(path, old)
+            os.rename(tmp, path)
+            shutil.rmtree(old)
+        else:
+            os.rename(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
