@@ -43,12 +43,11 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    from trimzoo.models.layer_drop import drop_checkpoint
-
     texts = None
     if FLAGS.data:
         with open(FLAGS.data, encoding="utf-8") as f:
-            texts = [line.strip() for line in f][: FLAGS.max_examples]
+            texts = [line.strip() for line in f if line.strip()]
+        texts = texts[: FLAGS.max_examples]
     elif FLAGS.strategy == "contribution":
         raise app.UsageError("--strategy=contribution needs --data.")
     layers = None
@@ -58,6 +57,8 @@ def main(argv):
         except ValueError:
             raise app.UsageError(
                 f"--layers must be integers, got {FLAGS.layers}.") from None
+    from trimzoo.models.layer_drop import drop_checkpoint
+
     note = drop_checkpoint(
         FLAGS.checkpoint, FLAGS.output, strategy=FLAGS.strategy, k=FLAGS.k,
         layers=layers, threshold=FLAGS.threshold, texts=texts,

@@ -127,7 +127,10 @@ def hidden_states_model(backbone):
     ``L + 1`` hidden states: the input of layer 0 (embeddings), then the
     output of every layer."""
     blocks = backbone.transformer_layers
-    outputs = [blocks[0].input] + [block.output for block in blocks]
+    first = blocks[0].input  # (hidden states, padding mask)
+    if isinstance(first, (list, tuple)):
+        first = first[0]
+    outputs = [first] + [block.output for block in blocks]
     return keras.Model(backbone.inputs, outputs)
 
 
