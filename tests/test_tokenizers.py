@@ -178,6 +178,10 @@ def test_inputs_of_every_shape():
     assert tf.function(tokenizer)(tf.constant(["NAÏVE"])).to_list() == [[5]]
     dense = BertWordPieceTokenizer(SPECIALS + ["naive"], sequence_length=3)
     np.testing.assert_array_equal(dense(["naïve"]), [[5, 0, 0]])
+    # tf.data over unbatched (scalar) strings.
+    ds = tf.data.Dataset.from_tensor_slices(["Naïve café", "CAFÉ [SEP]"])
+    assert [x.numpy().tolist() for x in ds.map(tokenizer)] == [[5, 6],
+                                                              [6, 3]]
 
 
 def test_preset_round_trip(tmp_path, bpe_folder):
@@ -201,6 +205,7 @@ def test_preset_round_trip(tmp_path, bpe_folder):
             assert loaded.get_config() == tokenizer.get_config()
             texts = WORDPIECE["strings"][:12]
             assert eager_ids(loaded, texts) == eager_ids(tokenizer, texts)
+        assert load_tokenizer(folder, sequence_length=5).sequence_length == 5
 
 
 def test_fast_tokenizer_json_alone(tmp_path, minilm_tokenizer):

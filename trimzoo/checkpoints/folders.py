@@ -181,16 +181,15 @@ def load_backbone(path, expected=None):
     """
     path = os.fspath(path)
     fmt, config = read_config(path)
+    overrides = {}
     if expected is not None:
         check_architecture(config, expected, path)
-        config.update({k: expected[k] for k in TRAINING_FIELDS
-                       if k in expected})
+        overrides = {k: expected[k] for k in TRAINING_FIELDS
+                     if expected.get(k) is not None}
     if fmt == "trimzoo":
         # A TrimzooBackbone subclass rebuilds itself from its own config.
-        overrides = {k: config[k] for k in TRAINING_FIELDS if k in config}
-        if "dtype" in overrides and overrides["dtype"] is None:
-            del overrides["dtype"]
         return TrimzooBackbone.from_preset(path, **overrides)
+    config.update(overrides)
     if fmt == "keras_hub_bert":
         import keras_hub
 

@@ -224,7 +224,10 @@ class BertWordPieceTokenizer(keras_hub.tokenizers.BertTokenizer):
         # The parent's own lower-casing (NFKC case folding) and accent
         # stripping differ from the reference; this class normalises first
         # and lets the parent only split and look up.
-        kwargs.pop("split", None)
+        if not kwargs.pop("split", True):
+            raise ValueError("BertWordPieceTokenizer always splits words as "
+                             "the reference does; split=False is not "
+                             "supported.")
         special_tokens = kwargs.pop("special_tokens", None)
         self.max_input_chars_per_word = int(max_input_chars_per_word)
         super().__init__(
@@ -517,10 +520,10 @@ def _is_keras_preset(folder):
     return os.path.exists(path) and "registered_name" in _read_json(path)
 
 
-def _from_keras_preset(folder):
+def _from_keras_preset(folder, **kwargs):
     # Registering trimzoo's classes (this module and the backbone) lets
     # keras-hub resolve presets whose backbone is a TrimzooBackbone.
-    tokenizer = keras_hub.tokenizers.Tokenizer.from_preset(folder)
+    tokenizer = keras_hub.tokenizers.Tokenizer.from_preset(folder, **kwargs)
     if type(tokenizer) is keras_hub.tokenizers.BertTokenizer:
         # keras-hub's BERT presets store the vocabulary and `lowercase` of
         # the reference tokenizer; rebuild it with the reference
@@ -539,7 +542,7 @@ def load_tokenizer(folder, **kwargs):
     Args:
         folder: str. A HF BERT/RoBERTa folder, a keras-hub preset folder or
             a trimzoo saved folder.
-        **kwargs: passed to the tokenizer's constructor for HF folders, e.g.
+        **kwargs: passed to the tokenizer's constructor, e.g.
             ``sequence_length``.
 
     Returns:
@@ -568,7 +571,7 @@ def load_tokenizer(folder, **kwargs):
                 f"The preset folder {folder!r} has no tokenizer.json (it was "
                 "saved without a tokenizer)."
             )
-        return _from_keras_preset(folder)
+        return _from_keras_preset(folder, **kwargs)
     if has("vocab.txt"):
         return wordpiece_from_hf(folder, **kwargs)
     if has("vocab.json") or has("merges.txt"):
