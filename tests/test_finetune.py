@@ -159,3 +159,32 @@ def test_finetune_config_arguments():
         "bort", "glue/qnli", "top:2")
     with pytest.raises(ValueError, match="valid keys"):
         get_config("modle=bort")
+
+
+def test_init_checkpoint_with_layer_drop(tmp_path):
+    """Poor Man's BERT in the trainer: import, drop the top layer, train."""
+    import trimzoo
+    from trimzoo.checkpoints import save_pretrained
+    from trimzoo.training.finetune import default_tokenizer
+
+    tokenizer = default_tokenizer()
+    backbone = trimzoo.models.bert_tiny(
+        vocabulary_size=tokenizer.vocabulary_size(), num_layers=3,
+        hidden_dim=32, num_heads=2, intermediate_dim=48)
+    folder = str(tmp_path / "pretrained")
+    save_pretrained(backbone, tokenizer, folder)
+    for spec, kept in (("top:1", 2), ("contribution:k=2", 1)):
+        config = small_config()
+        config.model_overrides = {}
+        config.init_checkpoint = folder
+        config.drop_layers = spec
+        config.train.max_steps_per_epoch = 2
+        record = finetune(config, str(tmp_path / spec.replace(":", "_")))
+        assert record["layers_before_drop"] == 3
+        assert record["num_layers"] == kept
+        final = keras_hub.models.TextClassifier.from_preset(
+            str(tmp_path / spec.replace(":", "_") / "final"))
+        assert final.backbone.num_layers == kept
+        # The imported embeddings were kept (same vocabulary and weights).
+        np.testing.assert_equal(
+            final.backbone.vocabulary_size, tokenizer.vocabulary_size())
