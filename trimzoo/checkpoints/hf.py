@@ -296,7 +296,9 @@ def state_from_hf(tensors, config, hf_config, source="model.safetensors"):
         name = key[len(prefix):]
         name = name.replace("LayerNorm.gamma", "LayerNorm.weight").replace(
             "LayerNorm.beta", "LayerNorm.bias")
-        if name in _BUFFERS or name.startswith(_HEAD_PREFIXES):
+        if name in _BUFFERS:
+            continue  # constant buffers, not weights
+        if name.startswith(_HEAD_PREFIXES):
             ignored.append(key)
         elif name in names:
             target, transpose = names[name]
