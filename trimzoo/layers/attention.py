@@ -81,13 +81,18 @@ class SelfAttention(keras.layers.Layer):
         seq]``, nonzero for real tokens: padded keys get zero weight."""
         batch = ops.shape(inputs)[0]
         length = ops.shape(inputs)[1]
-        qkv = self.qkv(inputs)
+        # The projections run on [batch * seq, hidden]: a 2-D product is
+        # followed directly by its bias add, which TensorFlow fuses into one
+        # kernel (on rank 3, Keras reshapes in between and blocks that).
+        qkv = self.qkv(ops.reshape(inputs, (-1, self.hidden_dim)))
         qkv = ops.reshape(
-            qkv, (batch, length, 3, self.num_heads, self.head_dim)
+            qkv, (batch, length, 3 * self.num_heads, self.head_dim)
         )
-        # [3, batch, heads, seq, head_dim]
-        qkv = ops.transpose(qkv, (2, 0, 3, 1, 4))
-        query, key, value = qkv[0], qkv[1], qkv[2]
+        # [batch, 3 * heads, seq, head_dim]; split, not index: the gradient
+        # of a split is one concatenation, that of three slices is three
+        # zero-padded copies of the whole tensor.
+        qkv = ops.transpose(qkv, (0, 2, 1, 3))
+        query, key, value = ops.split(qkv, 3, axis=1)
         query = query * ops.cast(1.0 / self.head_dim**0.5, query.dtype)
         scores = ops.matmul(query, ops.transpose(key, (0, 1, 3, 2)))
         if padding_mask is None:
@@ -99,8 +104,9 @@ class SelfAttention(keras.layers.Layer):
         weights = self.weights_dropout(weights, training=training)
         context = ops.matmul(weights, value)  # [batch, heads, seq, head_dim]
         context = ops.transpose(context, (0, 2, 1, 3))
-        context = ops.reshape(context, (batch, length, self.hidden_dim))
-        return self.output_dense(context)
+        context = ops.reshape(context, (-1, self.hidden_dim))
+        outputs = self.output_dense(context)
+        return ops.reshape(outputs, (batch, length, self.hidden_dim))
 
     def compute_output_shape(self, inputs_shape, padding_mask_shape=None):
         return inputs_shape

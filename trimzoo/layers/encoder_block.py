@@ -1,6 +1,7 @@
 """One post-LN transformer encoder block whose parts are switched by data."""
 
 import keras
+from keras import ops
 
 from trimzoo.layers._utils import clone_initializer, default_initializer
 from trimzoo.layers.attention import SelfAttention
@@ -149,8 +150,12 @@ class EncoderBlock(keras.layers.Layer):
         if self.attention_layer_norm is not None:
             x = self.attention_layer_norm(x)
         if self.use_ffn:
-            h = self._activation_fn(self.ffn_intermediate(x))
-            h = self.ffn_output(h)
+            # On [batch * seq, hidden], so each product fuses with its bias
+            # (see SelfAttention.call).
+            shape = ops.shape(x)
+            h = ops.reshape(x, (-1, self.hidden_dim))
+            h = self._activation_fn(self.ffn_intermediate(h))
+            h = ops.reshape(self.ffn_output(h), shape)
             x = x + self.ffn_dropout(h, training=training)
             if self.ffn_layer_norm is not None:
                 x = self.ffn_layer_norm(x)
