@@ -1,0 +1,119 @@
+"""Pretraining config: ``--config=configs/pretrain.py:model=...``.
+
+Arguments (all optional): ``model`` (a preset name, default
+``trimbert_base``), ``tpu`` (Cloud TPU settings: TPUStrategy, bfloat16,
+1000 steps per execution), ``runlocal`` (shrink everything for a laptop
+run). Every field can be overridden on the command line, e.g.
+``--config.train.steps=1000 --config.data.input=/data/records``.
+
+With no data flags the run reads the embedded corpus (the Rotten Tomatoes
+review snippets, training split) with the embedded bert-base-uncased
+WordPiece vocabulary, so a from-scratch run works out of the box. The
+tokenizer decides the vocabulary: the preset's ``vocabulary_size`` is set
+from it.
+
+The defaults are BERT's pretraining recipe (Devlin et al. 2019): global
+batch 256 sequences of 128 tokens, 1M steps, AdamW with peak learning rate
+1e-4, 10k warmup steps then linear decay, weight decay 0.01, dropout 0.1,
+15% masking with 80/10/10. Distillation (``--config.distill.teacher=DIR``)
+uses Bort's weights alpha = 0.1, beta = 0.5, T = 2.
+"""
+
+import ml_collections
+from ml_collections import config_dict
+
+from configs.common import parse_arg
+
+# Architecture arguments a command line can override (per-layer tuples such
+# as attention_norm are set in Python configs).
+_OVERRIDABLE = {
+    "num_layers": int, "num_heads": int, "hidden_dim": int,
+    "intermediate_dim": int, "max_sequence_length": int,
+    "num_segments": int, "attention_normalizer": str, "ffn_layers": str,
+    "layer_norm": str, "activation": str, "layer_norm_epsilon": float,
+}
+
+
+def get_config(arg=None):
+    args = parse_arg(arg, model="trimbert_base", tpu=False, runlocal=False)
+    config = ml_collections.ConfigDict()
+    config.model = args["model"]
+    # TrimzooBackbone arguments that replace the preset's (None = keep the
+    # preset's), e.g. --config.model_overrides.num_layers=6.
+    config.model_overrides = ml_collections.ConfigDict(
+        {name: config_dict.placeholder(kind)
+         for name, kind in _OVERRIDABLE.items()})
+    config.seed = 0
+    # "auto" | "tpu" | "mirrored" | "multi_worker" | "cpu"; --tpu=NAME.
+    config.strategy = "auto"
+    config.tpu = ""
+
+    config.data = ml_collections.ConfigDict()
+    # Comma-separated globs or folders: TFRecords from
+    # tools/create_pretraining_data.py, or text files (one sentence per
+    # line, blank lines between documents) packed on the fly.
+    # "" = the embedded corpus.
+    config.data.input = ""
+    config.data.format = "auto"        # "auto" | "tfrecord" | "text"
+    # Tokenizer folder (vocab.txt, or vocab.json + merges.txt, or a
+    # keras-hub preset) or a vocab.txt file; "" = embedded bert-base-uncased.
+    config.data.vocab = ""
+    config.data.max_seq_length = 128
+    config.data.max_predictions_per_seq = 0   # 0 = ceil(0.15 · length)
+    config.data.mask_rate = 0.15
+    config.data.mask_token_rate = 0.8
+    config.data.random_token_rate = 0.1
+    config.data.shuffle_buffer = 10_000
+    config.data.cycle_length = 8       # files read in parallel
+
+    config.train = ml_collections.ConfigDict()
+    config.train.batch_size = 256      # global, split over replicas
+    config.train.steps = 1_000_000
+    config.train.learning_rate = 1e-4
+    config.train.warmup_steps = 10_000
+    config.train.optimizer = "adamw"   # "adamw" | "lamb"
+    config.train.weight_decay = 0.01
+    config.train.clipnorm = 1.0        # global-norm clipping; 0 = off
+    config.train.adam_beta_2 = 0.999
+    config.train.adam_epsilon = 1e-6
+    # "" (float32; bfloat16 on TPU), "mixed_bfloat16", "mixed_float16".
+    config.train.mixed_precision = ""
+    config.train.dropout = config_dict.placeholder(float)  # None = preset
+    config.train.steps_per_execution = 1
+    config.train.log_every = 100
+    config.train.checkpoint_every = 5_000
+    config.train.keep_checkpoints = 5
+    # Time the input pipeline alone for this many batches before training.
+    config.train.benchmark_pipeline_batches = 0
+
+    config.distill = ml_collections.ConfigDict()
+    config.distill.teacher = ""        # a folder with a masked-LM head
+    config.distill.alpha = 0.1
+    config.distill.beta = 0.5
+    config.distill.temperature = 2.0
+
+    if args["tpu"]:
+        config.strategy = "tpu"
+        config.train.mixed_precision = "mixed_bfloat16"
+        config.train.steps_per_execution = 1000
+        config.train.log_every = 1000
+        config.train.checkpoint_every = 10_000
+        config.data.cycle_length = 64
+        config.data.shuffle_buffer = 100_000
+
+    if args["runlocal"]:
+        config.model_overrides.num_layers = 3
+        config.model_overrides.hidden_dim = 128
+        config.model_overrides.num_heads = 2
+        config.model_overrides.intermediate_dim = 256
+        config.data.max_seq_length = 64
+        config.data.shuffle_buffer = 1_000
+        config.train.batch_size = 16
+        config.train.steps = 40
+        config.train.warmup_steps = 4
+        config.train.learning_rate = 5e-4
+        config.train.log_every = 5
+        config.train.checkpoint_every = 20
+        config.train.steps_per_execution = 5
+        config.train.benchmark_pipeline_batches = 20
+    return config
