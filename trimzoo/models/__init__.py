@@ -3,6 +3,7 @@
 from trimzoo.models.backbone import TrimzooBackbone
 from trimzoo.models.classifier import TrimzooClassifier
 from trimzoo.models.layer_drop import drop_layers, layers_to_drop
+from trimzoo.models.masked_lm import TrimzooMaskedLM
 from trimzoo.models.pretrained import from_pretrained
 from trimzoo.models.presets import PRESETS
 from trimzoo.models.zoo import (
