@@ -1,0 +1,81 @@
+r"""Export a trimzoo model to SavedModel and TFLite, with the parity gate.
+
+    python tools/export.py --model=FOLDER --output=DIR \
+        --formats=saved_model,tflite --quantize=none,float16,dynamic,int8 \
+        --seq_len=128 --benchmark
+
+FOLDER is a backbone or fine-tuned classifier folder (any preset or
+checkpoint folder). Every export is compared with the Keras model on real
+text; the numbers go to DIR/export_report.json and the run fails (exit
+status 1) if an export exceeds its limits. See docs/export.md.
+"""
+
+import logging
+import sys
+
+import _common  # noqa: F401  (path and logging set-up)
+from absl import app, flags
+from absl import logging as absl_logging
+
+flags.DEFINE_string("model", None, "Model folder: a backbone or fine-tuned "
+                    "classifier preset, or a HF BERT/RoBERTa checkpoint.")
+flags.DEFINE_string("output", None, "Output folder for the exports and "
+                    "export_report.json.")
+flags.DEFINE_string("formats", "saved_model,tflite",
+                    "Comma-separated: saved_model, tflite.")
+flags.DEFINE_string("quantize", "none", "Comma-separated TFLite variants: "
+                    "none (float32), float16, dynamic (dynamic-range int8), "
+                    "int8 (full integer, calibrated on real text).")
+flags.DEFINE_integer("seq_len", None, "Fixed TFLite sequence length (static "
+                     "[1, seq_len] inputs, fastest); unset for a dynamic "
+                     "length.", lower_bound=1)
+flags.DEFINE_boolean("benchmark", False, "Print size and median latency "
+                     "(batch 1 and 8) of every format next to the Keras "
+                     "model (float32 and Keras quantize('int8')).")
+flags.DEFINE_string("tokenizer", None, "Tokenizer folder for the real-text "
+                    "parity inputs and the text-in SavedModel; defaults to "
+                    "the model folder's.")
+flags.mark_flags_as_required(["model", "output"])
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    from trimzoo.export import (
+        FORMATS,
+        QUANTIZE_MODES,
+        FlexOpsError,
+        ParityError,
+        export_model,
+        parse_list,
+    )
+
+    # Progress lines from trimzoo; TensorFlow's own INFO lines are noise.
+    absl_logging.set_verbosity(absl_logging.WARNING)
+    logging.getLogger("trimzoo").setLevel(logging.INFO)
+    try:
+        formats = parse_list(FLAGS.formats, FORMATS, "--formats")
+        quantize = parse_list(FLAGS.quantize, QUANTIZE_MODES, "--quantize")
+    except ValueError as err:
+        raise app.UsageError(str(err))
+    try:
+        report = export_model(
+            FLAGS.model, FLAGS.output, formats=formats, quantize=quantize,
+            seq_len=FLAGS.seq_len, benchmark=FLAGS.benchmark,
+            tokenizer=FLAGS.tokenizer)
+    except (ParityError, FlexOpsError, FileNotFoundError, ValueError,
+            TypeError) as err:
+        print(f"\nEXPORT FAILED: {err}", file=sys.stderr, flush=True)
+        return 1
+    for entry in report["exports"]:
+        parity = entry["parity"]
+        print(f"{entry['format']:<22} {entry['size_bytes'] / 1e6:8.2f} MB  "
+              f"max abs diff {parity['metrics']['max_abs_diff']:.3g}  "
+              f"{'ok' if parity['passed'] else 'FAILED'}")
+    print(f"Parity gate passed; report: {FLAGS.output}/export_report.json")
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)

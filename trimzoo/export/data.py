@@ -1,0 +1,213 @@
+"""Real inputs for the parity gate, int8 calibration and the benchmark.
+
+Texts come from the embedded Rotten Tomatoes task
+(``trimzoo.data.rotten_tomatoes``): its validation split for the parity gate
+(with labels, for classifier accuracy) and its training split for int8
+calibration. They are tokenized with the model's own tokenizer and packed as
+single sentences (``[CLS] text [SEP]``), as fine-tuning packs them.
+
+The tokenizer is the model folder's (fine-tuned folders and
+``save_pretrained`` folders hold one); for a folder without one, a model
+with the bert-base-uncased vocabulary size (30522) uses the embedded
+checkpoint's WordPiece vocabulary. A model with neither gets random token
+ids (the report says so): its parity numbers are then not measured on real
+text.
+"""
+
+import dataclasses
+import logging
+import os
+
+import numpy as np
+
+from trimzoo.export.saved_model import backbone_of, model_kind, num_classes
+
+log = logging.getLogger("trimzoo")
+
+#: Vocabulary size of the embedded checkpoint's WordPiece tokenizer.
+EMBEDDED_VOCABULARY_SIZE = 30522
+#: Task whose splits are the real text.
+TASK = "rotten_tomatoes"
+
+
+@dataclasses.dataclass
+class ParityData:
+    """Model inputs for the parity gate.
+
+    Attributes:
+        inputs: dict of int32 arrays ``[num_examples, seq_len]``.
+        labels: int array ``[num_examples]`` or None (no labels for this
+            model: a backbone, or a classifier whose class count is not the
+            task's).
+        source: str. Where the inputs come from, e.g.
+            ``"rotten_tomatoes/validation"`` or ``"random token ids"``.
+        tokenizer: str or None. Where the tokenizer came from.
+        texts: list of str or None. The texts behind ``inputs``.
+    """
+
+    inputs: dict
+    labels: object
+    source: str
+    tokenizer: object
+    texts: list = None
+
+    @property
+    def num_examples(self):
+        return len(self.inputs["token_ids"])
+
+    @property
+    def seq_len(self):
+        return self.inputs["token_ids"].shape[1]
+
+    def describe(self):
+        """A JSON-ready summary for the report."""
+        mask = self.inputs["padding_mask"]
+        return {
+            "source": self.source,
+            "tokenizer": self.tokenizer,
+            "num_examples": int(self.num_examples),
+            "padded_length": int(self.seq_len),
+            "mean_tokens": round(float(mask.sum(axis=1).mean()), 1),
+            "labelled": self.labels is not None,
+        }
+
+
+def find_tokenizer(model, folder=None, tokenizer=None):
+    """The tokenizer for real-text inputs, and where it came from.
+
+    Order: ``tokenizer`` (a keras-hub tokenizer, or a folder to load one
+    from); the model folder's; the embedded bert-base-uncased WordPiece
+    vocabulary when the model's vocabulary has its size.
+
+    Returns:
+        ``(tokenizer or None, description or None)``.
+
+    Raises:
+        ValueError: the tokenizer has more tokens than the model's
+            vocabulary.
+    """
+    from trimzoo.data.tokenizers import load_tokenizer
+
+    vocabulary_size = backbone_of(model).vocabulary_size
+    found, where = None, None
+    if tokenizer is not None and not isinstance(tokenizer, (str,
+                                                            os.PathLike)):
+        found, where = tokenizer, "given"
+    elif tokenizer is not None:
+        found, where = load_tokenizer(tokenizer), os.fspath(tokenizer)
+    elif folder is not None:
+        try:
+            found, where = load_tokenizer(folder), os.fspath(folder)
+        except FileNotFoundError:
+            pass
+    if found is None and vocabulary_size == EMBEDDED_VOCABULARY_SIZE:
+        from trimzoo.data.embedded import minilm_path
+
+        try:
+            path = minilm_path()
+        except FileNotFoundError:
+            path = None
+        if path is not None:
+            found = load_tokenizer(path)
+            where = "embedded bert-base-uncased WordPiece vocabulary"
+    if found is not None and found.vocabulary_size() > vocabulary_size:
+        raise ValueError(
+            f"The tokenizer ({where}) has {found.vocabulary_size()} tokens "
+            f"but the model's vocabulary has {vocabulary_size}."
+        )
+    return found, where
+
+
+def task_examples(split):
+    """``[(text, label)]`` of the real task's ``split``."""
+    from trimzoo.data.rotten_tomatoes import load_split
+
+    return load_split(split)
+
+
+def _encode(tokenizer, texts, seq_len):
+    from trimzoo.data.tokenizers import encode
+
+    return encode(tokenizer, texts, sequence_length=seq_len)
+
+
+def random_inputs(model, num_examples, seq_len, seed=0):
+    """Random token ids with random lengths (right padding), for models
+    without a tokenizer."""
+    backbone = backbone_of(model)
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(min(4, seq_len), seq_len + 1, size=num_examples)
+    ids = rng.integers(1, backbone.vocabulary_size,
+                       size=(num_examples, seq_len)).astype("int32")
+    mask = (np.arange(seq_len)[None, :] < lengths[:, None]).astype("int32")
+    return {"token_ids": ids * mask,
+            "segment_ids": np.zeros_like(ids),
+            "padding_mask": mask}
+
+
+def parity_data(model, tokenizer=None, seq_len=128, num_examples=None,
+                split="validation", seed=0, tokenizer_source=None):
+    """Inputs (and labels, for classifiers) for the parity gate.
+
+    Args:
+        model: backbone or classifier.
+        tokenizer: keras-hub tokenizer or None (random ids).
+        seq_len: int. Padded length; capped at the model's
+            ``max_sequence_length``.
+        num_examples: int or None. Number of texts; None takes the whole
+            split for a classifier (its accuracy is part of the gate) and
+            256 texts for a backbone.
+        split: str. Split of the real task. Defaults to ``"validation"``.
+        seed: int. Seed of the random fallback.
+        tokenizer_source: str or None. Where the tokenizer came from, for
+            the report.
+
+    Returns:
+        :class:`ParityData`.
+    """
+    seq_len = min(int(seq_len), backbone_of(model).max_sequence_length)
+    is_classifier = model_kind(model) == "classifier"
+    if num_examples is None:
+        num_examples = None if is_classifier else 256
+    if tokenizer is None:
+        count = num_examples or 256
+        log.warning(
+            "No tokenizer for this model: the parity gate runs on %d random "
+            "token sequences, not real text.", count)
+        return ParityData(random_inputs(model, count, seq_len, seed), None,
+                          "random token ids", None)
+    examples = task_examples(split)
+    if num_examples is not None:
+        examples = examples[:num_examples]
+    texts = [text for text, _ in examples]
+    labels = None
+    if is_classifier and num_classes(model) == 2:
+        labels = np.array([label for _, label in examples], dtype="int64")
+    elif is_classifier:
+        log.warning(
+            "The classifier has %d classes and the real task 2: the gate "
+            "compares predicted labels but cannot measure accuracy.",
+            num_classes(model))
+    return ParityData(_encode(tokenizer, texts, seq_len), labels,
+                      f"{TASK}/{split}", tokenizer_source, texts)
+
+
+def calibration_data(model, tokenizer=None, seq_len=128, batch_size=1,
+                     num_samples=128, seed=0):
+    """The representative dataset for full-integer int8: a list of input
+    dicts of shape ``[batch_size, seq_len]`` from the real task's training
+    split (random ids without a tokenizer)."""
+    seq_len = min(int(seq_len), backbone_of(model).max_sequence_length)
+    total = num_samples * batch_size
+    if tokenizer is None:
+        inputs = random_inputs(model, total, seq_len, seed + 1)
+    else:
+        rng = np.random.default_rng(seed)
+        examples = task_examples("train")
+        chosen = rng.choice(len(examples), size=min(total, len(examples)),
+                            replace=False)
+        inputs = _encode(tokenizer, [examples[i][0] for i in chosen],
+                         seq_len)
+    count = len(inputs["token_ids"]) // batch_size
+    return [{name: value[i * batch_size:(i + 1) * batch_size]
+             for name, value in inputs.items()} for i in range(count)]

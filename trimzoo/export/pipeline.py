@@ -1,0 +1,515 @@
+"""One export run: every requested format, the parity gate on each, the
+report and (optionally) the benchmark. The library behind
+``tools/export.py``.
+
+Output folder::
+
+    saved_model/                  serving_default over token ids
+    saved_model_text/             classifiers: strings in (tokenizer inside)
+    model_float32.tflite          --quantize=none
+    model_float16.tflite          --quantize=float16
+    model_dynamic_int8.tflite     --quantize=dynamic
+    model_int8.tflite             --quantize=int8
+    export_report.json            settings, parity numbers, benchmark
+"""
+
+import dataclasses
+import datetime
+import json
+import logging
+import math
+import os
+import platform
+import tempfile
+import time
+
+import tensorflow as tf
+
+from trimzoo.export import benchmark as bench
+from trimzoo.export.data import calibration_data, find_tokenizer, parity_data
+from trimzoo.export.converter import FlexOpsError
+from trimzoo.export.parity import (
+    Thresholds,
+    compare,
+    failures,
+    gate,
+    raise_on_failures,
+)
+from trimzoo.export.quantize import keras_int8
+from trimzoo.export.saved_model import (
+    KerasRunner,
+    SavedModelRunner,
+    TextSavedModelRunner,
+    backbone_of,
+    export_saved_model,
+    export_text_saved_model,
+    load_model,
+    model_kind,
+    num_classes,
+    saved_model_size,
+)
+from trimzoo.export.tflite import (
+    QUANTIZE_MODES,
+    TFLITE_FORMATS,
+    TFLiteRunner,
+    convert_file,
+    tensor_types,
+    tflite_ops,
+)
+from trimzoo.models.backbone import INPUT_NAMES
+
+log = logging.getLogger("trimzoo")
+
+#: Values of ``formats``.
+FORMATS = ("saved_model", "tflite")
+#: Name of the report written into the output folder.
+REPORT_FILE = "export_report.json"
+#: Sequence length of the parity inputs and the benchmark when the export
+#: has a dynamic length.
+DEFAULT_SEQ_LEN = 128
+
+
+def parse_list(value, valid, what):
+    """``"a,b"`` (or a list) -> a validated list without repeats.
+
+    Raises:
+        ValueError: naming the unknown entries and listing the valid ones.
+    """
+    items = value.split(",") if isinstance(value, str) else list(value)
+    items = [item.strip() for item in items if item and item.strip()]
+    unknown = [item for item in items if item not in valid]
+    if unknown:
+        raise ValueError(
+            f"Unknown {what} {unknown}. Valid values: {list(valid)}.")
+    if not items:
+        raise ValueError(f"No {what} given. Valid values: {list(valid)}.")
+    return list(dict.fromkeys(items))
+
+
+def _finite(value):
+    """JSON-safe copy: non-finite floats become strings."""
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        return _finite(value.item())
+    return value
+
+
+def write_report(report, output_dir):
+    """Writes ``export_report.json``; returns its path."""
+    path = os.path.join(output_dir, REPORT_FILE)
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(_finite(report), f, indent=2, allow_nan=False)
+        f.write("\n")
+    os.replace(tmp, path)
+    return path
+
+
+def _describe_model(model, model_dir):
+    backbone = backbone_of(model)
+    return {
+        "path": os.path.abspath(model_dir) if model_dir else None,
+        "kind": model_kind(model),
+        "class": type(model).__name__,
+        "num_classes": num_classes(model),
+        "num_parameters": int(model.count_params()),
+        "num_layers": backbone.num_layers,
+        "hidden_dim": backbone.hidden_dim,
+        "vocabulary_size": backbone.vocabulary_size,
+        "max_sequence_length": backbone.max_sequence_length,
+        "attention_normalizer": backbone.attention_normalizer,
+        "ffn_layers": backbone.ffn_layers,
+        "layer_norm": backbone.layer_norm,
+    }
+
+
+def export_model(model, output_dir, formats=FORMATS, quantize=("none",),
+                 seq_len=None, benchmark=False, tokenizer=None,
+                 thresholds=None, num_examples=None, calibration_samples=128,
+                 isolate=False, num_threads=None, check=True):
+    """Exports a backbone or classifier and runs the parity gate on every
+    export.
+
+    Args:
+        model: a model folder (see :func:`load_model`) or a Keras backbone /
+            classifier.
+        output_dir: str. Folder for the exports and ``export_report.json``.
+        formats: str (``"saved_model,tflite"``) or list; values in
+            :data:`FORMATS`.
+        quantize: str or list of TFLite modes: ``"none"`` (float32),
+            ``"float16"``, ``"dynamic"``, ``"int8"``.
+        seq_len: int or None. Fixed TFLite sequence length (static
+            ``[1, seq_len]`` inputs); None for a dynamic length. The
+            SavedModel always has a dynamic batch and length.
+        benchmark: bool. Also measure size and median latency (batch 1 and
+            8) of every format next to the Keras model (float32 and Keras
+            ``quantize("int8")``). Defaults to False.
+        tokenizer: keras-hub tokenizer, tokenizer folder or None (the model
+            folder's, see :func:`trimzoo.export.data.find_tokenizer`).
+        thresholds: :class:`Thresholds` or None for the defaults.
+        num_examples: int or None. Parity inputs; None: the whole
+            validation split for a classifier, 256 texts for a backbone.
+        calibration_samples: int. Representative samples for ``"int8"``.
+            Defaults to 128.
+        isolate: bool. Convert each TFLite model in a subprocess. Defaults
+            to False.
+        num_threads: int or None. TFLite interpreter threads in the
+            benchmark; None times 1 thread and every core (TensorFlow's
+            setting) and reports the faster.
+        check: bool. Raise :class:`ParityError` if a gate fails (after the
+            report is written). Defaults to True.
+
+    Returns:
+        dict. The report (also written to ``output_dir``).
+
+    Raises:
+        ParityError: an export exceeded its parity limits.
+        FlexOpsError: the model needs Flex ops for TFLite.
+        FileNotFoundError, ValueError: bad paths or options, with the valid
+            values.
+    """
+    formats = parse_list(formats, FORMATS, "export formats")
+    quantize = parse_list(quantize, QUANTIZE_MODES, "quantize modes")
+    model_dir = None
+    if isinstance(model, (str, os.PathLike)):
+        model_dir = os.fspath(model)
+        log.info("Loading %s", model_dir)
+        model = load_model(model_dir)
+    kind = model_kind(model)
+    backbone = backbone_of(model)
+    if seq_len is not None:
+        seq_len = int(seq_len)
+        if not 1 <= seq_len <= backbone.max_sequence_length:
+            raise ValueError(
+                f"seq_len must be in [1, {backbone.max_sequence_length}] "
+                f"(the model's max_sequence_length), got {seq_len}.")
+    thresholds = thresholds or Thresholds()
+    output_dir = os.fspath(output_dir)
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise NotADirectoryError(f"--output {output_dir!r} is a file.")
+    os.makedirs(output_dir, exist_ok=True)
+
+    tok, tok_source = find_tokenizer(model, model_dir, tokenizer)
+    length = seq_len or min(DEFAULT_SEQ_LEN, backbone.max_sequence_length)
+    data = parity_data(model, tok, length, num_examples,
+                       tokenizer_source=tok_source)
+    log.info("Parity inputs: %d from %s, padded to %d", data.num_examples,
+             data.source, data.seq_len)
+    reference = KerasRunner(model)
+    caches = {True: {}, False: {}}  # Reference outputs, trimmed / padded.
+    exports, records, skipped = [], [], []
+
+    def check_export(fmt, runner, trim, batch_size=32):
+        start = time.perf_counter()
+        metrics = compare(reference, runner, data, batch_size, trim,
+                          caches[trim])
+        record = gate(fmt, metrics, thresholds)
+        records.append(record)
+        log.info("  parity %s: max abs diff %.3g%s -> %s (%.1fs)", fmt,
+                 metrics["max_abs_diff"],
+                 "".join(f", {k} {metrics[k]:.4g}" for k in (
+                     "label_agreement", "accuracy_drop_points",
+                     "min_mean_cosine") if k in metrics),
+                 "ok" if record["passed"] else "FAILED",
+                 time.perf_counter() - start)
+        return record
+
+    report = {
+        "trimzoo_version": _version(),
+        "created": datetime.datetime.now(datetime.timezone.utc)
+        .isoformat(timespec="seconds"),
+        "model": _describe_model(model, model_dir),
+        "settings": {
+            "formats": formats,
+            "quantize": quantize if "tflite" in formats else [],
+            "seq_len": seq_len,
+            "tflite_input_shape": [1, seq_len] if seq_len else [None, None],
+            "thresholds": dataclasses.asdict(thresholds),
+        },
+        "parity_data": data.describe(),
+        "exports": exports,
+        "skipped": skipped,
+    }
+    try:
+        with tempfile.TemporaryDirectory(prefix="trimzoo_export_") as tmp:
+            if "saved_model" in formats:
+                exports += _export_saved_models(
+                    model, kind, tok, length, output_dir, check_export,
+                    skipped)
+            tflite_entries = []
+            if "tflite" in formats:
+                tflite_entries = _export_tflite(
+                    model, tok, seq_len, length, quantize, output_dir, tmp,
+                    calibration_samples, isolate, check_export, exports,
+                    formats)
+            if benchmark:
+                report["benchmark"], report["keras_int8"] = _benchmark(
+                    model, reference, data, seq_len, length, output_dir,
+                    exports, tflite_entries, tok, calibration_samples,
+                    isolate, tmp, num_threads, thresholds, caches[True])
+    except FlexOpsError as err:
+        # The report still says what was exported and why the rest failed.
+        report.update(error=str(err).splitlines()[0], flex_ops=err.ops,
+                      failures=failures(records), passed=False)
+        write_report(report, output_dir)
+        raise
+    failed = failures(records)
+    report["failures"] = failed
+    report["passed"] = not failed
+    path = write_report(report, output_dir)
+    log.info("Wrote %s", path)
+    if check:
+        raise_on_failures(records, path)
+    return report
+
+
+def verify(model, path, fmt=None, data=None, thresholds=None, tokenizer=None,
+           check=True):
+    """Runs the parity gate on an existing export.
+
+    Args:
+        model: the Keras model (or its folder) the export was made from.
+        path: str. A SavedModel folder or a ``.tflite`` file.
+        fmt: str or None. The format name (see
+            ``trimzoo.export.parity.PRECISION``); None infers it from the
+            file name (``model_dynamic_int8.tflite`` ->
+            ``"tflite_dynamic_int8"``) or the folder
+            (``saved_model_text`` -> text-in, else ``"saved_model"``).
+        data: :class:`trimzoo.export.data.ParityData` or None to build it
+            as :func:`export_model` does.
+        thresholds: :class:`Thresholds` or None.
+        tokenizer: as in :func:`export_model`.
+        check: bool. Raise :class:`ParityError` on failure. Defaults to
+            True.
+
+    Returns:
+        dict. The gate record.
+    """
+    model_dir = None
+    if isinstance(model, (str, os.PathLike)):
+        model_dir = os.fspath(model)
+        model = load_model(model_dir)
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"No such export: {path!r}.")
+    if fmt is None:
+        name = os.path.basename(os.path.normpath(path))
+        by_file = {file: f for f, file in TFLITE_FORMATS.values()}
+        if name.endswith(".tflite"):
+            fmt = by_file.get(name, "tflite_float32")
+        else:
+            fmt = ("saved_model_text" if name == "saved_model_text"
+                   else "saved_model")
+    if fmt.startswith("tflite"):
+        runner = TFLiteRunner(path)
+        trim = runner.seq_len is None
+        length = runner.seq_len
+    else:
+        runner = (TextSavedModelRunner(path) if fmt == "saved_model_text"
+                  else SavedModelRunner(path))
+        trim, length = True, None
+    if data is None:
+        tok, source = find_tokenizer(model, model_dir, tokenizer)
+        length = length or min(DEFAULT_SEQ_LEN,
+                               backbone_of(model).max_sequence_length)
+        data = parity_data(model, tok, length, tokenizer_source=source)
+    record = gate(fmt, compare(KerasRunner(model), runner, data, trim=trim),
+                  thresholds)
+    if check:
+        raise_on_failures([record], None)
+    return record
+
+
+def _version():
+    import trimzoo
+
+    return trimzoo.__version__
+
+
+def _export_saved_models(model, kind, tok, length, output_dir, check_export,
+                         skipped):
+    entries = []
+    path = os.path.join(output_dir, "saved_model")
+    start = time.perf_counter()
+    log.info("Writing SavedModel %s", path)
+    export_saved_model(model, path)
+    seconds = time.perf_counter() - start
+    record = check_export("saved_model", SavedModelRunner(path), trim=True)
+    entries.append({"format": "saved_model", "path": "saved_model",
+                    "size_bytes": saved_model_size(path),
+                    "input_shape": [None, None],
+                    "seconds": round(seconds, 2), "parity": record})
+    if kind != "classifier":
+        return entries
+    if tok is None:
+        reason = ("no tokenizer for this model (the folder has none and "
+                  "its vocabulary is not the embedded one)")
+        log.warning("Skipping the text-in SavedModel: %s.", reason)
+        skipped.append({"format": "saved_model_text", "reason": reason})
+        return entries
+    path = os.path.join(output_dir, "saved_model_text")
+    start = time.perf_counter()
+    log.info("Writing text-in SavedModel %s (tokenizer inside, length %d)",
+             path, length)
+    export_text_saved_model(model, tok, path, length)
+    seconds = time.perf_counter() - start
+    record = check_export("saved_model_text", TextSavedModelRunner(path),
+                          trim=True)
+    entries.append({"format": "saved_model_text", "path": "saved_model_text",
+                    "size_bytes": saved_model_size(path),
+                    "input_shape": [None], "sequence_length": length,
+                    "seconds": round(seconds, 2), "parity": record})
+    return entries
+
+
+def _conversion_saved_model(model, seq_len, batch_size, output_dir, tmp,
+                            formats):
+    """A SavedModel with the TFLite input shapes (the exported one when
+    both are dynamic)."""
+    if seq_len is None and "saved_model" in formats:
+        return os.path.join(output_dir, "saved_model")
+    path = os.path.join(tmp, f"convert_{batch_size}_{seq_len}")
+    if not os.path.exists(path):
+        export_saved_model(model, path, seq_len=seq_len,
+                           batch_size=batch_size)
+    return path
+
+
+def _export_tflite(model, tok, seq_len, length, quantize, output_dir, tmp,
+                   calibration_samples, isolate, check_export, exports,
+                   formats):
+    batch_size = 1 if seq_len else None
+    source = _conversion_saved_model(model, seq_len, batch_size, output_dir,
+                                     tmp, formats)
+    calibration = None
+    if "int8" in quantize:
+        calibration = calibration_data(model, tok, length, 1,
+                                       calibration_samples)
+    entries = []
+    for mode in quantize:
+        fmt, filename = TFLITE_FORMATS[mode]
+        path = os.path.join(output_dir, filename)
+        log.info("Converting %s (%s)...", filename,
+                 f"input [1, {seq_len}]" if seq_len else "dynamic shapes")
+        start = time.perf_counter()
+        flatbuffer = convert_file(source, mode, calibration, isolate=isolate)
+        seconds = time.perf_counter() - start
+        with open(path, "wb") as f:
+            f.write(flatbuffer)
+        log.info("  %s: %.2f MB in %.1fs", filename, len(flatbuffer) / 1e6,
+                 seconds)
+        runner = TFLiteRunner(path)
+        record = check_export(fmt, runner, trim=runner.seq_len is None)
+        entry = {"format": fmt, "quantize": mode, "path": filename,
+                 "size_bytes": len(flatbuffer),
+                 "input_shape": [batch_size, seq_len],
+                 "seconds": round(seconds, 2),
+                 "ops": tflite_ops(flatbuffer),
+                 "tensor_types": tensor_types(flatbuffer),
+                 "parity": record}
+        exports.append(entry)
+        entries.append(entry)
+    return entries
+
+
+def _benchmark(model, reference, data, seq_len, length, output_dir,
+               exports, tflite_entries, tok, calibration_samples, isolate,
+               tmp, num_threads, thresholds, reference_cache):
+    """Sizes and latencies of every format next to the Keras model, plus
+    the Keras int8 model's parity."""
+    if data.num_examples < max(bench.BATCH_SIZES):
+        raise ValueError("The benchmark needs at least "
+                         f"{max(bench.BATCH_SIZES)} parity inputs.")
+    inputs = {b: {name: data.inputs[name][:b, :length]
+                  for name in INPUT_NAMES} for b in bench.BATCH_SIZES}
+    # TFLite runs at one thread and at every core (TensorFlow's setting);
+    # each format reports its faster setting, both are in the report.
+    threads = ([int(num_threads)] if num_threads
+               else sorted({1, os.cpu_count() or 1}))
+    log.info("Benchmark: Keras int8 (model.quantize('int8'))")
+    quantized = keras_int8(model)
+    q_runner = KerasRunner(quantized)
+    q_record = gate("keras_int8",
+                    compare(reference, q_runner, data,
+                            reference_cache=reference_cache), thresholds)
+    log.info("  parity keras_int8: %s", "ok" if q_record["passed"]
+             else "exceeds the int8 limits (not an export; not gated)")
+    sizes = {"keras_float32": bench.keras_weights_size(model),
+             "keras_int8": bench.keras_weights_size(quantized)}
+    calls = {b: {("keras_float32", None): bench.keras_callable(
+                     reference.fn, inputs[b]),
+                 ("keras_int8", None): bench.keras_callable(
+                     q_runner.fn, inputs[b])}
+             for b in bench.BATCH_SIZES}
+    for entry in exports:
+        if entry["format"] == "saved_model":
+            runner = SavedModelRunner(os.path.join(output_dir,
+                                                   entry["path"]))
+            sizes["saved_model"] = entry["size_bytes"]
+            for b in bench.BATCH_SIZES:
+                calls[b][("saved_model", None)] = bench.keras_callable(
+                    runner.fn, inputs[b])
+    for entry in tflite_entries:
+        fmt = entry["format"]
+        sizes[fmt] = entry["size_bytes"]
+        for b in bench.BATCH_SIZES:
+            model_file = os.path.join(output_dir, entry["path"])
+            if seq_len is not None and b > 1:
+                # Static shapes: time a batch-b copy of this format.
+                log.info("Benchmark: converting %s with input [%d, %d]",
+                         fmt, b, seq_len)
+                source = _conversion_saved_model(model, seq_len, b, None,
+                                                 tmp, ())
+                calibration = None
+                if entry["quantize"] == "int8":
+                    calibration = calibration_data(
+                        model, tok, length, b,
+                        max(calibration_samples // b, 8))
+                model_file = convert_file(source, entry["quantize"],
+                                          calibration, isolate=isolate)
+            for t in threads:
+                runner = TFLiteRunner(model_file, num_threads=t)
+                calls[b][(fmt, t)] = bench.tflite_callable(runner, inputs[b])
+    timings = {}
+    for b in bench.BATCH_SIZES:
+        log.info("Benchmark: timing %d formats at batch %d, length %d",
+                 len(calls[b]), b, length)
+        timings[b] = bench.median_latencies(calls[b])
+    table = []
+    for name in sizes:
+        row = {"format": name, "size_bytes": sizes[name], "latency_ms": {},
+               "p90_ms": {}, "threads": {}, "by_threads_ms": {}}
+        for b in bench.BATCH_SIZES:
+            mine = {t: v for (f, t), v in timings[b].items() if f == name}
+            best = min(mine, key=lambda t: mine[t]["median_ms"])
+            row["latency_ms"][str(b)] = mine[best]["median_ms"]
+            row["p90_ms"][str(b)] = mine[best]["p90_ms"]
+            row["threads"][str(b)] = best
+            if best is not None:
+                row["by_threads_ms"][str(b)] = {
+                    str(t): v["median_ms"] for t, v in mine.items()}
+        table.append(row)
+    text = bench.format_table(table)
+    print(text, flush=True)
+    result = {
+        "sequence_length": length,
+        "batch_sizes": list(bench.BATCH_SIZES),
+        "tflite_threads_tried": threads,
+        "tensorflow_intra_op_threads": (
+            tf.config.threading.get_intra_op_parallelism_threads()
+            or os.cpu_count()),
+        "machine": {"cpu_count": os.cpu_count(),
+                    "processor": platform.processor() or platform.machine(),
+                    "tensorflow": tf.__version__},
+        "rows": table,
+        "table": text.splitlines(),
+    }
+    keras_int8_entry = {"format": "keras_int8",
+                        "size_bytes": sizes["keras_int8"],
+                        "parity": q_record}
+    return result, keras_int8_entry
