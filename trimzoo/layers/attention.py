@@ -98,7 +98,11 @@ class SelfAttention(keras.layers.Layer):
         if padding_mask is None:
             key_mask = ops.ones((1, 1, 1, 1), dtype="bool")
         else:  # [batch, 1, 1, keys]: every query sees every real key.
-            key_mask = ops.cast(padding_mask, "bool")[:, None, None, :]
+            # expand_dims, not [:, None, None, :]: the TFLite converter has
+            # no builtin kernel for a new-axis strided slice on dynamic
+            # shapes and would need a Flex op.
+            key_mask = ops.expand_dims(
+                ops.expand_dims(ops.cast(padding_mask, "bool"), 1), 1)
         weights = self._normalize(ops.cast(scores, "float32"), key_mask)
         weights = ops.cast(weights, self.compute_dtype)
         weights = self.weights_dropout(weights, training=training)
