@@ -20,26 +20,21 @@ def _step(message):
     print(f"\n=== {message}", flush=True)
 
 
-def latency_inputs(tokenizer, texts, max_seq_length, batch_size=1):
-    """Batches of real text padded to ``max_seq_length`` (as served)."""
+def encode_fixed(tokenizer, examples, max_seq_length):
+    """Real text packed and padded to ``max_seq_length`` (as served by a
+    fixed-shape TFLite model). Returns ``(inputs, labels)`` as arrays."""
     from trimzoo.data import encode_dataset, get_task
 
-    spec = get_task("rotten_tomatoes")
-    examples = [(t, 0) for t in texts[:batch_size]]
-    ds = encode_dataset(examples, tokenizer, spec,
-                        max_seq_length=max_seq_length, batch_size=batch_size)
-    features, _ = next(iter(ds))
-    pad = max_seq_length - int(features["token_ids"].shape[1])
-    return {k: np.pad(v.numpy(), ((0, 0), (0, pad)))
-            for k, v in features.items()}
-
-
-def keras_latency_ms(model, inputs):
-    from trimzoo.bench.timing import keras_predictor, median_seconds
-
-    predict = keras_predictor(model)
-    return 1000 * median_seconds(lambda: predict(inputs), warmup=5, runs=30,
-                                 min_seconds=2.0)
+    ds = encode_dataset(examples, tokenizer, get_task("rotten_tomatoes"),
+                        max_seq_length=max_seq_length, batch_size=256)
+    parts, labels = [], []
+    for features, label in ds.as_numpy_iterator():
+        pad = max_seq_length - features["token_ids"].shape[1]
+        parts.append({k: np.pad(v, ((0, 0), (0, pad)))
+                      for k, v in features.items()})
+        labels.append(label)
+    inputs = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return inputs, np.concatenate(labels)
 
 
 def run_demo(out, make_config, train_examples=4000, epochs=1,
@@ -58,6 +53,9 @@ def run_demo(out, make_config, train_examples=4000, epochs=1,
     import keras_hub
 
     from trimzoo.data.embedded import minilm_path
+    from trimzoo.export import KerasRunner, TFLiteRunner
+    from trimzoo.export.benchmark import (keras_callable, median_latencies,
+                                          tflite_callable)
     from trimzoo.data.rotten_tomatoes import load_split
     from trimzoo.models import drop_layers, from_pretrained
     from trimzoo.training.finetune import finetune
@@ -76,8 +74,10 @@ def run_demo(out, make_config, train_examples=4000, epochs=1,
           f"({1 - small.count_params() / backbone.count_params():.1%} fewer)")
     del backbone, small
 
-    test_texts = [text for text, _ in load_split("test")]
-    rows = []
+    test_inputs, test_labels = encode_fixed(
+        tokenizer, load_split("test"), max_seq_length)
+    one = {k: v[:1] for k, v in test_inputs.items()}
+    rows, calls = [], {}
     for label, name, drop in DEMO_MODELS:
         _step(f"3. Fine-tune {label} on Rotten Tomatoes")
         config = make_config()
@@ -90,30 +90,52 @@ def run_demo(out, make_config, train_examples=4000, epochs=1,
         config.data.max_train_examples = train_examples
         workdir = os.path.join(out, "runs", name)
         record = finetune(config, workdir)
-        model = keras_hub.models.TextClassifier.from_preset(
-            os.path.join(workdir, "best"))
-        inputs = latency_inputs(tokenizer, test_texts, max_seq_length)
+        folder = os.path.join(workdir, "best")
+        model = keras_hub.models.TextClassifier.from_preset(folder)
+        calls[name] = keras_callable(KerasRunner(model).fn, one)
         rows.append({
             "model": label,
-            "folder": os.path.join(workdir, "best"),
+            "key": name,
+            "folder": folder,
             "layers": record["num_layers"],
             "params": model.backbone.count_params(),
             "test_accuracy": record["test"]["accuracy"],
             "validation_accuracy": record["evals"][-1]["validation"][
                 "accuracy"],
-            "keras_ms_b1": keras_latency_ms(model, inputs),
             "train_seconds": record["train_seconds"],
         })
-        print(f"   test accuracy {rows[-1]['test_accuracy']:.4f}, "
-              f"latency {rows[-1]['keras_ms_b1']:.2f} ms (batch 1, "
-              f"{max_seq_length} tokens)")
+        print(f"   test accuracy {rows[-1]['test_accuracy']:.4f}")
 
     if export:
-        _step("4. Export the dropped model to TFLite (dynamic int8) with the "
-              "parity gate")
-        rows[-1].update(_export_tflite(rows[-1]["folder"],
-                                       os.path.join(out, "tflite"),
-                                       max_seq_length))
+        _step("4. Export the dropped model to TFLite (dynamic int8) behind "
+              "the parity gate")
+        row = rows[-1]
+        path = _export_tflite(row["folder"], os.path.join(out, "tflite"),
+                              max_seq_length)
+        row["tflite_int8_mb"] = os.path.getsize(path) / 1e6
+        runner = TFLiteRunner(path)
+        logits = runner(test_inputs)["logits"]
+        row["tflite_int8_accuracy"] = float(
+            np.mean(np.argmax(logits, -1) == test_labels))
+        for threads in sorted({1, os.cpu_count() or 1}):
+            calls[("tflite", threads)] = tflite_callable(
+                TFLiteRunner(path, num_threads=threads), one)
+
+    _step(f"Timing every model round-robin (batch 1, {max_seq_length} "
+          "tokens, median of 50)")
+    timings = median_latencies(calls, rounds=50, warmup=5)
+    for row in rows:
+        row["keras_ms_b1"] = timings[row["key"]]["median_ms"]
+    tflite = {k[1]: v["median_ms"] for k, v in timings.items()
+              if isinstance(k, tuple)}
+    if tflite:
+        threads = min(tflite, key=tflite.get)
+        rows[-1].update(tflite_int8_ms_b1=tflite[threads],
+                        tflite_threads=threads)
+    for row in rows:
+        print(f"   {row['model']}: Keras {row['keras_ms_b1']:.2f} ms"
+              + (f", TFLite int8 {row['tflite_int8_ms_b1']:.2f} ms"
+                 if "tflite_int8_ms_b1" in row else ""))
 
     _step("5. Report")
     report = write_report(out, rows, max_seq_length, time.time() - start)
@@ -122,18 +144,19 @@ def run_demo(out, make_config, train_examples=4000, epochs=1,
 
 
 def _export_tflite(folder, output, max_seq_length):
+    """Dynamic-int8 TFLite export of ``folder``; raises if the parity gate
+    fails. Returns the ``.tflite`` path."""
     from trimzoo.export import export_model
 
-    result = export_model(folder, output, formats=("tflite",),
-                          quantize=("dynamic",), seq_len=max_seq_length,
-                          benchmark=True)
-    entry = result["tflite_dynamic"]
-    return {
-        "tflite_int8_mb": entry["size_bytes"] / 1e6,
-        "tflite_int8_ms_b1": entry["latency_ms_b1"],
-        "tflite_int8_accuracy": entry["accuracy"],
-        "tflite_int8_label_agreement": entry["label_agreement"],
-    }
+    report = export_model(folder, output, formats="tflite",
+                          quantize="dynamic", seq_len=max_seq_length)
+    entry = next(e for e in report["exports"] if e["quantize"] == "dynamic")
+    metrics = entry["parity"]["metrics"]
+    print(f"   parity gate passed: label agreement "
+          f"{metrics.get('label_agreement', float('nan')):.4f}, accuracy "
+          f"drop {metrics.get('accuracy_drop_points', float('nan')):.2f} "
+          "points (validation split)")
+    return os.path.join(output, entry["path"])
 
 
 def write_report(out, rows, max_seq_length, seconds):
@@ -152,8 +175,9 @@ def write_report(out, rows, max_seq_length, seconds):
         "",
         "Fine-tuned on the embedded Rotten Tomatoes sentiment task "
         "(movie-disjoint split, see docs/data.md); test accuracy of the "
-        "best validation epoch. Latency: median, batch 1, "
-        f"{max_seq_length} tokens, this machine.",
+        "best validation epoch. Latency: median of 50 calls timed "
+        f"round-robin in one run, batch 1, {max_seq_length} tokens, this "
+        "machine.",
         "",
         header,
         "|" + "---|" * 8,
