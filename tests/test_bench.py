@@ -1,0 +1,321 @@
+"""Benchmark: report generation on tiny models, FLOPs, goals logic.
+
+Speed itself is never asserted: only that every number is measured,
+written and labelled.
+"""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from trimzoo.bench import flops, goals, report, runner, timing, workloads
+import trimzoo
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+if ROOT not in sys.path:  # configs/ is a folder of the checkout
+    sys.path.insert(0, ROOT)
+# Tiny widths that keep each preset's structure (3 layers: trimbert keeps
+# one FFN, bort keeps one segment).
+SMALL = dict(num_layers=3, hidden_dim=32, num_heads=2, intermediate_dim=48,
+             vocabulary_size=500, max_sequence_length=64)
+
+
+def _config(**kwargs):
+    base = dict(
+        models=("bert_tiny", "trimbert_mini"), drops=(), overrides=SMALL,
+        seq_len=16, batch_size=8, train_batch_size=2, infer_rounds=2,
+        train_rounds=2, tflite_rounds=2, scaling_rounds=1,
+        seq_lens=(16, 32), batch_sizes=(1, 2), tflite_isolate=False,
+        variants=False, memory=False, progress=False)
+    base.update(kwargs)
+    return runner.BenchmarkConfig(**base)
+
+
+def _number(value):
+    return isinstance(value, (int, float)) and math.isfinite(value)
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    """One run with every phase on two tiny rows (one with a peer)."""
+    out = tmp_path_factory.mktemp("bench")
+    results = runner.run(_config(memory=True, variants=True),
+                         command="pytest")
+    report.write_report(results, str(out))
+    return results, out
+
+
+def test_report_files_exist(full_run):
+    _, out = full_run
+    for name in ("report.md", "results.json", *report.PLOTS):
+        path = out / name
+        assert path.exists(), name
+        assert path.stat().st_size > 0, name
+    with open(out / "params.png", "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+def test_results_json_columns(full_run):
+    _, out = full_run
+    with open(out / "results.json") as f:
+        data = json.load(f)
+    rows = {row["model"]: row for row in data["models"]}
+    assert list(rows) == ["bert_tiny", "trimbert_mini"]
+    for row in rows.values():
+        for column in report.REQUIRED_COLUMNS:
+            assert column in row, column
+        for column in ("params", "non_embedding_params", "flops_per_token",
+                       "infer_ms_b1", "infer_tok_s_b8", "train_tok_s",
+                       "tflite_fp32_ms_b1", "tflite_int8_ms_b1",
+                       "matmul_fraction_b1", "peak_rss_infer_mb",
+                       "peak_rss_train_mb"):
+            assert _number(row[column]) and row[column] > 0, (
+                row["model"], column, row[column])
+        assert row["non_embedding_params"] < row["params"]
+    # A peer exists for BERT, not for TrimBERT (FFN in 1 of 3 layers).
+    bert, trim = rows["bert_tiny"], rows["trimbert_mini"]
+    assert bert["peer"] == "keras_hub.models.BertBackbone"
+    assert _number(bert["peer_infer_ratio"])
+    assert _number(bert["peer_train_ratio"])
+    assert bert["peer_max_abs_diff"] < 1e-2
+    assert trim["peer"] is None and trim["peer_infer_ratio"] is None
+    assert "FFN in 1 of 3 layers" in trim["peer_reason"]
+    # Fewer FLOPs and parameters for TrimBERT at equal widths.
+    assert trim["flops_per_token"] < bert["flops_per_token"]
+    assert trim["params"] < bert["params"]
+    assert data["flops_check"]["ok"]
+    assert set(data["scaling"]) == {"seq_len", "batch_size"}
+    assert set(data["scaling"]["seq_len"]["bert_tiny"]) == {"16", "32"}
+    assert data["variants"]["rows"], "XLA variants missing"
+    assert data["environment"]["cores"] >= 1
+    assert data["command"] == "pytest"
+
+
+def test_report_markdown_sections(full_run):
+    _, out = full_run
+    text = (out / "report.md").read_text()
+    for heading in ("## Models", "## trimzoo vs keras-hub",
+                    "## Trade-offs vs bert_tiny", "## Goals",
+                    "## What helps", "## Where the time goes",
+                    "## FLOPs check", "## Plots"):
+        assert heading in text, heading
+    assert "Command: `pytest`" in text
+    assert "bert_base not in this run" in text
+    for plot in report.PLOTS:
+        assert f"({plot})" in text
+
+
+def test_profiles_split_time(full_run):
+    results, _ = full_run
+    train = results["profiles"]["bert_tiny"]["train"]
+    assert set(train["share"]) == set(
+        ["matmul", "matmul_backward", "optimizer", "elementwise",
+         "elementwise_backward"])
+    assert abs(sum(train["share"].values()) - 1) < 1e-2
+    assert train["ms"]["optimizer"] > 0
+    assert train["ms"]["matmul_backward"] > 0
+    infer = results["profiles"]["bert_tiny"]["infer_b1"]
+    assert infer["ms"]["optimizer"] == 0
+    assert infer["ms"]["matmul_backward"] == 0
+
+
+def test_drop_rows_and_goals_listed():
+    results = runner.run(_config(
+        models=("bert_tiny",), drops=("bert_tiny:1", "bert_base:4"),
+        tflite=False, scaling=False, profile=False, flops_check=False,
+        peers=False))
+    names = [row["model"] for row in results["models"]]
+    assert names == ["bert_tiny", "bert_tiny-drop1"]
+    drop = results["models"][1]
+    assert drop["num_layers"] == SMALL["num_layers"] - 1
+    assert drop["peer"] is None and drop["peer_reason"] == (
+        "peers switched off")
+    assert _number(drop["infer_speedup_vs_ref_b1"])
+    assert _number(drop["train_speedup_vs_ref"])
+    unmeasured = [g for g in results["goals"] if g["met"] is None]
+    assert len(unmeasured) == 5  # peers off, and no base/large models.
+
+
+def test_config_errors():
+    with pytest.raises(ValueError, match="Valid names"):
+        runner.resolve_specs(_config(models=("bert_huge",)))
+    with pytest.raises(ValueError, match="preset:k"):
+        runner.parse_drops(["bert_base"], ["bert_base"])
+    with pytest.raises(ValueError, match="not one of the rows"):
+        runner.Run(_config(reference="bort"))
+
+
+def _synthetic_results(bort_speedup, drop_speedup):
+    """A results dict as the runner writes it, with chosen round times."""
+    rounds = 5
+    base = [1.0] * rounds
+    infer = {"bert_base": base, "bert_large": [3.0] * rounds,
+             "bort": [3.0 / bort_speedup] * rounds,
+             "bert_base-drop4": [1.0 / drop_speedup] * rounds}
+    rows = [
+        {"model": "bert_base", "flops_per_token": 170e6,
+         "train_flops_per_token": 600e6, "matmul_fraction_b8": 0.9,
+         "matmul_fraction_b1": 0.8, "peer_infer_ratio_b1": 1.05,
+         "peer_train_ratio": 1.1},
+        {"model": "bert_large", "flops_per_token": 600e6,
+         "train_flops_per_token": 2e9},
+        {"model": "bort", "flops_per_token": 48e6,
+         "train_flops_per_token": 200e6},
+        {"model": "bert_base-drop4", "flops_per_token": 115e6,
+         "train_flops_per_token": 400e6},
+        {"model": "trimbert_base", "flops_per_token": 100e6,
+         "train_flops_per_token": 330e6},
+    ]
+    train = {"bert_base": [2.0] * rounds, "trimbert_base": [1.0] * rounds}
+    return {"config": {"batch_size": 8}, "models": rows,
+            "rounds": {"infer_b1": infer, "train_trimbert_base": train},
+            "profiles": {}}
+
+
+def test_goals_met_and_missed():
+    table = {g["goal"]: g for g in goals.evaluate(
+        _synthetic_results(bort_speedup=12.0, drop_speedup=1.5))}
+    assert table["bort inference vs bert_large (batch 1)"]["met"] is True
+    drop = table["bert_base with the top 4 layers dropped: inference time "
+                 "cut"]
+    assert drop["met"] is True and abs(drop["measured"] - 1 / 3) < 1e-9
+    assert table["trimbert_base training step vs bert_base"]["met"] is True
+    peer_train = table["bert_base: MLM training step vs keras-hub "
+                       "BertMaskedLM"]
+    assert peer_train["met"] is False and "Profile" in peer_train["why"]
+
+    table = {g["goal"]: g for g in goals.evaluate(
+        _synthetic_results(bort_speedup=9.0, drop_speedup=1.2))}
+    bort = table["bort inference vs bert_large (batch 1)"]
+    assert bort["met"] is False
+    assert "FLOPs ratio is 12.50x" in bort["why"]
+    assert "9.00x" in bort["why"]
+    drop = table["bert_base with the top 4 layers dropped: inference time "
+                 "cut"]
+    assert drop["met"] is False and drop["why"]
+
+
+def test_flops_match_profiler_and_structure():
+    backbone = trimzoo.models.trimbert_mini(**SMALL)
+    check = flops.check_flops(backbone, seq_len=16)
+    assert check["ok"], check
+    assert check["profiler_matmul"] == pytest.approx(
+        check["analytic_matmul"], rel=1e-6)
+    per_token = flops.flops_per_token(backbone, 16)
+    h, i = SMALL["hidden_dim"], SMALL["intermediate_dim"]
+    # FFN only in the 3rd of 3 layers (every_3).
+    assert per_token["ffn"] == 4 * h * i
+    counts = flops.parameter_counts(backbone)
+    assert counts["embedding_params"] == (
+        SMALL["vocabulary_size"] + SMALL["max_sequence_length"] + 2) * h
+
+
+def test_round_robin_and_ratios():
+    calls = {"a": lambda: None, "b": lambda: sum(range(1000))}
+    times = timing.round_robin(calls, rounds=4, warmup=0)
+    assert {k: len(v) for k, v in times.items()} == {"a": 4, "b": 4}
+    assert timing.median_ratio([2.0, 4.0, 6.0], [1.0, 2.0, 2.0]) == 2.0
+    with pytest.raises(ValueError):
+        timing.median_ratio([1.0], [])
+    with pytest.raises(ValueError, match="rounds"):
+        timing.round_robin(calls, rounds=0)
+
+
+def test_inputs_are_real_text_and_masked():
+    inputs = workloads.text_inputs(2, 24, 30522)
+    ids = inputs["token_ids"]
+    assert ids.shape == (2, 24) and inputs["padding_mask"].all()
+    assert len(np.unique(ids)) > 10  # real text, not a constant
+    small = workloads.text_inputs(2, 24, 50)
+    assert small["token_ids"].max() < 50
+    batch, labels, weights = workloads.mlm_batch(2, 40, 30522)
+    assert labels.shape == (2, 6) == weights.shape
+    positions = batch["mask_positions"]
+    rows = np.arange(2)[:, None]
+    assert (batch["token_ids"][rows, positions] == 103).all()  # [MASK]
+    assert (labels != 103).all()
+
+
+def test_tool_lists_flags():
+    tool = os.path.join(ROOT, "tools", "benchmark.py")
+    # absl prints the help and exits with status 1.
+    result = subprocess.run([sys.executable, tool, "--helpfull"],
+                            capture_output=True, text=True, timeout=300)
+    assert "Traceback" not in result.stderr
+    for flag in ("--models", "--drops", "--out", "--train_batch_size",
+                 "--[no]memory"):
+        assert flag in result.stdout
+
+
+def test_ablation_grid_and_configs():
+    from trimzoo.bench import ablation
+    from trimzoo.layers import NORMALIZERS
+
+    variants = ablation.default_variants()
+    groups = {}
+    for v in variants:
+        groups.setdefault(v.group, []).append(v)
+    assert {v.overrides.get("ffn_layers") for v in groups["ffn"]} == {
+        None, "every_2", "every_3", "none"}
+    assert {v.overrides["attention_normalizer"]
+            for v in groups["normalizer"]} == set(NORMALIZERS)
+    assert [v.distill for v in groups["distillation"]] == [False, True]
+    # Asking for distillation alone brings the teacher along.
+    chosen = ablation.select(variants, ["distillation"])
+    assert [v.name for v in chosen][0] == ablation.BASELINE
+    with pytest.raises(ValueError, match="Unknown groups"):
+        ablation.select(variants, ["dropout"])
+
+    from configs.pretrain import get_config
+
+    base = get_config("model=bert_mini")
+    kd = next(v for v in variants if v.distill)
+    config = ablation.variant_config(base, kd, teacher="/teacher")
+    assert config.model == "bort_mini"
+    assert config.distill.teacher == "/teacher"
+    norm = groups["normalizer"][0]
+    config = ablation.variant_config(base, norm)
+    assert config.model == "trimbert_mini" and not config.distill.teacher
+    assert (config.model_overrides.attention_normalizer
+            == norm.overrides["attention_normalizer"])
+    assert base.model == "bert_mini"  # the base config is not modified
+
+
+def test_ablation_report(tmp_path):
+    from trimzoo.bench import ablation
+
+    def row(name, group, loss, step_ms, overrides=None, distill=False):
+        history = [{"step": s, "mlm_loss": 10 - s / 10, "loss": 10 - s / 10,
+                    "mlm_accuracy": 0.01 * s} for s in (1, 10, 20)]
+        return {"name": name, "group": group, "preset": "bert_mini",
+                "overrides": overrides or {}, "distill": distill,
+                "note": "", "params": 1e7, "eval_mlm_loss": loss,
+                "eval_mlm_accuracy": 0.1, "train_mlm_loss": loss,
+                "step_ms": step_ms, "log_step_ms": (step_ms or 90) * 1.1,
+                "history": history}
+
+    rows = [row("bert", "ffn", 7.0, 100),
+            row("ffn_none", "ffn", 7.5, 60, {"ffn_layers": "none"}),
+            row("trimbert_relu", "normalizer", 7.4, 70,
+                {"attention_normalizer": "relu"}),
+            row("trimbert_softmax", "normalizer", 7.2, 72,
+                {"attention_normalizer": "softmax"}),
+            row("bort_student_kd", "distillation", 7.9, None, distill=True)]
+    rec = ablation.recommend_normalizer(rows)
+    assert rec["normalizer"] == "softmax" and rec["runner_up"] == "relu"
+    assert rec["margin"] == pytest.approx(0.2)
+    from configs.pretrain import get_config
+
+    results = {"config": json.loads(get_config().to_json()),
+               "batch_size": 8, "seq_len": 128, "variants": rows,
+               "recommended_normalizer": rec}
+    text = ablation.markdown(results)
+    assert "**softmax**" in text and "ffn_none loss +0.500, step x0.60" in text
+    path = tmp_path / "loss.png"
+    ablation.plot_loss_vs_time(results, str(path))
+    assert path.stat().st_size > 0

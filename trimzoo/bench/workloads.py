@@ -1,0 +1,224 @@
+"""What the benchmark runs: real-text inputs, masked-LM batches, the
+keras-hub peer of a backbone, and the timed calls (inference, MLM
+training step, a matrix-product probe)."""
+
+import functools
+
+import numpy as np
+
+#: Number of sentences of the embedded corpus packed into benchmark inputs.
+_TEXT_SENTENCES = 400
+
+
+@functools.lru_cache(maxsize=1)
+def _corpus_token_stream():
+    """Word-piece ids of real review sentences, ``[CLS] s1 [SEP] s2 ...``.
+
+    Uses the embedded BERT vocabulary and the Rotten Tomatoes test split,
+    both installed as data packages (see docs/data.md).
+    """
+    from trimzoo.data.embedded import minilm_path
+    from trimzoo.data.rotten_tomatoes import load_split
+    from trimzoo.data.tokenizers import load_tokenizer, special_token_ids
+
+    tokenizer = load_tokenizer(str(minilm_path()))
+    special = special_token_ids(tokenizer)
+    texts = [text for text, _ in load_split("test")[:_TEXT_SENTENCES]]
+    stream = []
+    for ids in tokenizer(texts):
+        stream.extend([special["cls"], *np.asarray(ids).tolist(),
+                       special["sep"]])
+    return np.asarray(stream, dtype="int32"), special
+
+
+def text_inputs(batch_size, seq_len, vocabulary_size, offset=0):
+    """Backbone inputs of real text: the tokenised corpus cut into
+    ``batch_size`` full sequences of ``seq_len`` tokens (no padding, so
+    every position is real work). Ids outside a smaller vocabulary map to
+    ``[UNK]`` (to id 1 when even that is outside).
+
+    Returns:
+        dict of int32 arrays ``token_ids``, ``segment_ids``,
+        ``padding_mask`` of shape ``[batch_size, seq_len]``.
+    """
+    stream, special = _corpus_token_stream()
+    need = batch_size * seq_len
+    reps = -(-(offset + need) // len(stream))
+    ids = np.tile(stream, reps)[offset:offset + need].reshape(
+        batch_size, seq_len).copy()
+    unk = special["unk"] if special["unk"] < vocabulary_size else 1
+    ids[ids >= vocabulary_size] = unk
+    return {
+        "token_ids": ids,
+        "segment_ids": np.zeros_like(ids),
+        "padding_mask": np.ones_like(ids),
+    }
+
+
+def mlm_batch(batch_size, seq_len, vocabulary_size, mask_rate=0.15,
+              seed=0):
+    """A masked-LM training batch from real text: ``(inputs, labels,
+    weights)`` with ``round(mask_rate * seq_len)`` masked positions per
+    sequence (BERT's 15%), replaced by ``[MASK]``."""
+    inputs = text_inputs(batch_size, seq_len, vocabulary_size,
+                         offset=seq_len)
+    _, special = _corpus_token_stream()
+    predictions = max(1, int(round(mask_rate * seq_len)))
+    rng = np.random.default_rng(seed)
+    positions = np.sort(np.stack([
+        rng.choice(np.arange(1, seq_len), predictions, replace=False)
+        for _ in range(batch_size)]), axis=-1).astype("int32")
+    rows = np.arange(batch_size)[:, None]
+    labels = inputs["token_ids"][rows, positions].copy()
+    mask_id = special["mask"] if special["mask"] < vocabulary_size else 1
+    inputs["token_ids"][rows, positions] = mask_id
+    inputs["mask_positions"] = positions
+    weights = np.ones(positions.shape, dtype="float32")
+    return inputs, labels, weights
+
+
+# --- The keras-hub peer -------------------------------------------------------
+
+def peer_unavailable_reason(backbone):
+    """None if keras-hub's ``BertBackbone`` has the architecture of
+    ``backbone``, else a sentence saying what it lacks."""
+    options = backbone.layer_options
+    num = len(options)
+    ffn = sum(o["use_ffn"] for o in options)
+    if ffn != num:
+        return (f"FFN in {ffn} of {num} layers; keras-hub's BertBackbone "
+                "has one in every layer")
+    norms = sum(o["attention_norm"] + o["ffn_norm"] for o in options)
+    if norms != 2 * num:
+        return (f"{norms} of {2 * num} block layernorms; keras-hub's "
+                "BertBackbone has all")
+    names = sorted({o["attention_normalizer"] for o in options})
+    if names != ["softmax"]:
+        return (f"attention normaliser {'/'.join(names)}; keras-hub's "
+                "BertBackbone has softmax only")
+    return None
+
+
+def keras_hub_peer(backbone):
+    """keras-hub's ``BertBackbone`` at the architecture of ``backbone``,
+    holding the same weights (copied into ``backbone`` from the peer's
+    initialisation), or None when keras-hub has no such model.
+
+    The peer differs only where keras-hub fixes a choice: tanh-approximate
+    gelu and layernorm epsilon 1e-12.
+    """
+    if peer_unavailable_reason(backbone) is not None:
+        return None
+    import keras_hub
+
+    from trimzoo.checkpoints import set_state
+    from trimzoo.checkpoints.keras_hub_bert import state_from_keras_hub_bert
+
+    peer = keras_hub.models.BertBackbone(
+        vocabulary_size=backbone.vocabulary_size,
+        num_layers=backbone.num_layers,
+        num_heads=backbone.num_heads,
+        hidden_dim=backbone.hidden_dim,
+        intermediate_dim=backbone.intermediate_dim,
+        dropout=backbone.dropout,
+        max_sequence_length=backbone.max_sequence_length,
+        num_segments=backbone.num_segments,
+        dtype=backbone.dtype_policy.name,
+    )
+    set_state(backbone, state_from_keras_hub_bert(peer))
+    return peer
+
+
+def masked_lm(backbone):
+    """The masked-LM task model of a trimzoo backbone or of its keras-hub
+    peer (``BertMaskedLM``); both use keras-hub's ``MaskedLMHead`` tied to
+    the token embedding."""
+    import keras_hub
+
+    if isinstance(backbone, keras_hub.models.BertBackbone):
+        return keras_hub.models.BertMaskedLM(backbone)
+    from trimzoo.models.masked_lm import TrimzooMaskedLM
+
+    return TrimzooMaskedLM(backbone)
+
+
+# --- Timed calls ----------------------------------------------------------------
+
+def inference_call(model, inputs, jit_compile=False):
+    """A no-argument call running ``model`` on ``inputs`` (traced once here)
+    that returns when the outputs are computed."""
+    import tensorflow as tf
+
+    tensors = {k: tf.constant(v) for k, v in inputs.items()}
+    fn = tf.function(lambda x: model(x, training=False),
+                     jit_compile=jit_compile)
+
+    def call():
+        outputs = fn(tensors)
+        return outputs["sequence_output"].numpy()
+
+    call()
+    return call
+
+
+class TrainStep:
+    """One masked-LM training step (forward with dropout, weighted
+    cross-entropy on the masked positions, backward, AdamW update) of a
+    masked-LM model, as a no-argument callable.
+
+    The same step runs trimzoo and keras-hub models, so their ratio
+    measures the models, not two training loops.
+    """
+
+    def __init__(self, model, batch, learning_rate=1e-4, jit_compile=False):
+        import keras
+        import tensorflow as tf
+
+        self.model = model
+        inputs, labels, weights = batch
+        self._inputs = {k: tf.constant(v) for k, v in inputs.items()}
+        self._labels = tf.constant(labels)
+        self._weights = tf.constant(weights)
+        self.optimizer = keras.optimizers.AdamW(learning_rate,
+                                                weight_decay=0.01)
+        self.optimizer.build(model.trainable_variables)
+        self._step = tf.function(self._train_step, jit_compile=jit_compile)
+        self.tokens = int(np.prod(labels.shape[:1])) * int(
+            inputs["token_ids"].shape[1])
+        self.last_loss = float(self())
+
+    def _train_step(self, inputs, labels, weights):
+        import tensorflow as tf
+
+        variables = self.model.trainable_variables
+        with tf.GradientTape() as tape:
+            logits = tf.cast(self.model(inputs, training=True), tf.float32)
+            losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
+                labels=labels, logits=logits)
+            loss = tf.reduce_sum(losses * weights) / tf.reduce_sum(weights)
+        grads = tape.gradient(loss, variables)
+        # The pooler gets no gradient from the MLM objective.
+        pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
+        self.optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
+        return loss
+
+    def __call__(self):
+        return self._step(self._inputs, self._labels, self._weights).numpy()
+
+
+def matmul_probe(rows, inner=1024, cols=4096, seed=0):
+    """A float32 ``[rows, inner] x [inner, cols]`` product as a no-argument
+    call, and its FLOPs: the machine's matrix-product rate at ``rows``
+    rows, timed next to the models."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(seed)
+    a = tf.constant(rng.standard_normal((rows, inner), dtype="float32"))
+    b = tf.constant(rng.standard_normal((inner, cols), dtype="float32"))
+    fn = tf.function(lambda: tf.matmul(a, b))
+
+    def call():
+        return fn().numpy()
+
+    call()
+    return call, 2.0 * rows * inner * cols
