@@ -47,3 +47,16 @@ def random_inputs(batch=2, length=7, vocabulary_size=97, num_segments=2,
 def _seed():
     keras.utils.set_random_seed(1234)
     yield
+
+
+@pytest.fixture(scope="session")
+def two_cpu_strategy():
+    """One 2-replica MirroredStrategy for the whole session.
+
+    Several MirroredStrategy objects in one process number their collective
+    ops from the same keys, and TensorFlow's collective runtime then mixes
+    up their shapes; sharing one instance avoids that.
+    """
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    assert strategy.num_replicas_in_sync == 2
+    return strategy

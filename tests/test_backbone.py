@@ -289,9 +289,8 @@ def test_mixed_precision_and_jit():
     np.testing.assert_allclose(_np(jitted), eager, atol=1e-5)
 
 
-def test_fit_in_mirrored_strategy():
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    assert strategy.num_replicas_in_sync == 2
+def test_fit_in_mirrored_strategy(two_cpu_strategy):
+    strategy = two_cpu_strategy
     with strategy.scope():
         backbone = tiny("trimbert_mini")
         pooled = backbone.output["pooled_output"]

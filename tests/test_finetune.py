@@ -119,7 +119,7 @@ def test_glue_pair_and_regression_tasks_with_mock_data(tmp_path):
             assert set(metrics) >= {"pearson", "spearman"}
 
 
-def test_files_task_and_mirrored_strategy(tmp_path):
+def test_files_task_and_mirrored_strategy(tmp_path, two_cpu_strategy):
     rng = np.random.default_rng(0)
     words = ["good", "bad", "film", "plot", "great", "awful", "fine"]
     for split in ("train", "validation"):
@@ -133,8 +133,8 @@ def test_files_task_and_mirrored_strategy(tmp_path):
                           validation_files=str(tmp_path / "validation.csv"),
                           text_column="review", label_column="sentiment")
     config.train.max_steps_per_epoch = 3
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
-    record = finetune(config, str(tmp_path / "run"), strategy=strategy)
+    record = finetune(config, str(tmp_path / "run"),
+                      strategy=two_cpu_strategy)
     assert "accuracy" in record["evals"][-1]["validation"]
 
 

@@ -520,7 +520,8 @@ def test_hf_masked_lm_teacher_matches_reference_head(kind, prefix, tmp_path):
 # ---------------------------------------------------------------------------
 
 
-def test_one_vs_two_replicas_same_losses(vocab_dir, tmp_path):
+def test_one_vs_two_replicas_same_losses(vocab_dir, tmp_path,
+                                        two_cpu_strategy):
     """Same global batch on 1 replica and on a 2-replica MirroredStrategy
     over two logical CPUs: the same losses step by step (dropout off, so
     both see the same function; clipping is active)."""
@@ -528,7 +529,7 @@ def test_one_vs_two_replicas_same_losses(vocab_dir, tmp_path):
     results = {}
     for name, strategy in (
             ("one", tf.distribute.OneDeviceStrategy("/cpu:0")),
-            ("two", tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))):
+            ("two", two_cpu_strategy)):
         assert strategy.num_replicas_in_sync == (1 if name == "one" else 2)
         config = tiny_config(vocab_dir, train__dropout=0.0,
                              train__clipnorm=0.5)
@@ -695,9 +696,9 @@ def test_mixed_precision_trains(policy, vocab_dir, tmp_path):
     assert saved.backbone.dtype_policy.name == "float32"
 
 
-def test_config_errors_are_clear(vocab_dir, tmp_path):
+def test_config_errors_are_clear(vocab_dir, tmp_path, two_cpu_strategy):
     config = tiny_config(vocab_dir, train__batch_size=7)
-    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    strategy = two_cpu_strategy
     with pytest.raises(ValueError, match="divisible by the number of "
                                          "replicas"):
         pretrain.resolve_config(config, strategy)

@@ -332,10 +332,17 @@ def finetune(config, workdir, strategy=None, callbacks=()):
     ]
     start = time.time()
     if initial_epoch < config.train.epochs:
-        model.fit(train_ds.repeat(), epochs=config.train.epochs,
-                  steps_per_epoch=steps, initial_epoch=initial_epoch,
-                  callbacks=callbacks, shuffle=False,
-                  verbose=1 if _interactive() else 2)
+        try:
+            model.fit(train_ds.repeat(), epochs=config.train.epochs,
+                      steps_per_epoch=steps, initial_epoch=initial_epoch,
+                      callbacks=callbacks, shuffle=False,
+                      verbose=1 if _interactive() else 2)
+        except BaseException:
+            # Keras skips on_train_end when fit is interrupted; the
+            # TensorBoard callback would leave its writer and record_if
+            # condition installed for every later summary in the process.
+            callbacks[2].on_train_end()
+            raise
     record["train_seconds"] = time.time() - start
     save_preset(model, tokenizer, os.path.join(workdir, "final"))
     if test is not None and os.path.isdir(os.path.join(workdir, "best")):
