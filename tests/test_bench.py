@@ -31,7 +31,7 @@ def _config(**kwargs):
         seq_len=16, batch_size=8, train_batch_size=2, infer_rounds=2,
         train_rounds=2, tflite_rounds=2, scaling_rounds=1,
         seq_lens=(16, 32), batch_sizes=(1, 2), tflite_isolate=False,
-        variants=False, memory=False, progress=False)
+        variants=False, memory=False, progress=False, isolate_phases=False)
     base.update(kwargs)
     return runner.BenchmarkConfig(**base)
 
@@ -139,6 +139,17 @@ def test_drop_rows_and_goals_listed():
     assert _number(drop["train_speedup_vs_ref"])
     unmeasured = [g for g in results["goals"] if g["met"] is None]
     assert len(unmeasured) == 5  # peers off, and no base/large models.
+
+
+def test_phase_in_fresh_process():
+    run = runner.Run(_config(models=("bert_tiny",), isolate_phases=True))
+    run._execute("build", "build")
+    assert run.rows["bert_tiny"]["peer"] == "keras_hub.models.BertBackbone"
+    assert run.rows["bert_tiny"]["flops_per_token"] > 0
+    assert not run._backbones, "an isolated phase built models here"
+    run._execute("train_group", "training bert_tiny", "no_such_row")
+    assert "KeyError" in run.results["errors"]["training bert_tiny"] or (
+        "exited with code" in run.results["errors"]["training bert_tiny"])
 
 
 def test_config_errors():

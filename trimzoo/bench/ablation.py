@@ -304,7 +304,10 @@ def plot_loss_vs_time(results, path):
                              squeeze=False)
     for ax, group in zip(axes[0], groups):
         for row in results["variants"]:
-            if row["group"] != group or not row.get("history"):
+            # The layernorm variants are compared with plain BERT.
+            shown = row["group"] == group or (
+                group == "layernorm" and row["name"] == BASELINE)
+            if not shown or not row.get("history"):
                 continue
             step_ms = row.get("log_step_ms") if row["distill"] else (
                 row.get("step_ms") or row.get("log_step_ms"))

@@ -266,6 +266,7 @@ def markdown(results):
         + " MB).")
     errors = [(r["model"], k, v) for r in rows for k, v in r.items()
               if k.endswith("_error") and v]
+    errors += [("phase", k, v) for k, v in results.get("errors", {}).items()]
     if errors:
         out += ["", "Errors:"]
         out += [f"- {m} `{k}`: {v}" for m, k, v in errors]

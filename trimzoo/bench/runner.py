@@ -81,6 +81,8 @@ class BenchmarkConfig:
             not fit next to everything else on a small machine.
         tflite_isolate: convert in a subprocess (TF's converter leaks
             memory per call; off only for small models).
+        isolate_phases: run every phase in a fresh process (see ``Run``);
+            off only for small models (tests).
     """
 
     models: tuple = DEFAULT_MODELS
@@ -107,6 +109,7 @@ class BenchmarkConfig:
     flops_check: bool = True
     seed: int = 0
     progress: bool = True
+    isolate_phases: bool = True
 
 
 def parse_drops(drops, models):
@@ -237,34 +240,63 @@ class _Progress:
 
 
 class Run:
-    """Holds the models of one benchmark run and fills ``results``."""
+    """One benchmark run: builds models on demand and fills ``results``.
+
+    With ``config.isolate_phases`` every phase (and every training group)
+    runs in a fresh Python process that builds only the models it needs
+    (same seeds, so the same weights) and returns its numbers: memory the
+    TensorFlow allocator keeps after a phase goes back to the system, and
+    no phase holds more than one comparison's models.
+    """
 
     def __init__(self, config, command=None):
         self.config = config
         self.specs = resolve_specs(config)
         self.reference = resolve_reference(config, self.specs)
         self.progress = _Progress(config.progress)
-        self.rows = {}       # name -> result dict
-        self.backbones = {}  # name -> TrimzooBackbone
-        self.peers = {}      # name -> keras-hub BertBackbone
+        self.rows = {}        # name -> result dict
+        self._backbones = {}  # name -> TrimzooBackbone (built on demand)
+        self._peers = {}      # name -> keras-hub BertBackbone
         self.results = {
             "command": command,
             "config": _jsonable(dataclasses.asdict(config)),
             "reference": self.reference,
-            "environment": environment(),
             "load": {"start": _load()},
             "phases": {},
         }
 
-    # -- helpers ------------------------------------------------------------
+    # -- models -------------------------------------------------------------
 
-    def _phase(self, name, fn):
-        start = time.perf_counter()
-        load = _load()
-        fn()
-        self.results["phases"][name] = {
-            "seconds": round(time.perf_counter() - start, 1),
-            "load_start": load, "load_end": _load()}
+    def backbone(self, name):
+        """The row's backbone, built (seeded by the row's position) on
+        first use."""
+        if name not in self._backbones:
+            import keras
+
+            from trimzoo.bench.memory import build_model
+
+            index = [s.name for s in self.specs].index(name)
+            keras.utils.set_random_seed(self.config.seed + index)
+            spec = self.specs[index]
+            self._backbones[name] = build_model(spec.to_json())
+        return self._backbones[name]
+
+    def peer(self, name):
+        """The row's keras-hub peer (its weights copied into the row's
+        backbone), or None when there is none or peers are off."""
+        if not self.config.peers:
+            return None
+        if name not in self._peers:
+            self._peers[name] = workloads.keras_hub_peer(self.backbone(name))
+        return self._peers[name]
+
+    def release(self):
+        """Drops every model of this process."""
+        self._backbones.clear()
+        self._peers.clear()
+        gc.collect()
+
+    # -- helpers ------------------------------------------------------------
 
     def _keep_rounds(self, phase, times):
         """Keeps the per-round seconds (goals take ratios of any two rows
@@ -275,19 +307,20 @@ class Run:
 
     def _inputs(self, name, batch_size, seq_len):
         return workloads.text_inputs(batch_size, seq_len,
-                                     self.backbones[name].vocabulary_size)
+                                     self.rows[name]["vocabulary_size"])
+
+    def progress_iter(self, items, desc):
+        with self.progress.bar(len(items), desc) as bar:
+            for item in items:
+                yield item
+                bar.update(1)
 
     # -- phases -------------------------------------------------------------
 
     def build(self):
-        import keras
-
-        from trimzoo.bench.memory import build_model
-
+        """Parameters, FLOPs and the peer check of every row."""
         for spec in self.progress_iter(self.specs, "build"):
-            keras.utils.set_random_seed(self.config.seed)
-            backbone = build_model(spec.to_json())
-            self.backbones[spec.name] = backbone
+            backbone = self.backbone(spec.name)
             row = {"model": spec.name, "preset": spec.preset,
                    "dropped_layers": spec.drop_top,
                    "num_layers": backbone.num_layers,
@@ -302,39 +335,35 @@ class Run:
             reason = workloads.peer_unavailable_reason(backbone)
             row["peer"] = None
             row["peer_reason"] = reason
-            if self.config.peers and reason is None:
-                peer = workloads.keras_hub_peer(backbone)
-                self.peers[spec.name] = peer
+            self.rows[spec.name] = row
+            if reason is None and not self.config.peers:
+                row["peer_reason"] = "peers switched off"
+            elif reason is None:
+                peer = self.peer(spec.name)
                 row["peer"] = "keras_hub.models.BertBackbone"
                 x = self._inputs(spec.name, 2, 16)
                 a = backbone(x, training=False)["sequence_output"]
                 b = peer(x, training=False)["sequence_output"]
                 row["peer_max_abs_diff"] = float(np.max(np.abs(
                     np.asarray(a) - np.asarray(b))))
-            elif not self.config.peers and reason is None:
-                row["peer_reason"] = "peers switched off"
-            self.rows[spec.name] = row
-
-    def progress_iter(self, items, desc):
-        with self.progress.bar(len(items), desc) as bar:
-            for item in items:
-                yield item
-                bar.update(1)
+            self.release()
 
     def inference(self):
         cfg = self.config
-        for batch, suffix in ((1, "b1"), (cfg.batch_size, f"b{cfg.batch_size}")):
+        for batch, suffix in ((1, "b1"),
+                              (cfg.batch_size, f"b{cfg.batch_size}")):
             calls = {}
-            for name, backbone in self.backbones.items():
+            for name in self.rows:
                 x = self._inputs(name, batch, cfg.seq_len)
-                calls[name] = workloads.inference_call(backbone, x)
-                if name in self.peers:
+                calls[name] = workloads.inference_call(self.backbone(name), x)
+                if self.rows[name]["peer"]:
                     calls[(name, PEER)] = workloads.inference_call(
-                        self.peers[name], x)
+                        self.peer(name), x)
             probe, probe_flops = workloads.matmul_probe(batch * cfg.seq_len)
             calls["matmul_probe"] = probe
             times = self.progress.rounds(calls, cfg.infer_rounds,
                                          f"inference batch {batch}")
+            del calls
             self._keep_rounds(f"infer_{suffix}", times)
             probe_rate = [probe_flops / t for t in times["matmul_probe"]]
             self.results.setdefault("matmul_rate", {})[suffix] = {
@@ -355,66 +384,67 @@ class Run:
                     row[f"peer_infer_ms_{suffix}"] = 1000 * timing.median(tp)
                     row[f"peer_infer_ratio_{suffix}"] = timing.median_ratio(
                         tp, t)
+                    if suffix == "b1":
+                        row["peer_infer_ratio"] = row["peer_infer_ratio_b1"]
                 ref = times[self.reference]
                 row[f"infer_speedup_vs_ref_{suffix}"] = timing.median_ratio(
                     ref, t)
-            del calls
-            gc.collect()
-        for row in self.rows.values():
-            if "peer_infer_ratio_b1" in row:
-                row["peer_infer_ratio"] = row["peer_infer_ratio_b1"]
+        self.release()
 
-    def training(self):
+    def training_order(self):
+        """Training groups, the reference's first."""
+        return [self.reference] + [n for n in self.rows
+                                   if n != self.reference]
+
+    def train_group(self, name):
+        """Times the training step of row ``name`` round-robin with its
+        keras-hub peer and the reference (and profiles them)."""
         cfg = self.config
-        ref_step = None
-        profiles = self.results.setdefault("profiles", {})
-        # The reference first: later groups time it next to their row.
-        order = [self.reference] + [n for n in self.rows
-                                    if n != self.reference]
-        for name in self.progress_iter(order, "training groups"):
-            row = self.rows[name]
-            backbone = self.backbones[name]
-            batch = workloads.mlm_batch(cfg.train_batch_size, cfg.seq_len,
-                                        backbone.vocabulary_size,
-                                        seed=cfg.seed)
-            steps = {name: workloads.TrainStep(
-                workloads.masked_lm(backbone), batch)}
-            if name in self.peers:
-                if row["params"] <= cfg.train_peer_max_params:
-                    steps[(name, PEER)] = workloads.TrainStep(
-                        workloads.masked_lm(self.peers[name]), batch)
-                else:
-                    row["peer_train_skipped"] = (
-                        f"{row['params'] / 1e6:.0f}M parameters is above "
-                        f"train_peer_max_params="
-                        f"{cfg.train_peer_max_params / 1e6:.0f}M (memory)")
-            if name == self.reference:
-                ref_step = steps[name]
-            elif ref_step is not None:
-                steps[self.reference] = ref_step
-            times = self.progress.rounds(steps, cfg.train_rounds,
-                                         f"train {name}")
-            self._keep_rounds(f"train_{name}", times)
-            t = times[name]
-            row["train_step_ms"] = 1000 * timing.median(t)
-            row["train_tok_s"] = steps[name].tokens / timing.median(t)
-            row["train_spread"] = timing.spread(t)
-            row["train_loss_first_step"] = steps[name].last_loss
-            if (name, PEER) in times:
-                tp = times[(name, PEER)]
-                row["peer_train_step_ms"] = 1000 * timing.median(tp)
-                row["peer_train_ratio"] = timing.median_ratio(tp, t)
-            if self.reference in times:
-                row["train_speedup_vs_ref"] = timing.median_ratio(
-                    times[self.reference], t)
-            if cfg.profile:
-                profiles.setdefault(name, {})["train"] = (
-                    profile_lib.op_time_breakdown(steps[name]))
-                if (name, PEER) in steps:
-                    profiles[name]["peer_train"] = (
-                        profile_lib.op_time_breakdown(steps[(name, PEER)]))
-            del steps, times
-            gc.collect()
+        row = self.rows[name]
+        batch = workloads.mlm_batch(cfg.train_batch_size, cfg.seq_len,
+                                    row["vocabulary_size"], seed=cfg.seed)
+        steps = {name: workloads.TrainStep(
+            workloads.masked_lm(self.backbone(name)), batch)}
+        if row["peer"]:
+            if row["params"] <= cfg.train_peer_max_params:
+                steps[(name, PEER)] = workloads.TrainStep(
+                    workloads.masked_lm(self.peer(name)), batch)
+            else:
+                row["peer_train_skipped"] = (
+                    f"{row['params'] / 1e6:.0f}M parameters is above "
+                    f"train_peer_max_params="
+                    f"{cfg.train_peer_max_params / 1e6:.0f}M (memory)")
+        if name != self.reference:
+            ref_batch = workloads.mlm_batch(
+                cfg.train_batch_size, cfg.seq_len,
+                self.rows[self.reference]["vocabulary_size"], seed=cfg.seed)
+            steps[self.reference] = workloads.TrainStep(
+                workloads.masked_lm(self.backbone(self.reference)),
+                ref_batch)
+        times = self.progress.rounds(steps, cfg.train_rounds,
+                                     f"train {name}")
+        self._keep_rounds(f"train_{name}", times)
+        t = times[name]
+        row["train_step_ms"] = 1000 * timing.median(t)
+        row["train_tok_s"] = steps[name].tokens / timing.median(t)
+        row["train_spread"] = timing.spread(t)
+        row["train_loss_first_step"] = steps[name].last_loss
+        if (name, PEER) in times:
+            tp = times[(name, PEER)]
+            row["peer_train_step_ms"] = 1000 * timing.median(tp)
+            row["peer_train_ratio"] = timing.median_ratio(tp, t)
+        if self.reference in times:
+            row["train_speedup_vs_ref"] = timing.median_ratio(
+                times[self.reference], t)
+        if cfg.profile:
+            entry = self.results.setdefault("profiles", {}).setdefault(
+                name, {})
+            entry["train"] = profile_lib.op_time_breakdown(steps[name])
+            if (name, PEER) in steps:
+                entry["peer_train"] = profile_lib.op_time_breakdown(
+                    steps[(name, PEER)])
+        del steps, times
+        self.release()
 
     def profiles_inference(self):
         cfg = self.config
@@ -423,10 +453,11 @@ class Run:
             x = self._inputs(name, 1, cfg.seq_len)
             entry = profiles.setdefault(name, {})
             entry["infer_b1"] = profile_lib.op_time_breakdown(
-                workloads.inference_call(self.backbones[name], x), steps=5)
-            if name in self.peers:
+                workloads.inference_call(self.backbone(name), x), steps=5)
+            if self.rows[name]["peer"]:
                 entry["peer_infer_b1"] = profile_lib.op_time_breakdown(
-                    workloads.inference_call(self.peers[name], x), steps=5)
+                    workloads.inference_call(self.peer(name), x), steps=5)
+            self.release()
 
     def tflite(self):
         from trimzoo.export import TFLiteRunner, convert
@@ -439,7 +470,7 @@ class Run:
                 x = self._inputs(name, 1, cfg.seq_len)
                 for quantize, key in (("none", "fp32"), ("dynamic", "int8")):
                     try:
-                        flatbuffer = convert(self.backbones[name],
+                        flatbuffer = convert(self.backbone(name),
                                              quantize=quantize,
                                              seq_len=cfg.seq_len,
                                              batch_size=1,
@@ -458,12 +489,13 @@ class Run:
                     runner.runner(**arrays)
                     calls[(name, key)] = (
                         lambda r=runner, a=arrays: r.runner(**a))
+                self.release()
             times = self.progress.rounds(calls, cfg.tflite_rounds,
                                          "TFLite batch 1")
+            del calls
             self._keep_rounds("tflite_b1", times)
             for (name, key), t in times.items():
                 self.rows[name][f"tflite_{key}_ms_b1"] = 1000 * timing.median(t)
-            del calls
             gc.collect()
 
     def scaling(self):
@@ -475,27 +507,24 @@ class Run:
             table = {name: {} for name in self.rows}
             for batch, length in points:
                 calls = {}
-                for name, backbone in self.backbones.items():
+                for name in self.rows:
+                    backbone = self.backbone(name)
                     if length > backbone.max_sequence_length:
                         continue
                     calls[name] = workloads.inference_call(
                         backbone, self._inputs(name, batch, length))
                 key = length if sweep == "seq_len" else batch
                 times = self.progress.rounds(
-                    calls, cfg.scaling_rounds,
-                    f"scaling {sweep}={key}")
+                    calls, cfg.scaling_rounds, f"scaling {sweep}={key}")
+                del calls
                 for name, t in times.items():
                     table[name][str(key)] = 1000 * timing.median(t)
-                del calls
                 gc.collect()
             out[sweep] = table
+        self.release()
 
     def memory(self):
         cfg = self.config
-        # The probes run in fresh processes: free this one's models first.
-        self.backbones.clear()
-        self.peers.clear()
-        gc.collect()
         for spec in self.progress_iter(self.specs, "peak memory"):
             result = memory_lib.measure_in_subprocess(
                 spec.to_json(), cfg.batch_size, cfg.seq_len,
@@ -513,10 +542,11 @@ class Run:
         inference at batch 1 and the training step."""
         cfg = self.config
         name = self.reference
-        backbone = self.backbones[name]
+        backbone = self.backbone(name)
         models = {"trimzoo": backbone}
-        if name in self.peers:
-            models["keras-hub"] = self.peers[name]
+        peer = self.peer(name) if self.rows[name]["peer"] else None
+        if peer is not None:
+            models["keras-hub"] = peer
         x = self._inputs(name, 1, cfg.seq_len)
         calls = {}
         for label, model in models.items():
@@ -536,8 +566,8 @@ class Run:
         train = self.progress.rounds(steps, cfg.train_rounds,
                                      "variants: training")
         del steps
-        gc.collect()
-        base = ("keras-hub", False) if name in self.peers else (
+        self.release()
+        base = ("keras-hub", False) if peer is not None else (
             "trimzoo", False)
         rows = []
         for key in infer:
@@ -553,28 +583,55 @@ class Run:
                                     "rows": rows}
 
     def check_flops(self):
-        backbone = self.backbones[self.reference]
-        check = flops_lib.check_flops(backbone, seq_len=self.config.seq_len)
+        check = flops_lib.check_flops(self.backbone(self.reference),
+                                      seq_len=self.config.seq_len)
         check["model"] = self.reference
         self.results["flops_check"] = check
+        self.release()
 
     # -- all ----------------------------------------------------------------
+
+    def _execute(self, phase, label, arg=None):
+        """Runs one phase (method ``phase``, optional argument) here or in
+        a fresh process, and records its time and the machine load."""
+        start = time.perf_counter()
+        load = _load()
+        isolated = self.config.isolate_phases and phase != "memory"
+        try:
+            if isolated:
+                update = _run_in_subprocess(self, phase, arg)
+                for name, fields in update["rows"].items():
+                    self.rows.setdefault(name, {}).update(fields)
+                _deep_merge(self.results, update["results"])
+            else:
+                getattr(self, phase)(*(() if arg is None else (arg,)))
+        except Exception as e:  # A failed phase is reported, not fatal.
+            if phase == "build":
+                raise
+            self.results.setdefault("errors", {})[label] = (
+                f"{type(e).__name__}: {str(e)[-1500:]}")
+        self.results["phases"][label] = {
+            "seconds": round(time.perf_counter() - start, 1),
+            "load_start": load, "load_end": _load()}
 
     def run(self):
         cfg = self.config
         started = time.time()
-        phases = (("build", self.build, True),
-                  ("inference", self.inference, True),
-                  ("profiles", self.profiles_inference, cfg.profile),
-                  ("training", self.training, True),
-                  ("tflite", self.tflite, cfg.tflite),
-                  ("scaling", self.scaling, cfg.scaling),
-                  ("variants", self.variants, cfg.variants),
-                  ("flops_check", self.check_flops, cfg.flops_check),
-                  ("memory", self.memory, cfg.memory))
-        for name, fn, enabled in phases:
+        self.results["environment"] = environment()
+        self._execute("build", "build")
+        self._execute("inference", "inference")
+        if cfg.profile:
+            self._execute("profiles_inference", "profiles")
+        for name in self.progress_iter(self.training_order(),
+                                       "training groups"):
+            self._execute("train_group", f"training {name}", name)
+        optional = (("tflite", cfg.tflite), ("scaling", cfg.scaling),
+                    ("variants", cfg.variants),
+                    ("check_flops", cfg.flops_check),
+                    ("memory", cfg.memory))
+        for phase, enabled in optional:
             if enabled:
-                self._phase(name, fn)
+                self._execute(phase, phase)
         from trimzoo.bench import goals
 
         self.results["models"] = [self.rows[s.name] for s in self.specs]
@@ -583,6 +640,65 @@ class Run:
         self.results["seconds"] = round(time.time() - started, 1)
         self.results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
         return _jsonable(self.results)
+
+
+#: Top-level results a phase process sends back (the rest is the parent's).
+_PHASE_RESULTS = ("rounds", "matmul_rate", "profiles", "scaling",
+                  "variants", "flops_check")
+
+
+def _deep_merge(target, update):
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _deep_merge(target[key], value)
+        else:
+            target[key] = value
+
+
+def _run_in_subprocess(run, phase, arg):
+    """Runs ``Run.<phase>(arg)`` in a fresh Python process (see
+    :func:`main`); returns ``{"rows": ..., "results": ...}``."""
+    import subprocess
+
+    with tempfile.TemporaryDirectory(prefix="trimzoo_phase_") as tmp:
+        task = os.path.join(tmp, "task.json")
+        output = os.path.join(tmp, "output.json")
+        with open(task, "w") as f:
+            json.dump(_jsonable({
+                "config": dataclasses.asdict(run.config),
+                "rows": run.rows, "phase": phase, "arg": arg}), f)
+        env = dict(os.environ)
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        result = subprocess.run(
+            [sys.executable, "-m", "trimzoo.bench.runner", task, output],
+            stdout=subprocess.PIPE, stderr=None, text=True, env=env)
+        if result.returncode or not os.path.exists(output):
+            raise RuntimeError(
+                f"phase {phase!r} ({arg or ''}) exited with code "
+                f"{result.returncode} (killed for memory if -9)")
+        with open(output) as f:
+            return json.load(f)
+
+
+def main(argv=None):
+    """Phase process: ``python -m trimzoo.bench.runner TASK OUTPUT``."""
+    task_path, output_path = (argv or sys.argv)[1:3]
+    import tensorflow as tf
+
+    # Every timed shape gets its own tf.function on purpose.
+    tf.get_logger().setLevel("ERROR")
+    with open(task_path) as f:
+        task = json.load(f)
+    config = BenchmarkConfig(**task["config"])
+    run = Run(config)
+    run.rows = task["rows"]
+    method = getattr(run, task["phase"])
+    method(*(() if task["arg"] is None else (task["arg"],)))
+    with open(output_path, "w") as f:
+        json.dump(_jsonable({
+            "rows": run.rows,
+            "results": {k: v for k, v in run.results.items()
+                        if k in _PHASE_RESULTS}}), f)
 
 
 def round_key(key):
@@ -618,3 +734,7 @@ def load_results(path):
     """Reads a ``results.json`` written by ``trimzoo.bench.report``."""
     with open(path) as f:
         return json.load(f)
+
+
+if __name__ == "__main__":
+    main()
