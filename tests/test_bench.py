@@ -316,17 +316,22 @@ def test_ablation_report(tmp_path):
                 {"attention_normalizer": "relu"}),
             row("trimbert_softmax", "normalizer", 7.2, 72,
                 {"attention_normalizer": "softmax"}),
+            row("trimbert_sigmoid", "normalizer", 7.6, 71,
+                {"attention_normalizer": "sigmoid"}),
             row("bort_student_kd", "distillation", 7.9, None, distill=True)]
     rec = ablation.recommend_normalizer(rows)
-    assert rec["normalizer"] == "softmax" and rec["runner_up"] == "relu"
+    # Softmax is the reference TrimBERT replaces, never the recommendation.
+    assert rec["normalizer"] == "relu" and rec["runner_up"] == "sigmoid"
     assert rec["margin"] == pytest.approx(0.2)
+    assert rec["gap_to_softmax"] == pytest.approx(0.2)
     from configs.pretrain import get_config
 
     results = {"config": json.loads(get_config().to_json()),
                "batch_size": 8, "seq_len": 128, "variants": rows,
                "recommended_normalizer": rec}
     text = ablation.markdown(results)
-    assert "**softmax**" in text and "ffn_none loss +0.500, step x0.60" in text
+    assert "**relu**" in text and "+0.200 for the replacement" in text
+    assert "ffn_none loss +0.500, step x0.60" in text
     path = tmp_path / "loss.png"
     ablation.plot_loss_vs_time(results, str(path))
     assert path.stat().st_size > 0
