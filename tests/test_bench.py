@@ -335,3 +335,51 @@ def test_ablation_report(tmp_path):
     path = tmp_path / "loss.png"
     ablation.plot_loss_vs_time(results, str(path))
     assert path.stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_ablation_tool_end_to_end(tmp_path):
+    """tools/ablate.py on tiny models: learns its vocabulary, pretrains
+    every variant (the distilled one from the BERT run), evaluates, times
+    and reports; a re-run reads the finished runs back."""
+    out = tmp_path / "ablation"
+    command = [sys.executable, os.path.join(ROOT, "tools", "ablate.py"),
+               f"--out={out}", "--steps=2", "--batch_size=4", "--seq_len=32",
+               "--log_every=1", "--eval_batches=1", "--timing_rounds=1",
+               "--vocab_size=400", "--bert=bert_tiny", "--trimbert=bert_tiny",
+               "--student=bert_tiny", "--groups=layernorm,normalizer,"
+               "distillation"]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    result = subprocess.run(command, capture_output=True, text=True,
+                            timeout=900, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    data = json.loads((out / "ablation.json").read_text())
+    names = [r["name"] for r in data["variants"]]
+    assert names[0] == "bert" and "bort_student_kd" in names
+    assert {"layernorm_one_per_block", "trimbert_relu",
+            "trimbert_softmax"} <= set(names)
+    vocab = (out / "vocab" / "vocab.txt").read_text().split("\n")
+    for row in data["variants"]:
+        assert row["model_kwargs"]["vocabulary_size"] <= 400
+        assert row["model_kwargs"]["vocabulary_size"] >= len(vocab) - 1
+        assert math.isfinite(row["eval_mlm_loss"]) and row["step_ms"] or (
+            row["distill"])
+    kwargs = {r["name"]: r["model_kwargs"] for r in data["variants"]}
+    assert kwargs["trimbert_relu"]["attention_normalizer"] == "relu"
+    assert kwargs["layernorm_one_per_block"]["layer_norm"] == (
+        "one_per_block")
+    # Same seed and data: the distilled student differs from its twin only
+    # by the teacher's loss term.
+    rows = {r["name"]: r for r in data["variants"]}
+    assert rows["bort_student_kd"]["eval_mlm_loss"] != (
+        rows["bort_student"]["eval_mlm_loss"])
+    rec = data["recommended_normalizer"]
+    assert rec["normalizer"] != "softmax" and "gap_to_softmax" in rec
+    assert (out / "loss_vs_time.png").stat().st_size > 0
+    assert "Pretraining ablations" in (out / "ablation.md").read_text()
+    # Finished runs are read back, not retrained.
+    again = subprocess.run(command, capture_output=True, text=True,
+                           timeout=900, env=env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert json.loads((out / "ablation.json").read_text())["variants"][0][
+        "eval_mlm_loss"] == data["variants"][0]["eval_mlm_loss"]

@@ -1,7 +1,7 @@
 """Pretraining ablations of the papers' claims at small scale, on real text.
 
     python tools/ablate.py --out=DIR [--steps=300] [--batch_size=16] \
-        [--groups=ffn,layernorm,normalizer,distillation]
+        [--groups=ffn,layernorm,normalizer,distillation] [--vocab_size=4000]
 
 Pretrains every variant from scratch at equal steps on the embedded corpus
 (same seed, same data order) with ``trimzoo.training.pretrain``: FFN in
@@ -37,6 +37,12 @@ flags.DEFINE_integer("log_every", 10, "Steps between logged losses.")
 flags.DEFINE_integer("eval_batches", 12, "Held-out batches evaluated.")
 flags.DEFINE_integer("timing_rounds", 5, "Round-robin rounds of the "
                      "step-time measurement.")
+flags.DEFINE_string("vocab", "", "Tokenizer folder or vocab.txt (as "
+                    "--config.data.vocab of pretrain.py); empty = learn one "
+                    "of --vocab_size tokens from the corpus.")
+flags.DEFINE_integer("vocab_size", 4000, "Size of the WordPiece vocabulary "
+                     "learned from the corpus when --vocab is empty; 0 = "
+                     "the embedded bert-base-uncased vocabulary.")
 flags.DEFINE_string("bert", "bert_mini", "Preset of the BERT variants.")
 flags.DEFINE_string("trimbert", "trimbert_mini", "Preset of the normaliser "
                     "variants.")
@@ -46,6 +52,23 @@ flags.mark_flag_as_required("out")
 FLAGS = flags.FLAGS
 
 
+def vocabulary():
+    """--vocab, or a WordPiece vocabulary of --vocab_size tokens learned
+    from the corpus into OUT/vocab (once; re-runs reuse it). A small
+    vocabulary keeps the 30k-row embedding table, most of whose rows the
+    short runs never see, from dominating the ablated layers."""
+    if FLAGS.vocab or not FLAGS.vocab_size:
+        return FLAGS.vocab
+    from trimzoo.data import pretraining
+
+    folder = os.path.join(FLAGS.out, "vocab")
+    if not os.path.exists(os.path.join(folder, "vocab.txt")):
+        pretraining.build_wordpiece_vocabulary(
+            folder, FLAGS.vocab_size,
+            **pretraining.resolve_sources(""))
+    return folder
+
+
 def base_config():
     from configs.pretrain import get_config
 
@@ -53,6 +76,7 @@ def base_config():
     config.seed = FLAGS.seed
     config.strategy = "auto"
     config.data.max_seq_length = FLAGS.seq_len
+    config.data.vocab = vocabulary()
     config.data.shuffle_buffer = 2_000
     config.train.batch_size = FLAGS.batch_size
     config.train.steps = FLAGS.steps

@@ -343,6 +343,14 @@ def _f(value, spec):
     return "–" if value is None else f"{value:{spec}}"
 
 
+def _vocabulary_text(rows):
+    sizes = {r.get("model_kwargs", {}).get("vocabulary_size") for r in rows}
+    sizes.discard(None)
+    if len(sizes) != 1:
+        return "the pretraining config's vocabulary"
+    return f"a {sizes.pop():,}-token WordPiece vocabulary"
+
+
 def markdown(results):
     rows = results["variants"]
     cfg = results["config"]
@@ -352,7 +360,8 @@ def markdown(results):
         f"embedded corpus (training split), batch {results['batch_size']} x "
         f"{results['seq_len']} tokens, seed {cfg['seed']}, AdamW peak "
         f"learning rate {cfg['train']['learning_rate']} with "
-        f"{cfg['train']['warmup_steps']} warm-up steps. Evaluation: held-out"
+        f"{cfg['train']['warmup_steps']} warm-up steps, "
+        + _vocabulary_text(rows) + ". Evaluation: held-out"
         " validation split, fixed masks. Step time: round-robin timing of "
         "the architectures' training steps; log step time: the training "
         "run's own (sequential, moves with machine load).")
