@@ -101,7 +101,7 @@ def test_trimbert_structure():
     model = create("trimbert_base")
     ffn = [block.use_ffn for block in model.transformer_layers]
     assert [i for i, f in enumerate(ffn) if f] == [2, 5, 8, 11]
-    assert all(b.attention_normalizer == "relu"
+    assert all(b.attention_normalizer == "sigmoid"
                for b in model.transformer_layers)
 
 

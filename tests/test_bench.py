@@ -331,7 +331,7 @@ def test_ablation_report(tmp_path):
                "recommended_normalizer": rec}
     text = ablation.markdown(results)
     assert "**relu**" in text and "+0.200 for the replacement" in text
-    assert "ffn_none loss +0.500, step x0.60" in text
+    assert "ffn_none loss +0.500, step x0.60." in text
     path = tmp_path / "loss.png"
     ablation.plot_loss_vs_time(results, str(path))
     assert path.stat().st_size > 0

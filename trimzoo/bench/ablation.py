@@ -390,7 +390,8 @@ def markdown(results):
                        f"step x{r['step_ms'] / base['step_ms']:.2f}"
                        for r in rows if r["name"] != BASELINE
                        and r.get("step_ms") and r["group"] in ("ffn",
-                                                               "layernorm")))
+                                                               "layernorm"))
+                   + ".")
         out.append("")
     rec = results.get("recommended_normalizer")
     if rec:
@@ -400,7 +401,7 @@ def markdown(results):
                 f"{rec['eval_mlm_accuracy']:.3f})")
         if "runner_up" in rec:
             text += (f", ahead of {rec['runner_up']} by "
-                     f"{rec['margin']:.3f}")
+                     f"{rec['margin']:.4f}")
         if "gap_to_softmax" in rec:
             text += (f"; softmax itself: {rec['softmax_eval_mlm_loss']:.3f}"
                      f" ({rec['gap_to_softmax']:+.3f} for the replacement)")
