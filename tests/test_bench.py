@@ -358,7 +358,7 @@ def test_ablation_tool_end_to_end(tmp_path):
     assert names[0] == "bert" and "bort_student_kd" in names
     assert {"layernorm_one_per_block", "trimbert_relu",
             "trimbert_softmax"} <= set(names)
-    vocab = (out / "vocab" / "vocab.txt").read_text().split("\n")
+    vocab = (out / "vocab_400" / "vocab.txt").read_text().split("\n")
     for row in data["variants"]:
         assert row["model_kwargs"]["vocabulary_size"] <= 400
         assert row["model_kwargs"]["vocabulary_size"] >= len(vocab) - 1
@@ -383,3 +383,10 @@ def test_ablation_tool_end_to_end(tmp_path):
     assert again.returncode == 0, again.stderr[-3000:]
     assert json.loads((out / "ablation.json").read_text())["variants"][0][
         "eval_mlm_loss"] == data["variants"][0]["eval_mlm_loss"]
+    # ... and never under other settings.
+    other = subprocess.run([c.replace("--steps=2", "--steps=3")
+                            for c in command], capture_output=True,
+                           text=True, timeout=900, env=env)
+    assert other.returncode != 0
+    assert ("trained with other settings (train.checkpoint_every, "
+            "train.steps)") in other.stderr

@@ -314,6 +314,10 @@ def test_build_vocab_tool(tmp_path):
     assert special_token_ids(tok)["pad"] == 0
     ids = data_lib.tokenize_lines(tok, ["the happy dog"])[0]
     assert 1 not in ids  # no [UNK]
+    for size in (-5, 5, 200.0, True):
+        with pytest.raises(ValueError, match="above the 5 reserved tokens"):
+            data_lib.build_wordpiece_vocabulary(str(tmp_path / "bad"), size,
+                                                texts=texts)
 
 
 # ---------------------------------------------------------------------------

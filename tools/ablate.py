@@ -10,7 +10,8 @@ every layer / every 2nd / every 3rd / none, layernorm "all" vs
 Bort-shaped student with and without distillation from the pretrained BERT
 variant. Writes ``DIR/ablation.md``, ``DIR/ablation.json`` (held-out MLM
 loss and accuracy, step time) and ``DIR/loss_vs_time.png``; the runs stay
-in ``DIR/runs/`` and a re-run resumes. The library is
+in ``DIR/runs/`` and a re-run with the same settings resumes (other
+settings are refused). The library is
 ``trimzoo.bench.ablation``; the pretraining settings are
 ``configs/pretrain.py``'s, shrunk by the flags below.
 """
@@ -54,14 +55,15 @@ FLAGS = flags.FLAGS
 
 def vocabulary():
     """--vocab, or a WordPiece vocabulary of --vocab_size tokens learned
-    from the corpus into OUT/vocab (once; re-runs reuse it). A small
+    from the corpus into OUT/vocab_<size> (once; re-runs reuse it). A small
     vocabulary keeps the 30k-row embedding table, most of whose rows the
     short runs never see, from dominating the ablated layers."""
     if FLAGS.vocab or not FLAGS.vocab_size:
         return FLAGS.vocab
     from trimzoo.data import pretraining
 
-    folder = os.path.join(FLAGS.out, "vocab")
+    folder = os.path.abspath(os.path.join(FLAGS.out,
+                                          f"vocab_{FLAGS.vocab_size}"))
     if not os.path.exists(os.path.join(folder, "vocab.txt")):
         pretraining.build_wordpiece_vocabulary(
             folder, FLAGS.vocab_size,

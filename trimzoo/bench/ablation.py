@@ -258,13 +258,16 @@ def run_ablation(base_config, out_dir, variants=None, eval_batches=12,
     for variant in tqdm(variants, desc="ablation", disable=not progress):
         workdir = os.path.join(runs, variant.name)
         cached = os.path.join(workdir, "ablation_result.json")
+        config = variant_config(base_config, variant, teacher)
+        settings = json.loads(config.to_json())
         if os.path.exists(cached):
             with open(cached) as f:
                 row = json.load(f)
+            _check_same_settings(workdir, row.get("settings"), settings)
         else:
-            config = variant_config(base_config, variant, teacher)
             row = dict(dataclasses.asdict(variant))
             row.update(train_variant(config, workdir, eval_batches))
+            row["settings"] = settings
             with open(cached, "w") as f:
                 json.dump(row, f, indent=1)
         if variant.name == BASELINE:
@@ -301,6 +304,29 @@ def run_ablation(base_config, out_dir, variants=None, eval_batches=12,
     with open(os.path.join(out_dir, "ablation.md"), "w") as f:
         f.write(markdown(results))
     return results
+
+
+def _check_same_settings(workdir, cached, current):
+    """A finished run is reused only under the settings it was trained
+    with; anything else would mix two experiments in one table."""
+    if cached == current:
+        return
+    cached = cached or {}
+    keys = sorted(_flat(cached).items() ^ _flat(current).items())
+    names = sorted({k for k, _ in keys})
+    raise ValueError(
+        f"{workdir} was trained with other settings ({', '.join(names)}). "
+        "Use a new --out, or delete that run to retrain it.")
+
+
+def _flat(tree, prefix=""):
+    out = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = json.dumps(value)
+    return out
 
 
 def plot_loss_vs_time(results, path):

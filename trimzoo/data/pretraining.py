@@ -682,6 +682,12 @@ def build_wordpiece_vocabulary(output_dir, vocabulary_size, files=None,
     lines = lines.filter(lambda line: tf.strings.length(
         tf.strings.strip(line)) > 0)
     reserved = list(reserved_tokens or BERT_RESERVED_TOKENS)
+    if (isinstance(vocabulary_size, bool)
+            or not isinstance(vocabulary_size, int)
+            or vocabulary_size <= len(reserved)):
+        raise ValueError(
+            "vocabulary_size must be an integer above the "
+            f"{len(reserved)} reserved tokens, got {vocabulary_size!r}.")
     vocabulary = keras_hub.tokenizers.compute_word_piece_vocabulary(
         lines.batch(1024), vocabulary_size, lowercase=lowercase,
         strip_accents=strip_accents, reserved_tokens=reserved)
