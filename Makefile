@@ -21,10 +21,10 @@ demo: install
 	$(PY) tools/demo.py --out=demo_out
 
 test: install
-	$(PY) -m pytest tests
+	$(PY) -m pytest
 
 test-fast: install
-	$(PY) -m pytest tests -m "not slow"
+	$(PY) -m pytest -m "not slow"
 
 bench: install
 	$(PY) tools/benchmark.py --out=bench_out

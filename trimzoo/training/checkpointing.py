@@ -1,52 +1,9 @@
-"""Atomic writes of files and folders, and a resumable training state."""
+"""A resumable training state (weights + optimizer state + a JSON record)."""
 
-import contextlib
-import json
 import os
-import shutil
-import tempfile
 
-
-@contextlib.contextmanager
-def atomic_path(path):
-    """Yields a temporary path next to ``path``; on success it replaces
-    ``path`` in one rename, so readers never see a half-written file or
-    folder. On error the temporary is removed and ``path`` is untouched."""
-    path = os.fspath(path)
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
-    target = os.path.join(tmp, os.path.basename(path))
-    try:
-        yield target
-        if os.path.isdir(target):
-            old = None
-            if os.path.exists(path):
-                old = path + ".old"
-                shutil.rmtree(old, ignore_errors=True)
-                os.replace(path, old)
-            os.replace(target, path)
-            if old:
-                shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(target, path)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def write_json(path, value):
-    """Writes ``value`` as indented JSON, atomically."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "w") as f:
-            json.dump(value, f, indent=2, sort_keys=True)
-            f.write("\n")
-
-
-def read_json(path, default=None):
-    if not os.path.exists(path):
-        return default
-    with open(path) as f:
-        return json.load(f)
+# Kept importable from here for existing callers.
+from trimzoo.utils.io import atomic_path, read_json, write_json  # noqa: F401
 
 
 class TrainingState:

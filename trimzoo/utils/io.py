@@ -1,0 +1,101 @@
+"""Atomic writes of files and folders, and JSON that stays valid.
+
+Every file trimzoo writes for a user goes through :func:`atomic_path`, so an
+interrupted run never leaves a half-written file or folder behind.
+
+Examples:
+
+>>> import os, tempfile
+>>> folder = tempfile.mkdtemp()
+>>> path = os.path.join(folder, "metrics.json")
+>>> write_json(path, {"loss": float("nan"), "accuracy": 0.5})
+>>> read_json(path)
+{'accuracy': 0.5, 'loss': None}
+>>> with atomic_path(path) as tmp:
+...     with open(tmp, "w") as f:
+...         _ = f.write("replaced")
+>>> open(path).read()
+'replaced'
+"""
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import tempfile
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yields a temporary path next to ``path``; on success it replaces
+    ``path`` in one rename, so readers never see a half-written file or
+    folder. On error the temporary is removed and ``path`` is untouched.
+
+    Works for files and folders: write a file or create a folder at the
+    yielded path."""
+    path = os.fspath(path)
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=".tmp-", dir=parent)
+    target = os.path.join(tmp, os.path.basename(path))
+    try:
+        yield target
+        if os.path.isdir(target):
+            old = None
+            if os.path.exists(path):
+                # The old folder is moved into the temporary folder, so a
+                # kill between the two renames leaves nothing beside `path`
+                # that outlives the cleanup below.
+                old = os.path.join(tmp, ".old")
+                os.replace(path, old)
+            os.replace(target, path)
+        else:
+            os.replace(target, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def jsonable(value):
+    """``value`` with numpy scalars/arrays as Python values, tuples as lists
+    and non-finite floats as ``None``, so that ``json.dump`` writes valid
+    JSON (``NaN`` is not JSON)."""
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return jsonable(value.tolist())
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return value if math.isfinite(value) else None
+    return value
+
+
+def write_json(path, value):
+    """Writes ``value`` as indented JSON, atomically; non-finite numbers
+    become ``null``."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(jsonable(value), f, indent=2, sort_keys=True,
+                      allow_nan=False)
+            f.write("\n")
+
+
+def read_json(path, default=None):
+    """The JSON value in ``path``, or ``default`` when the file does not
+    exist. A file that is not valid JSON raises ``ValueError`` naming it."""
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        return default
+    with open(path, encoding="utf-8") as f:
+        try:
+            return json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path} is not valid JSON: {e}") from None
