@@ -25,6 +25,9 @@ def get_config(arg=None):
     # "contribution:0.95" (threshold) or "layers:9,10,11" (0-based).
     config.drop_layers = args["drop_layers"]
     config.task = args["task"]
+    # What the classifier head reads: "cls" (BERT's pooler on [CLS]),
+    # "mean" or "max" over the real tokens (sentence encoders: "mean").
+    config.pooling = "cls"
     config.max_seq_length = 128
     config.seed = 0
 

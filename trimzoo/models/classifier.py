@@ -4,12 +4,13 @@ import keras
 import keras_hub
 
 from trimzoo.layers._utils import default_initializer
+from trimzoo.layers.pooling import SequencePooling
 from trimzoo.models.backbone import TrimzooBackbone
 
 
 @keras.saving.register_keras_serializable(package="trimzoo")
 class TrimzooClassifier(keras_hub.models.TextClassifier):
-    """Dropout + dense on the backbone's pooled output.
+    """Dropout + dense on a pooled vector of the backbone's outputs.
 
     A keras-hub ``TextClassifier``, so ``save_to_preset`` /
     ``keras_hub.models.TextClassifier.from_preset`` work. Inputs are the
@@ -24,6 +25,11 @@ class TrimzooClassifier(keras_hub.models.TextClassifier):
         activation: output activation, e.g. ``"softmax"``. Defaults to None
             (logits).
         dropout: float. Dropout before the dense layer. Defaults to ``0.1``.
+        pooling: str. What the head reads: ``"cls"`` (the backbone's
+            ``pooled_output``: dense + tanh on the first token, as BERT
+            was pretrained), ``"mean"`` or ``"max"`` over the real tokens of
+            ``sequence_output`` (mean is how sentence encoders such as
+            all-MiniLM-L6-v2 were trained). Defaults to ``"cls"``.
 
     Examples:
     >>> import trimzoo
@@ -31,6 +37,9 @@ class TrimzooClassifier(keras_hub.models.TextClassifier):
     >>> model = TrimzooClassifier(backbone, num_classes=3)
     >>> model.output_shape
     (None, 3)
+    >>> TrimzooClassifier(backbone, num_classes=2, pooling="mean").pooling
+    'mean'
+
     """
 
     backbone_cls = TrimzooBackbone
@@ -42,6 +51,7 @@ class TrimzooClassifier(keras_hub.models.TextClassifier):
         preprocessor=None,
         activation=None,
         dropout=0.1,
+        pooling="cls",
         **kwargs,
     ):
         # === Layers ===
@@ -50,6 +60,10 @@ class TrimzooClassifier(keras_hub.models.TextClassifier):
         self.output_dropout = keras.layers.Dropout(
             dropout, dtype=backbone.dtype_policy, name="classifier_dropout"
         )
+        self.pooling_layer = None
+        if pooling != "cls":
+            self.pooling_layer = SequencePooling(
+                pooling, dtype=backbone.dtype_policy, name="pooling")
         self.output_dense = keras.layers.Dense(
             num_classes,
             kernel_initializer=default_initializer(),
@@ -61,7 +75,12 @@ class TrimzooClassifier(keras_hub.models.TextClassifier):
 
         # === Functional model ===
         inputs = backbone.input
-        pooled = backbone(inputs)["pooled_output"]
+        outputs = backbone(inputs)
+        if self.pooling_layer is None:
+            pooled = outputs["pooled_output"]
+        else:
+            pooled = self.pooling_layer(outputs["sequence_output"],
+                                        inputs["padding_mask"])
         outputs = self.output_dense(self.output_dropout(pooled))
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
@@ -69,6 +88,7 @@ class TrimzooClassifier(keras_hub.models.TextClassifier):
         self.num_classes = int(num_classes)
         self.activation = keras.activations.get(activation)
         self.dropout = float(dropout)
+        self.pooling = pooling
 
     def get_config(self):
         config = super().get_config()
@@ -77,6 +97,7 @@ class TrimzooClassifier(keras_hub.models.TextClassifier):
                 "num_classes": self.num_classes,
                 "activation": keras.activations.serialize(self.activation),
                 "dropout": self.dropout,
+                "pooling": self.pooling,
             }
         )
         return config

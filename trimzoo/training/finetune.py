@@ -119,7 +119,8 @@ def build_model(config, spec, train_data=None):
     info["num_layers"] = backbone.num_layers
     info["params"] = int(backbone.count_params())
     model = TrimzooClassifier(
-        backbone, num_classes=spec.num_classes, dropout=config.train.dropout)
+        backbone, num_classes=spec.num_classes, dropout=config.train.dropout,
+        pooling=config.get("pooling", "cls"))
     return model, tokenizer, info
 
 
