@@ -29,7 +29,8 @@ class TrimzooClassifier(keras_hub.models.TextClassifier):
             ``pooled_output``: dense + tanh on the first token, as BERT
             was pretrained), ``"mean"`` or ``"max"`` over the real tokens of
             ``sequence_output`` (mean is how sentence encoders such as
-            all-MiniLM-L6-v2 were trained). Defaults to ``"cls"``.
+            all-MiniLM-L6-v2 were trained; the backbone's unused pooler is
+            then frozen). Defaults to ``"cls"``.
 
     Examples:
     >>> import trimzoo
@@ -64,6 +65,9 @@ class TrimzooClassifier(keras_hub.models.TextClassifier):
         if pooling != "cls":
             self.pooling_layer = SequencePooling(
                 pooling, dtype=backbone.dtype_policy, name="pooling")
+            # The pooler then feeds nothing: freeze it so training does not
+            # warn that it has no gradients (its weights are kept as is).
+            backbone.pooled_dense.trainable = False
         self.output_dense = keras.layers.Dense(
             num_classes,
             kernel_initializer=default_initializer(),
