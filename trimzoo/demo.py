@@ -1,12 +1,20 @@
 """The end-to-end demo behind ``make demo`` (see ``tools/demo.py``)."""
 
-import json
 import os
 import time
 
+import keras_hub
 import numpy as np
 
-from trimzoo.training.checkpointing import write_json
+from trimzoo.data import encode_dataset, get_task
+from trimzoo.data.embedded import minilm_path
+from trimzoo.data.rotten_tomatoes import load_split
+from trimzoo.export import KerasRunner, TFLiteRunner, export_model
+from trimzoo.export.benchmark import (keras_callable, median_latencies,
+                                      tflite_callable)
+from trimzoo.models import drop_layers, from_pretrained
+from trimzoo.training.finetune import finetune
+from trimzoo.utils.io import read_json, write_json
 
 DEMO_MODELS = (
     # (row label, folder name, drop_layers spec)
@@ -22,9 +30,17 @@ def _step(message):
 
 def encode_fixed(tokenizer, examples, max_seq_length):
     """Real text packed and padded to ``max_seq_length`` (as served by a
-    fixed-shape TFLite model). Returns ``(inputs, labels)`` as arrays."""
-    from trimzoo.data import encode_dataset, get_task
+    fixed-shape TFLite model). Returns ``(inputs, labels)`` as arrays.
 
+    Examples:
+
+    >>> from trimzoo.data.tokenizers import load_tokenizer
+    >>> tokenizer = load_tokenizer(str(minilm_path()))
+    >>> inputs, labels = encode_fixed(
+    ...     tokenizer, [("a fine film", 1), ("dull", 0)], max_seq_length=16)
+    >>> inputs["token_ids"].shape, labels.tolist()
+    ((2, 16), [1, 0])
+    """
     ds = encode_dataset(examples, tokenizer, get_task("rotten_tomatoes"),
                         max_seq_length=max_seq_length, batch_size=256)
     parts, labels = [], []
@@ -50,16 +66,6 @@ def run_demo(out, make_config, train_examples=4000, epochs=1,
         max_seq_length: int. Token budget per review.
         export: bool. Export the dropped model to TFLite dynamic int8.
     """
-    import keras_hub
-
-    from trimzoo.data.embedded import minilm_path
-    from trimzoo.export import KerasRunner, TFLiteRunner
-    from trimzoo.export.benchmark import (keras_callable, median_latencies,
-                                          tflite_callable)
-    from trimzoo.data.rotten_tomatoes import load_split
-    from trimzoo.models import drop_layers, from_pretrained
-    from trimzoo.training.finetune import finetune
-
     os.makedirs(out, exist_ok=True)
     start = time.time()
     checkpoint = minilm_path()
@@ -150,8 +156,6 @@ def run_demo(out, make_config, train_examples=4000, epochs=1,
 def _export_tflite(folder, output, max_seq_length):
     """Dynamic-int8 TFLite export of ``folder``; raises if the parity gate
     fails. Returns the ``.tflite`` path."""
-    from trimzoo.export import export_model
-
     report = export_model(folder, output, formats="tflite",
                           quantize="dynamic", seq_len=max_seq_length)
     entry = next(e for e in report["exports"] if e["quantize"] == "dynamic")
@@ -164,7 +168,21 @@ def _export_tflite(folder, output, max_seq_length):
 
 
 def write_report(out, rows, max_seq_length, seconds):
-    """``report.md``, ``results.json`` and ``accuracy_latency.png``."""
+    """``report.md``, ``results.json`` and ``accuracy_latency.png``.
+
+    Examples:
+
+    >>> import tempfile
+    >>> out = tempfile.mkdtemp()
+    >>> rows = [{"model": "m", "layers": 2, "params": 1000,
+    ...          "test_accuracy": 0.8, "keras_ms_b1": 1.5}]
+    >>> text = write_report(out, rows, max_seq_length=64, seconds=60)
+    >>> "| m | 2 | 1,000 | 0.8000 | 1.50 | – | – | – |" in text
+    True
+    >>> load_results(out) == rows
+    True
+    """
+    # Only the report draws; matplotlib is imported when it is written.
     import matplotlib
 
     matplotlib.use("Agg")
@@ -227,5 +245,5 @@ def write_report(out, rows, max_seq_length, seconds):
 
 
 def load_results(out):
-    with open(os.path.join(out, "results.json")) as f:
-        return json.load(f)["rows"]
+    """The result rows of a demo run written to ``out``."""
+    return read_json(os.path.join(out, "results.json"))["rows"]

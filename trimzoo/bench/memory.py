@@ -1,26 +1,32 @@
 """Peak memory of a model, measured in a fresh process.
 
-``python -m trimzoo.bench.memory --spec=JSON`` builds one model, runs
-inference, then one masked-LM training step, and prints one JSON line with
-the process's peak resident set size (``VmHWM``) after the imports,
-after inference and after training. A fresh process per model keeps the
-numbers of different models apart.
+:func:`measure` builds one model, runs inference, then one masked-LM
+training step, and returns the process's peak resident set size after the
+imports, after inference and after training. The benchmark runs it with
+``trimzoo.utils.process.run_in_fresh_process``, one process per model, so
+the numbers of different models stay apart; this module imports only what
+the measurement needs.
+
+Examples:
+
+>>> _peak_mb() > 0
+True
 """
 
-import argparse
-import json
-import os
 import resource
-import subprocess
 import sys
+
+from trimzoo.bench import workloads
+from trimzoo.models import create, drop_layers
 
 
 def _peak_mb():
     """Peak resident memory of this process in MB.
 
     Reads ``VmHWM`` (the high-water mark of this process image): unlike
-    ``ru_maxrss``, which Linux carries over ``execve`` from the forking
-    parent, it counts only this process.
+    ``ru_maxrss``, which Linux carries over ``execve`` from the parent
+    that started the process (a spawned child of a 1.2 GB parent reports
+    ru_maxrss >= 1.2 GB), it counts only this process.
     """
     try:
         with open("/proc/self/status") as f:
@@ -36,14 +42,11 @@ def _peak_mb():
 
 def build_model(spec):
     """A backbone from a JSON-able spec ``{"preset", "overrides",
-    "drop_top"}`` (see ``trimzoo.bench.runner.ModelSpec``)."""
-    import trimzoo
-
-    backbone = trimzoo.models.create(spec["preset"],
-                                     **spec.get("overrides", {}))
+    "drop_top"}`` (see ``trimzoo.bench.config.ModelSpec``)."""
+    backbone = create(spec["preset"], **spec.get("overrides", {}))
     if spec.get("drop_top"):
-        backbone = trimzoo.models.drop_layers(backbone, strategy="top",
-                                              k=int(spec["drop_top"]))
+        backbone = drop_layers(backbone, strategy="top",
+                               k=int(spec["drop_top"]))
     return backbone
 
 
@@ -51,10 +54,6 @@ def measure(spec, batch_size, seq_len, train_batch_size):
     """Peak RSS in MB: ``baseline`` (imports done), ``infer`` (after
     inference at ``[batch_size, seq_len]``), ``train`` (after a training
     step at ``[train_batch_size, seq_len]``; None if 0)."""
-    import tensorflow as tf  # noqa: F401  (counted in the baseline)
-
-    from trimzoo.bench import workloads
-
     workloads.text_inputs(1, 8, 100)  # Tokenizer and corpus in the baseline.
     baseline = _peak_mb()
     backbone = build_model(spec)
@@ -70,40 +69,3 @@ def measure(spec, batch_size, seq_len, train_batch_size):
         train = _peak_mb()
     return {"baseline_mb": round(baseline, 1), "infer_mb": round(infer, 1),
             "train_mb": None if train is None else round(train, 1)}
-
-
-def measure_in_subprocess(spec, batch_size, seq_len, train_batch_size,
-                          timeout=1800):
-    """Runs :func:`measure` in a fresh Python process; returns its dict,
-    or ``{"error": ...}`` if the process failed."""
-    command = [sys.executable, "-m", "trimzoo.bench.memory",
-               f"--spec={json.dumps(spec)}", f"--batch_size={batch_size}",
-               f"--seq_len={seq_len}",
-               f"--train_batch_size={train_batch_size}"]
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    try:
-        result = subprocess.run(command, capture_output=True, text=True,
-                                timeout=timeout, env=env)
-    except subprocess.TimeoutExpired:
-        return {"error": f"timed out after {timeout} s"}
-    lines = [line for line in result.stdout.splitlines()
-             if line.startswith("{")]
-    if result.returncode or not lines:
-        return {"error": f"exit code {result.returncode}: "
-                         f"{result.stderr.strip()[-500:]}"}
-    return json.loads(lines[-1])
-
-
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--spec", required=True)
-    parser.add_argument("--batch_size", type=int, default=8)
-    parser.add_argument("--seq_len", type=int, default=128)
-    parser.add_argument("--train_batch_size", type=int, default=4)
-    args = parser.parse_args(argv)
-    print(json.dumps(measure(json.loads(args.spec), args.batch_size,
-                             args.seq_len, args.train_batch_size)))
-
-
-if __name__ == "__main__":
-    main()

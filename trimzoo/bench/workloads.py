@@ -1,10 +1,29 @@
 """What the benchmark runs: real-text inputs, masked-LM batches, the
 keras-hub peer of a backbone, and the timed calls (inference, MLM
-training step, a matrix-product probe)."""
+training step, a matrix-product probe).
+
+Examples:
+
+>>> inputs = text_inputs(batch_size=2, seq_len=8, vocabulary_size=100)
+>>> inputs["token_ids"].shape, int(inputs["token_ids"].max()) < 100
+((2, 8), True)
+>>> call, flops = matmul_probe(4, 8, 16)
+>>> call().shape, flops
+((4, 16), 1024.0)
+"""
 
 import functools
 
+import keras_hub
 import numpy as np
+import tensorflow as tf
+
+from trimzoo.checkpoints import set_state
+from trimzoo.checkpoints.keras_hub_bert import state_from_keras_hub_bert
+from trimzoo.data.embedded import minilm_path
+from trimzoo.data.rotten_tomatoes import load_split
+from trimzoo.data.tokenizers import load_tokenizer, special_token_ids
+from trimzoo.models.masked_lm import TrimzooMaskedLM
 
 #: Number of sentences of the embedded corpus packed into benchmark inputs.
 _TEXT_SENTENCES = 400
@@ -17,10 +36,6 @@ def _corpus_token_stream():
     Uses the embedded BERT vocabulary and the Rotten Tomatoes test split,
     both installed as data packages (see docs/data.md).
     """
-    from trimzoo.data.embedded import minilm_path
-    from trimzoo.data.rotten_tomatoes import load_split
-    from trimzoo.data.tokenizers import load_tokenizer, special_token_ids
-
     tokenizer = load_tokenizer(str(minilm_path()))
     special = special_token_ids(tokenizer)
     texts = [text for text, _ in load_split("test")[:_TEXT_SENTENCES]]
@@ -109,11 +124,6 @@ def keras_hub_peer(backbone):
     """
     if peer_unavailable_reason(backbone) is not None:
         return None
-    import keras_hub
-
-    from trimzoo.checkpoints import set_state
-    from trimzoo.checkpoints.keras_hub_bert import state_from_keras_hub_bert
-
     peer = keras_hub.models.BertBackbone(
         vocabulary_size=backbone.vocabulary_size,
         num_layers=backbone.num_layers,
@@ -133,12 +143,8 @@ def masked_lm(backbone):
     """The masked-LM task model of a trimzoo backbone or of its keras-hub
     peer (``BertMaskedLM``); both use keras-hub's ``MaskedLMHead`` tied to
     the token embedding."""
-    import keras_hub
-
     if isinstance(backbone, keras_hub.models.BertBackbone):
         return keras_hub.models.BertMaskedLM(backbone)
-    from trimzoo.models.masked_lm import TrimzooMaskedLM
-
     return TrimzooMaskedLM(backbone)
 
 
@@ -147,8 +153,6 @@ def masked_lm(backbone):
 def inference_call(model, inputs, jit_compile=False):
     """A no-argument call running ``model`` on ``inputs`` (traced once here)
     that returns when the outputs are computed."""
-    import tensorflow as tf
-
     tensors = {k: tf.constant(v) for k, v in inputs.items()}
     fn = tf.function(lambda x: model(x, training=False),
                      jit_compile=jit_compile)
@@ -208,10 +212,8 @@ class TrainStep:
 
 def matmul_probe(rows, inner=1024, cols=4096, seed=0):
     """A float32 ``[rows, inner] x [inner, cols]`` product as a no-argument
-    call, and its FLOPs: the machine's matrix-product rate at ``rows``
-    rows, timed next to the models."""
-    import tensorflow as tf
-
+    call, and its FLOPs: a matrix-product rate timed next to the models
+    (see ``trimzoo.bench.roofline``)."""
     rng = np.random.default_rng(seed)
     a = tf.constant(rng.standard_normal((rows, inner), dtype="float32"))
     b = tf.constant(rng.standard_normal((inner, cols), dtype="float32"))

@@ -1,11 +1,9 @@
 """SavedModel -> TFLite conversion, builtin ops only.
 
-This module imports TensorFlow and NumPy only (no trimzoo, no Keras model
-code), so that it can also run as a script in a fresh process: the TFLite
-converter leaks memory on every call (~20 MB), and code that converts many
-models (tests, sweeps) converts each in a subprocess::
-
-    python converter.py SAVED_MODEL_DIR OUTPUT.tflite QUANTIZE [CALIBRATION.npz]
+This module imports TensorFlow and NumPy only (no Keras model code): the
+TFLite converter leaks memory on every call (~20 MB), so code that converts
+many models (tests, sweeps) runs :func:`convert_saved_model` in a fresh
+process (``trimzoo.export.tflite.convert_file(..., isolate=True)``).
 
 The float path is ``tf.lite.TFLiteConverter.from_saved_model`` with
 ``supported_ops = [TFLITE_BUILTINS]``: the converter then fails on any op
@@ -15,7 +13,6 @@ that would need the Flex delegate (``SELECT_TF_OPS``), which the pip
 """
 
 import re
-import sys
 import warnings
 
 import numpy as np
@@ -54,6 +51,10 @@ class FlexOpsError(RuntimeError):
     def __init__(self, message, ops=()):
         super().__init__(message)
         self.ops = list(ops)
+
+    def __reduce__(self):
+        # Keeps ``ops`` when the error comes back from a fresh process.
+        return type(self), (str(self), self.ops)
 
 
 def _flex_ops_from_error(text):
@@ -170,37 +171,3 @@ def _convert_int8(converter, calibration, float_ops):
     debugger = tf.lite.experimental.QuantizationDebugger(
         converter=converter, debug_options=options)
     return debugger.get_nondebug_quantized_model()
-
-
-def _main(argv):
-    if len(argv) not in (4, 5):
-        print(__doc__, file=sys.stderr)
-        return 2
-    saved_model_dir, output, quantize = argv[1:4]
-    calibration = None
-    float_ops = INT8_FLOAT_OPS
-    if len(argv) == 5:
-        with np.load(argv[4], allow_pickle=False) as data:
-            names = sorted({key.split("/", 1)[1] for key in data.files
-                            if key.startswith("input/")})
-            count = len(data[f"input/{names[0]}"])
-            calibration = [
-                {name: data[f"input/{name}"][i] for name in names}
-                for i in range(count)
-            ]
-            if "float_ops" in data.files:
-                float_ops = tuple(str(op) for op in data["float_ops"])
-    try:
-        flatbuffer = convert_saved_model(saved_model_dir, quantize,
-                                         calibration, float_ops)
-    except FlexOpsError as err:
-        print(f"FLEX_OPS: {','.join(err.ops)}", file=sys.stderr)
-        print(str(err), file=sys.stderr)
-        return 3
-    with open(output, "wb") as f:
-        f.write(flatbuffer)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv))

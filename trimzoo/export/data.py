@@ -20,6 +20,9 @@ import os
 
 import numpy as np
 
+from trimzoo.data.embedded import minilm_path
+from trimzoo.data.rotten_tomatoes import load_split
+from trimzoo.data.tokenizers import encode, load_tokenizer
 from trimzoo.export.saved_model import backbone_of, model_kind, num_classes
 
 log = logging.getLogger("trimzoo")
@@ -86,8 +89,6 @@ def find_tokenizer(model, folder=None, tokenizer=None):
         ValueError: the tokenizer has more tokens than the model's
             vocabulary.
     """
-    from trimzoo.data.tokenizers import load_tokenizer
-
     vocabulary_size = backbone_of(model).vocabulary_size
     found, where = None, None
     if tokenizer is not None and not isinstance(tokenizer, (str,
@@ -101,8 +102,6 @@ def find_tokenizer(model, folder=None, tokenizer=None):
         except FileNotFoundError:
             pass
     if found is None and vocabulary_size == EMBEDDED_VOCABULARY_SIZE:
-        from trimzoo.data.embedded import minilm_path
-
         try:
             path = minilm_path()
         except FileNotFoundError:
@@ -120,14 +119,10 @@ def find_tokenizer(model, folder=None, tokenizer=None):
 
 def task_examples(split):
     """``[(text, label)]`` of the real task's ``split``."""
-    from trimzoo.data.rotten_tomatoes import load_split
-
     return load_split(split)
 
 
 def _encode(tokenizer, texts, seq_len):
-    from trimzoo.data.tokenizers import encode
-
     return encode(tokenizer, texts, sequence_length=seq_len)
 
 

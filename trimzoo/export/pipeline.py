@@ -15,17 +15,13 @@ Output folder::
 
 import dataclasses
 import datetime
-import json
 import logging
-import math
 import os
-import platform
 import tempfile
 import time
 
-import tensorflow as tf
-
-from trimzoo.export import benchmark as bench
+import trimzoo
+from trimzoo.export.benchmark import benchmark_formats
 from trimzoo.export.data import calibration_data, find_tokenizer, parity_data
 from trimzoo.export.converter import FlexOpsError
 from trimzoo.export.parity import (
@@ -35,7 +31,6 @@ from trimzoo.export.parity import (
     gate,
     raise_on_failures,
 )
-from trimzoo.export.quantize import keras_int8
 from trimzoo.export.saved_model import (
     KerasRunner,
     SavedModelRunner,
@@ -52,11 +47,12 @@ from trimzoo.export.tflite import (
     QUANTIZE_MODES,
     TFLITE_FORMATS,
     TFLiteRunner,
+    conversion_saved_model,
     convert_file,
     tensor_types,
     tflite_ops,
 )
-from trimzoo.models.backbone import INPUT_NAMES
+from trimzoo.utils.io import write_json
 
 log = logging.getLogger("trimzoo")
 
@@ -86,27 +82,11 @@ def parse_list(value, valid, what):
     return list(dict.fromkeys(items))
 
 
-def _finite(value):
-    """JSON-safe copy: non-finite floats become strings."""
-    if isinstance(value, dict):
-        return {str(k): _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
-        return _finite(value.item())
-    return value
-
-
 def write_report(report, output_dir):
-    """Writes ``export_report.json``; returns its path."""
+    """Writes ``export_report.json`` (atomically; non-finite numbers as
+    ``null``); returns its path."""
     path = os.path.join(output_dir, REPORT_FILE)
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(_finite(report), f, indent=2, allow_nan=False)
-        f.write("\n")
-    os.replace(tmp, path)
+    write_json(path, report)
     return path
 
 
@@ -220,7 +200,7 @@ def export_model(model, output_dir, formats=FORMATS, quantize=("none",),
         return record
 
     report = {
-        "trimzoo_version": _version(),
+        "trimzoo_version": trimzoo.__version__,
         "created": datetime.datetime.now(datetime.timezone.utc)
         .isoformat(timespec="seconds"),
         "model": _describe_model(model, model_dir),
@@ -248,7 +228,7 @@ def export_model(model, output_dir, formats=FORMATS, quantize=("none",),
                     calibration_samples, isolate, check_export, exports,
                     formats)
             if benchmark:
-                report["benchmark"], report["keras_int8"] = _benchmark(
+                report["benchmark"], report["keras_int8"] = benchmark_formats(
                     model, reference, data, seq_len, length, output_dir,
                     exports, tflite_entries, tok, calibration_samples,
                     isolate, tmp, num_threads, thresholds, caches[True])
@@ -325,12 +305,6 @@ def verify(model, path, fmt=None, data=None, thresholds=None, tokenizer=None,
     return record
 
 
-def _version():
-    import trimzoo
-
-    return trimzoo.__version__
-
-
 def _export_saved_models(model, kind, tok, length, output_dir, check_export,
                          skipped):
     entries = []
@@ -367,25 +341,14 @@ def _export_saved_models(model, kind, tok, length, output_dir, check_export,
     return entries
 
 
-def _conversion_saved_model(model, seq_len, batch_size, output_dir, tmp,
-                            formats):
-    """A SavedModel with the TFLite input shapes (the exported one when
-    both are dynamic)."""
-    if seq_len is None and "saved_model" in formats:
-        return os.path.join(output_dir, "saved_model")
-    path = os.path.join(tmp, f"convert_{batch_size}_{seq_len}")
-    if not os.path.exists(path):
-        export_saved_model(model, path, seq_len=seq_len,
-                           batch_size=batch_size)
-    return path
-
-
 def _export_tflite(model, tok, seq_len, length, quantize, output_dir, tmp,
                    calibration_samples, isolate, check_export, exports,
                    formats):
     batch_size = 1 if seq_len else None
-    source = _conversion_saved_model(model, seq_len, batch_size, output_dir,
-                                     tmp, formats)
+    if seq_len is None and "saved_model" in formats:
+        source = os.path.join(output_dir, "saved_model")  # Same shapes.
+    else:
+        source = conversion_saved_model(model, seq_len, batch_size, tmp)
     calibration = None
     if "int8" in quantize:
         calibration = calibration_data(model, tok, length, 1,
@@ -415,101 +378,3 @@ def _export_tflite(model, tok, seq_len, length, quantize, output_dir, tmp,
         exports.append(entry)
         entries.append(entry)
     return entries
-
-
-def _benchmark(model, reference, data, seq_len, length, output_dir,
-               exports, tflite_entries, tok, calibration_samples, isolate,
-               tmp, num_threads, thresholds, reference_cache):
-    """Sizes and latencies of every format next to the Keras model, plus
-    the Keras int8 model's parity."""
-    if data.num_examples < max(bench.BATCH_SIZES):
-        raise ValueError("The benchmark needs at least "
-                         f"{max(bench.BATCH_SIZES)} parity inputs.")
-    inputs = {b: {name: data.inputs[name][:b, :length]
-                  for name in INPUT_NAMES} for b in bench.BATCH_SIZES}
-    # TFLite runs at one thread and at every core (TensorFlow's setting);
-    # each format reports its faster setting, both are in the report.
-    threads = ([int(num_threads)] if num_threads
-               else sorted({1, os.cpu_count() or 1}))
-    log.info("Benchmark: Keras int8 (model.quantize('int8'))")
-    quantized = keras_int8(model)
-    q_runner = KerasRunner(quantized)
-    q_record = gate("keras_int8",
-                    compare(reference, q_runner, data,
-                            reference_cache=reference_cache), thresholds)
-    log.info("  parity keras_int8: %s", "ok" if q_record["passed"]
-             else "exceeds the int8 limits (not an export; not gated)")
-    sizes = {"keras_float32": bench.keras_weights_size(model),
-             "keras_int8": bench.keras_weights_size(quantized)}
-    calls = {b: {("keras_float32", None): bench.keras_callable(
-                     reference.fn, inputs[b]),
-                 ("keras_int8", None): bench.keras_callable(
-                     q_runner.fn, inputs[b])}
-             for b in bench.BATCH_SIZES}
-    for entry in exports:
-        if entry["format"] == "saved_model":
-            runner = SavedModelRunner(os.path.join(output_dir,
-                                                   entry["path"]))
-            sizes["saved_model"] = entry["size_bytes"]
-            for b in bench.BATCH_SIZES:
-                calls[b][("saved_model", None)] = bench.keras_callable(
-                    runner.fn, inputs[b])
-    for entry in tflite_entries:
-        fmt = entry["format"]
-        sizes[fmt] = entry["size_bytes"]
-        for b in bench.BATCH_SIZES:
-            model_file = os.path.join(output_dir, entry["path"])
-            if seq_len is not None and b > 1:
-                # Static shapes: time a batch-b copy of this format.
-                log.info("Benchmark: converting %s with input [%d, %d]",
-                         fmt, b, seq_len)
-                source = _conversion_saved_model(model, seq_len, b, None,
-                                                 tmp, ())
-                calibration = None
-                if entry["quantize"] == "int8":
-                    calibration = calibration_data(
-                        model, tok, length, b,
-                        max(calibration_samples // b, 8))
-                model_file = convert_file(source, entry["quantize"],
-                                          calibration, isolate=isolate)
-            for t in threads:
-                runner = TFLiteRunner(model_file, num_threads=t)
-                calls[b][(fmt, t)] = bench.tflite_callable(runner, inputs[b])
-    timings = {}
-    for b in bench.BATCH_SIZES:
-        log.info("Benchmark: timing %d formats at batch %d, length %d",
-                 len(calls[b]), b, length)
-        timings[b] = bench.median_latencies(calls[b])
-    table = []
-    for name in sizes:
-        row = {"format": name, "size_bytes": sizes[name], "latency_ms": {},
-               "p90_ms": {}, "threads": {}, "by_threads_ms": {}}
-        for b in bench.BATCH_SIZES:
-            mine = {t: v for (f, t), v in timings[b].items() if f == name}
-            best = min(mine, key=lambda t: mine[t]["median_ms"])
-            row["latency_ms"][str(b)] = mine[best]["median_ms"]
-            row["p90_ms"][str(b)] = mine[best]["p90_ms"]
-            row["threads"][str(b)] = best
-            if best is not None:
-                row["by_threads_ms"][str(b)] = {
-                    str(t): v["median_ms"] for t, v in mine.items()}
-        table.append(row)
-    text = bench.format_table(table)
-    print(text, flush=True)
-    result = {
-        "sequence_length": length,
-        "batch_sizes": list(bench.BATCH_SIZES),
-        "tflite_threads_tried": threads,
-        "tensorflow_intra_op_threads": (
-            tf.config.threading.get_intra_op_parallelism_threads()
-            or os.cpu_count()),
-        "machine": {"cpu_count": os.cpu_count(),
-                    "processor": platform.processor() or platform.machine(),
-                    "tensorflow": tf.__version__},
-        "rows": table,
-        "table": text.splitlines(),
-    }
-    keras_int8_entry = {"format": "keras_int8",
-                        "size_bytes": sizes["keras_int8"],
-                        "parity": q_record}
-    return result, keras_int8_entry

@@ -26,6 +26,8 @@ import keras_hub
 import numpy as np
 import tensorflow as tf
 
+from trimzoo.checkpoints.folders import load_backbone
+from trimzoo.data.tokenizers import special_token_ids
 from trimzoo.models.backbone import INPUT_NAMES, TrimzooBackbone
 
 log = logging.getLogger("trimzoo")
@@ -65,8 +67,6 @@ def load_model(folder):
     if os.path.exists(os.path.join(folder, "task.json")):
         model = keras_hub.models.TextClassifier.from_preset(folder)
     else:
-        from trimzoo.checkpoints.folders import load_backbone
-
         model = load_backbone(folder)
     model_kind(model)  # Refuses models the export does not know.
     return model
@@ -223,8 +223,6 @@ def export_text_saved_model(model, tokenizer, path, sequence_length):
     Returns:
         str. ``path``.
     """
-    from trimzoo.data.tokenizers import special_token_ids
-
     if model_kind(model) != "classifier":
         raise TypeError("The text-in SavedModel is for classifiers; got a "
                         "backbone.")

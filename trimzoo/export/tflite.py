@@ -13,13 +13,10 @@ runner resizes the inputs per call.
 import collections
 import logging
 import os
-import subprocess
-import sys
 import tempfile
 
 import numpy as np
 
-from trimzoo.export import converter as _converter
 from trimzoo.export.converter import (
     INT8_FLOAT_OPS,
     QUANTIZE_MODES,
@@ -28,6 +25,7 @@ from trimzoo.export.converter import (
 )
 from trimzoo.export.saved_model import SIGNATURE, export_saved_model
 from trimzoo.models.backbone import INPUT_NAMES
+from trimzoo.utils.process import quiet_tensorflow_env, run_in_fresh_process
 
 log = logging.getLogger("trimzoo")
 
@@ -41,8 +39,8 @@ TFLITE_FORMATS = {
 
 __all__ = ["INT8_FLOAT_OPS", "QUANTIZE_MODES", "TFLITE_FORMATS",
            "FlexOpsError", "TFLiteRunner", "check_builtin_only", "convert",
-           "convert_saved_model", "convert_file", "tensor_types",
-           "tflite_ops"]
+           "conversion_saved_model", "convert_saved_model", "convert_file",
+           "tensor_types", "tflite_ops"]
 
 
 # --- Inspecting a flatbuffer ------------------------------------------------
@@ -137,7 +135,8 @@ def convert_file(saved_model_dir, quantize="none", calibration=None,
             for ``"int8"``.
         float_ops: ops ``"int8"`` keeps in float, see
             :data:`INT8_FLOAT_OPS`.
-        isolate: bool. Convert in a fresh Python process (the converter
+        isolate: bool. Convert in a fresh Python process
+            (``trimzoo.utils.process.run_in_fresh_process``; the converter
             leaks memory on every call). Defaults to False.
 
     Returns:
@@ -152,8 +151,9 @@ def convert_file(saved_model_dir, quantize="none", calibration=None,
             f"{list(QUANTIZE_MODES)}."
         )
     if isolate:
-        flatbuffer = _convert_in_subprocess(saved_model_dir, quantize,
-                                            calibration, float_ops)
+        flatbuffer = run_in_fresh_process(
+            convert_saved_model, saved_model_dir, quantize, calibration,
+            float_ops, env=quiet_tensorflow_env())
     else:
         flatbuffer = convert_saved_model(saved_model_dir, quantize,
                                          calibration, float_ops)
@@ -161,41 +161,14 @@ def convert_file(saved_model_dir, quantize="none", calibration=None,
     return flatbuffer
 
 
-def _convert_in_subprocess(saved_model_dir, quantize, calibration,
-                           float_ops):
-    with tempfile.TemporaryDirectory(prefix="trimzoo_convert_") as tmp:
-        output = os.path.join(tmp, "model.tflite")
-        command = [sys.executable, _converter.__file__, saved_model_dir,
-                   output, quantize]
-        if calibration:
-            data = {f"input/{name}": np.stack(
-                [np.asarray(sample[name]) for sample in calibration])
-                for name in calibration[0]}
-            data["float_ops"] = np.array(list(float_ops), dtype=str)
-            path = os.path.join(tmp, "calibration.npz")
-            np.savez(path, **data)
-            command.append(path)
-        env = dict(os.environ)
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-        result = subprocess.run(command, capture_output=True, text=True,
-                                env=env)
-        if result.returncode == 3:
-            flex = []
-            for line in result.stderr.splitlines():
-                if line.startswith("FLEX_OPS:"):
-                    flex = [op for op in line[9:].strip().split(",") if op]
-            raise FlexOpsError(
-                f"{saved_model_dir}: the model needs TensorFlow ops that have "
-                f"no builtin TFLite kernel: {flex}.\n"
-                + result.stderr[-2000:], ops=flex)
-        if result.returncode != 0:
-            raise RuntimeError(
-                f"TFLite conversion of {saved_model_dir} ({quantize}) failed "
-                f"in its subprocess (exit {result.returncode}):\n"
-                + result.stderr[-3000:]
-            )
-        with open(output, "rb") as f:
-            return f.read()
+def conversion_saved_model(model, seq_len, batch_size, folder):
+    """``folder/convert_{batch_size}_{seq_len}``: a SavedModel of ``model``
+    with the TFLite input shapes, written once and reused."""
+    path = os.path.join(folder, f"convert_{batch_size}_{seq_len}")
+    if not os.path.exists(path):
+        export_saved_model(model, path, seq_len=seq_len,
+                           batch_size=batch_size)
+    return path
 
 
 def convert(model, quantize="none", seq_len=None, batch_size=None,
@@ -213,7 +186,7 @@ def convert(model, quantize="none", seq_len=None, batch_size=None,
         calibration: list of input dicts ``{token_ids, segment_ids,
             padding_mask}`` of shape ``[batch_size or 1, seq_len]``.
         float_ops: see :data:`INT8_FLOAT_OPS`.
-        isolate: bool. Convert in a subprocess. Defaults to False.
+        isolate: bool. Convert in a fresh process. Defaults to False.
 
     Returns:
         bytes. The TFLite flatbuffer (builtin ops only).
@@ -223,8 +196,12 @@ def convert(model, quantize="none", seq_len=None, batch_size=None,
 
     Examples:
     >>> import trimzoo
-    >>> backbone = trimzoo.models.bert_tiny(vocabulary_size=100)
+    >>> backbone = trimzoo.models.bert_tiny(
+    ...     vocabulary_size=100, num_layers=1, hidden_dim=16, num_heads=2,
+    ...     intermediate_dim=32, max_sequence_length=16)
     >>> flatbuffer = convert(backbone, seq_len=16)
+    >>> "FULLY_CONNECTED" in check_builtin_only(flatbuffer)
+    True
     >>> runner = TFLiteRunner(flatbuffer)
     >>> runner.seq_len, runner.batch_size
     (16, 1)

@@ -65,3 +65,11 @@ def run_in_fresh_process(fn, *args, timeout=None, env=None, **kwargs):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
+
+
+def quiet_tensorflow_env():
+    """An ``env`` for :func:`run_in_fresh_process` that keeps TensorFlow's
+    C++ log lines out of the child's output (unless this process set
+    ``TF_CPP_MIN_LOG_LEVEL`` itself)."""
+    return {"TF_CPP_MIN_LOG_LEVEL": os.environ.get("TF_CPP_MIN_LOG_LEVEL",
+                                                   "2")}

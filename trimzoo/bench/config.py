@@ -1,0 +1,158 @@
+"""What a benchmark run measures: its rows (presets, layer-dropped presets)
+and settings.
+
+Examples:
+
+>>> specs = resolve_specs(BenchmarkConfig(models=("bert_tiny",),
+...                                       drops=("bert_tiny:1",)))
+>>> [(s.name, s.drop_top) for s in specs]
+[('bert_tiny', 0), ('bert_tiny-drop1', 1)]
+>>> resolve_reference(BenchmarkConfig(models=("bort_mini", "bert_mini")),
+...                   resolve_specs(BenchmarkConfig(
+...                       models=("bort_mini", "bert_mini"))))
+'bert_mini'
+"""
+
+import dataclasses
+
+from trimzoo.models import list_models
+
+#: ``make bench``: one mini model per paper, minutes on two cores.
+DEFAULT_MODELS = ("bert_mini", "trimbert_mini", "bort_mini")
+#: The run the goals are about (``docs/benchmarks.md``).
+FULL_MODELS = ("bert_base", "trimbert_base", "bort", "bert_large")
+#: Layer-dropped rows (Poor Man's BERT, top strategy): ``preset:k``.
+DEFAULT_DROPS = ("bert_base:4",)
+#: Second part of the round-robin key of a row's keras-hub peer.
+PEER = "keras_hub"
+
+
+@dataclasses.dataclass
+class ModelSpec:
+    """One row of the benchmark: a preset, optionally with its top ``k``
+    layers dropped."""
+
+    name: str
+    preset: str
+    overrides: dict = dataclasses.field(default_factory=dict)
+    drop_top: int = 0
+
+    def to_json(self):
+        return {"preset": self.preset, "overrides": self.overrides,
+                "drop_top": self.drop_top}
+
+
+@dataclasses.dataclass
+class BenchmarkConfig:
+    """What to measure and how often.
+
+    Attributes:
+        models: preset names (rows), see ``trimzoo.models.list_models()``.
+        reference: the row ratios are taken against; defaults to
+            ``bert_base`` when present, else the first BERT row, else the
+            first row.
+        drops: ``"preset:k"`` rows with the top ``k`` layers dropped
+            (skipped when ``preset`` is not in ``models``).
+        overrides: ``TrimzooBackbone`` arguments applied to every preset
+            (to shrink models, e.g. in tests).
+        seq_len, batch_size, train_batch_size: the shapes (tokens per
+            sequence; batch of the throughput column; batch of the
+            training step).
+        infer_rounds, train_rounds, tflite_rounds, scaling_rounds: timed
+            rounds per phase.
+        seq_lens, batch_sizes: the scaling sweeps (batch 1 / ``seq_len``).
+        peers, tflite, scaling, memory, variants, profile, flops_check:
+            switch phases on or off.
+        train_peer_max_params: rows above this size get no keras-hub
+            training peer: two AdamW states of a BERT-large (4 GB each) do
+            not fit next to everything else on a small machine.
+        tflite_isolate: convert in a fresh process (TF's converter leaks
+            memory per call; off only for small models).
+        isolate_phases: run every phase in a fresh process (see
+            ``trimzoo.bench.runner.Run``); off only for small models
+            (tests).
+    """
+
+    models: tuple = DEFAULT_MODELS
+    reference: str = None
+    drops: tuple = DEFAULT_DROPS
+    overrides: dict = dataclasses.field(default_factory=dict)
+    seq_len: int = 128
+    batch_size: int = 8
+    train_batch_size: int = 4
+    infer_rounds: int = 15
+    train_rounds: int = 5
+    tflite_rounds: int = 15
+    scaling_rounds: int = 3
+    seq_lens: tuple = (64, 128, 256, 512)
+    batch_sizes: tuple = (1, 2, 4, 8, 16)
+    peers: bool = True
+    train_peer_max_params: int = 200_000_000
+    tflite: bool = True
+    tflite_isolate: bool = True
+    scaling: bool = True
+    memory: bool = True
+    variants: bool = True
+    profile: bool = True
+    flops_check: bool = True
+    seed: int = 0
+    progress: bool = True
+    isolate_phases: bool = True
+
+
+def parse_drops(drops, models):
+    """``ModelSpec`` rows for ``"preset:k"`` entries whose preset runs."""
+    specs = []
+    for entry in drops:
+        preset, sep, k = entry.partition(":")
+        if not sep or not k.isdigit() or int(k) < 1:
+            raise ValueError(
+                f"Bad drop entry {entry!r}: expected 'preset:k' with k >= 1,"
+                " e.g. 'bert_base:4'.")
+        if preset in models:
+            specs.append(ModelSpec(f"{preset}-drop{k}", preset,
+                                   drop_top=int(k)))
+    return specs
+
+
+def resolve_specs(config):
+    """The rows of a run, checked against the preset table."""
+    valid = list_models()
+    unknown = [m for m in config.models if m not in valid]
+    if unknown:
+        raise ValueError(f"Unknown models {unknown}. Valid names: {valid}.")
+    if not config.models:
+        raise ValueError("No models to benchmark.")
+    if len(set(config.models)) != len(config.models):
+        raise ValueError(f"Duplicate models in {list(config.models)}.")
+    specs = [ModelSpec(m, m) for m in config.models]
+    specs += parse_drops(config.drops, config.models)
+    for spec in specs:
+        spec.overrides = dict(config.overrides)
+    return specs
+
+
+def resolve_reference(config, specs):
+    """The row ratios are taken against (see ``BenchmarkConfig``)."""
+    names = [s.name for s in specs]
+    if config.reference:
+        if config.reference not in names:
+            raise ValueError(f"reference {config.reference!r} is not one of "
+                             f"the rows {names}.")
+        return config.reference
+    for candidate in ("bert_base", *[n for n in names
+                                    if n.startswith("bert_")]):
+        if candidate in names:
+            return candidate
+    return names[0]
+
+
+def round_key(key):
+    """The JSON name of a round-robin key.
+
+    >>> round_key("bert_base"), round_key(("bert_base", PEER))
+    ('bert_base', 'bert_base@keras_hub')
+    """
+    if isinstance(key, tuple):
+        return "@".join(str(k) for k in key)
+    return str(key)

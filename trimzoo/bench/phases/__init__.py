@@ -1,0 +1,26 @@
+"""The benchmark's phases, one module each; every phase is a function of a
+:class:`trimzoo.bench.context.Context` (and, for ``train_group``, a row
+name) that adds columns to ``ctx.rows`` and run-level numbers to
+``ctx.results``.
+
+Order of a run: build (parameters, FLOPs, peers) -> inference (batch 1
+and ``batch_size``, with the matmul reference) -> profiles -> one training
+group per row -> TFLite -> scaling -> variants (XLA) -> FLOPs check ->
+peak memory.
+"""
+
+from trimzoo.bench.phases import (build, latency, memory, profiles, scaling,
+                                  tflite, training, variants)
+
+#: phase name -> function(ctx[, arg]).
+PHASES = {
+    "build": build.run,
+    "inference": latency.run,
+    "profiles_inference": profiles.run,
+    "train_group": training.run,
+    "tflite": tflite.run,
+    "scaling": scaling.run,
+    "variants": variants.run,
+    "check_flops": profiles.check_flops,
+    "memory": memory.run,
+}
