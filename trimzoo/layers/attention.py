@@ -126,7 +126,10 @@ class SelfAttention(keras.layers.Layer):
             # shapes and would need a Flex op.
             key_mask = ops.expand_dims(
                 ops.expand_dims(ops.cast(padding_mask, "bool"), 1), 1)
-        weights = self._normalize(ops.cast(scores, "float32"), key_mask)
+        # At least float32 (mixed precision); a float64 model stays float64.
+        normalize_dtype = ("float64" if self.compute_dtype == "float64"
+                           else "float32")
+        weights = self._normalize(ops.cast(scores, normalize_dtype), key_mask)
         weights = ops.cast(weights, self.compute_dtype)
         weights = self.weights_dropout(weights, training=training)
         context = ops.matmul(weights, value)  # [batch, heads, seq, head_dim]

@@ -37,13 +37,14 @@ from trimzoo.models.classifier import TrimzooClassifier
 from trimzoo.models.masked_lm import TrimzooMaskedLM
 
 
-def _backbone_of(model):
+def backbone_of(model):
+    """The ``TrimzooBackbone`` of a backbone, classifier or masked LM."""
     if isinstance(model, (TrimzooClassifier, TrimzooMaskedLM)):
         return model.backbone
     if isinstance(model, TrimzooBackbone):
         return model
     raise TypeError(
-        "extract needs a TrimzooBackbone, TrimzooClassifier or "
+        "Expected a TrimzooBackbone, TrimzooClassifier or "
         f"TrimzooMaskedLM, got {type(model).__name__}.")
 
 
@@ -206,7 +207,7 @@ def extract(source, layers=None, heads=None, ffn_neurons=None,
     >>> small.intermediate_dim
     256
     """
-    backbone = _backbone_of(source)
+    backbone = backbone_of(source)
     kept = check_indices("layers", layers, backbone.num_layers, "layers")
     options = backbone.layer_options
     ffn, config_update = _structure(

@@ -363,6 +363,31 @@ def describe_plan(plan):
     return f"Strategy {strategy!r} with k={plan['k']}: {what}."
 
 
+def load_source(checkpoint, output, texts=None, sequence_length=128,
+                batch_size=32, overwrite=False):
+    """``(backbone, tokenizer, texts, batches)`` for a procedure that turns
+    the checkpoint folder ``checkpoint`` into the folder ``output``: checks
+    that ``output`` may be written, loads the checkpoint and encodes the
+    non-empty ``texts`` (if any) into batches of backbone inputs."""
+    import os
+
+    # Checkpoints and data sit above models; only the folder-to-folder
+    # procedures need them.
+    from trimzoo.data.tokenizers import encode
+    from trimzoo.models.pretrained import from_pretrained
+
+    if os.path.exists(output) and not overwrite:
+        raise FileExistsError(
+            f"{output!r} exists; pass overwrite=True to replace it.")
+    backbone, tokenizer = from_pretrained(checkpoint)
+    data = None
+    if texts is not None:
+        texts = [t for t in texts if t.strip()]
+        data = [encode(tokenizer, texts[i:i + batch_size], sequence_length)
+                for i in range(0, len(texts), batch_size)]
+    return backbone, tokenizer, texts, data
+
+
 def drop_checkpoint(checkpoint, output, strategy=None, k=None, layers=None,
                     threshold=None, texts=None, sequence_length=128,
                     batch_size=32, overwrite=False):
@@ -387,18 +412,9 @@ def drop_checkpoint(checkpoint, output, strategy=None, k=None, layers=None,
     import os
 
     from trimzoo.checkpoints import save_pretrained
-    from trimzoo.data.tokenizers import encode
-    from trimzoo.models.pretrained import from_pretrained
 
-    if os.path.exists(output) and not overwrite:
-        raise FileExistsError(
-            f"{output!r} exists; pass overwrite=True to replace it.")
-    backbone, tokenizer = from_pretrained(checkpoint)
-    data = None
-    if texts is not None:
-        texts = [t for t in texts if t.strip()]
-        data = [encode(tokenizer, texts[i:i + batch_size], sequence_length)
-                for i in range(0, len(texts), batch_size)]
+    backbone, tokenizer, texts, data = load_source(
+        checkpoint, output, texts, sequence_length, batch_size, overwrite)
     plan = drop_plan(backbone, strategy=strategy, k=k, layers=layers,
                      data=data, threshold=threshold)
     note = {**plan, "reason": describe_plan(plan),
