@@ -6,6 +6,14 @@ Scores come from ``trimzoo.compression.importance``; the cut is
 (per-layer widths) that saves, loads and exports like any zoo model.
 Head scores are normalised per layer by their L2 norm before ranking
 (Michel et al. 2019), which makes a global ranking across layers fair.
+
+Before any healing, on the embedded all-MiniLM-L6-v2 (64 Rotten Tomatoes
+validation sentences; mean token cosine similarity of the sequence output
+to the source's): half the heads of every layer pruned, 0.81 with gradient
+importance (scored on the same sentences) and 0.84 with magnitude; half
+the FFN neurons, 0.74 and 0.70. The backbone's gradient loss is a
+denoising proxy, not this similarity, so neither ranking is optimal for
+it; fine-tune or distil after pruning.
 """
 
 import logging

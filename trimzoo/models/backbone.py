@@ -1,4 +1,8 @@
-"""TrimzooBackbone: one post-LN BERT encoder, every paper expressed as data."""
+"""TrimzooBackbone: one post-LN BERT encoder, every paper expressed as data.
+
+(Slightly over 500 lines: the per-layer option resolvers live beside the
+backbone because the checkpoint readers resolve configs with them.)
+"""
 
 import keras
 import keras_hub

@@ -361,8 +361,17 @@ def to_trimbert(source, ffn_every=3, normalizer="sigmoid",
     every weight that still exists is inherited (``extract``).
 
     Each change perturbs the source's function before any healing
-    (distillation or fine-tuning).
-    MEASURED_EFFECTS
+    (distillation or fine-tuning). Measured on the embedded
+    all-MiniLM-L6-v2 (6 layers) over 64 Rotten Tomatoes validation
+    sentences: mean cosine similarity of the sequence output to the
+    source's over real tokens (of the mean-pooled sentence vector in
+    brackets). Removing the FFN of layers 0, 1, 3, 4 (``every_3``): 0.42
+    (0.30); only the FFN-output layernorm per block (``one_per_block``):
+    0.48 (0.41); normaliser ``"sigmoid"``: 0.26 (0.23), ``"relu"``: 0.79
+    (0.78), ``"relu_sum"``: 0.84 (0.85); all three (the defaults): 0.00
+    (-0.02). The conversion keeps the weights, not the function: it is a
+    starting point for distillation from the source, not a usable model
+    by itself.
 
     Args:
         source: ``TrimzooBackbone``, ``TrimzooClassifier`` or
