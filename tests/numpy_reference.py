@@ -36,12 +36,14 @@ def normalize(scores, key_mask, name):
 
 
 def block(x, mask, state, prefix, num_heads, normalizer, use_ffn,
-          attention_norm, ffn_norm, eps=1e-12, approximate=False):
-    """One post-LN block from a ``trimzoo.checkpoints.get_state`` dict."""
+          attention_norm, ffn_norm, eps=1e-12, approximate=False,
+          head_dim=None):
+    """One post-LN block from a ``trimzoo.checkpoints.get_state`` dict;
+    ``head_dim`` defaults to ``hidden // num_heads``."""
     w = {k[len(prefix) + 1:]: v.astype(np.float64)
          for k, v in state.items() if k.startswith(prefix + ".")}
     b, length, hidden = x.shape
-    d = hidden // num_heads
+    d = hidden // num_heads if head_dim is None else head_dim
 
     def heads(t):
         return t.reshape(b, length, num_heads, d).transpose(0, 2, 1, 3)
@@ -51,7 +53,7 @@ def block(x, mask, state, prefix, num_heads, normalizer, use_ffn,
     v = heads(x @ w["attention.value.kernel"] + w["attention.value.bias"])
     scores = q @ k.transpose(0, 1, 3, 2) / np.sqrt(d)
     probs = normalize(scores, mask.astype(bool), normalizer)
-    ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(b, length, hidden)
+    ctx = (probs @ v).transpose(0, 2, 1, 3).reshape(b, length, num_heads * d)
     x = x + ctx @ w["attention.output.kernel"] + w["attention.output.bias"]
     if attention_norm:
         x = layer_norm(x, w["attention_norm.gamma"], w["attention_norm.beta"],

@@ -219,7 +219,9 @@ def test_config_complete_and_roundtrip():
                   attention_normalizer=("relu", "softmax", "sigmoid"),
                   ffn_layers=(False, True, True), layer_norm="one_per_block",
                   attention_norm=(True, False, True), ffn_norm=(False, True, False),
-                  activation="gelu_approximate", layer_norm_epsilon=1e-6)
+                  activation="gelu_approximate", layer_norm_epsilon=1e-6,
+                  num_heads=(2, 1, 3), intermediate_dim=(24, 8, 12),
+                  head_dim=4)
     assert set(params) == set(kwargs)
     model = TrimzooBackbone(**kwargs)
     config = model.get_config()

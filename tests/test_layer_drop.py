@@ -21,6 +21,8 @@ from trimzoo.models.layer_drop import (
     hidden_states_model,
     layer_similarities,
     layers_to_drop,
+    parse_drop_spec,
+    parse_preset_drop,
 )
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -344,3 +346,45 @@ def test_contribution_on_the_real_checkpoint_matches_hf_hidden_states():
                                 return_scores=True)
     np.testing.assert_allclose(scores, expected, atol=1e-5)
     assert small.num_layers == 6 - int((np.asarray(expected) > 0.99).sum())
+
+
+@pytest.mark.parametrize("spec,expected", [
+    ("", None), (None, None),
+    ("bottom:3", {"strategy": "bottom", "k": 3}),
+    ("layers:0", {"layers": [0]}),
+    ("contribution:k=1", {"strategy": "contribution", "k": 1}),
+    ("contribution:1.0", {"strategy": "contribution", "threshold": 1.0}),
+])
+def test_drop_spec_gives_drop_layers_arguments(spec, expected):
+    assert parse_drop_spec(spec) == expected
+    if expected:  # ... which drop_layers accepts.
+        data = [random_inputs()] if "contribution" in spec else None
+        drop_layers(_backbone(num_layers=4), data=data, **expected)
+
+
+def test_drop_spec_errors_name_the_spec():
+    for bad in ("top", "middle:2", "top:two", "layers:1,x"):
+        with pytest.raises(ValueError, match="--drop="):
+            parse_drop_spec(bad, name="--drop")
+    assert parse_preset_drop("bert_base:4") == ("bert_base", 4)
+    for bad in ("bert_base", "bert_base:0", "bert_base:x"):
+        with pytest.raises(ValueError, match="preset:k"):
+            parse_preset_drop(bad)
+
+
+def test_tool_takes_a_drop_spec(tmp_path):
+    out = tmp_path / "out"
+    tool = os.path.join(ROOT, "tools", "drop_layers.py")
+    result = subprocess.run(
+        [sys.executable, tool, f"--checkpoint={HF_TINY_BERT}",
+         "--drop=layers:0", f"--output={out}"],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert json.loads((out / "drop_layers.json").read_text())["dropped"] == [0]
+    for args, error in ((["--drop=top:x"], "--drop='top:x': bad value"),
+                        (["--drop=top:1", "--k=1"], "not both")):
+        bad = subprocess.run(
+            [sys.executable, tool, f"--checkpoint={HF_TINY_BERT}",
+             f"--output={tmp_path / 'x'}", *args],
+            capture_output=True, text=True, timeout=300)
+        assert bad.returncode != 0 and error in bad.stderr, bad.stderr[-2000:]

@@ -7,6 +7,7 @@ Writes a folder that ``trimzoo.models.from_pretrained`` loads, with
     python tools/drop_layers.py --checkpoint=DIR --strategy=top --k=2 \
         --output=DIR
     python tools/drop_layers.py --checkpoint=DIR --layers=3,4 --output=DIR
+    python tools/drop_layers.py --checkpoint=DIR --drop=top:2 --output=DIR
     python tools/drop_layers.py --checkpoint=DIR --strategy=contribution \
         --threshold=0.95 --data=sentences.txt --output=DIR
 """
@@ -31,6 +32,9 @@ flags.DEFINE_integer("k", None, "Number of layers to drop.")
 flags.DEFINE_list("layers", None, "Explicit 0-based layer indices to drop.")
 flags.DEFINE_float("threshold", None, "contribution: drop layers whose mean "
                    "[CLS] similarity is above this.")
+flags.DEFINE_string("drop", None, "One-string spec instead of --strategy, "
+                    "--k, --layers, --threshold: 'top:2', 'layers:3,4', "
+                    "'contribution:0.95', 'contribution:k=3'.")
 flags.DEFINE_string("data", None, "contribution: text file, one sentence per "
                     "line.")
 flags.DEFINE_integer("max_examples", 1000, "contribution: sentences used.")
@@ -43,31 +47,43 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    from trimzoo.models.layer_drop import drop_checkpoint, parse_drop_spec
+
+    spec = {"strategy": FLAGS.strategy, "k": FLAGS.k,
+            "threshold": FLAGS.threshold, "layers": None}
+    if FLAGS.layers:
+        spec.update(_parse(parse_drop_spec, "layers:" + ",".join(
+            FLAGS.layers), "--layers"))
+    elif FLAGS.layers is not None:  # --layers= : drop nothing
+        spec["layers"] = []
+    if FLAGS.drop:
+        if any(v is not None for v in spec.values()):
+            raise app.UsageError("Pass --drop or --strategy/--k/--layers/"
+                                 "--threshold, not both.")
+        spec.update(_parse(parse_drop_spec, FLAGS.drop, "--drop"))
     texts = None
     if FLAGS.data:
         with open(FLAGS.data, encoding="utf-8") as f:
             texts = [line.strip() for line in f if line.strip()]
         texts = texts[: FLAGS.max_examples]
-    elif FLAGS.strategy == "contribution":
+    elif spec["strategy"] == "contribution":
         raise app.UsageError("--strategy=contribution needs --data.")
-    layers = None
-    if FLAGS.layers is not None:
-        try:
-            layers = [int(x) for x in FLAGS.layers]
-        except ValueError:
-            raise app.UsageError(
-                f"--layers must be integers, got {FLAGS.layers}.") from None
-    from trimzoo.models.layer_drop import drop_checkpoint
-
     note = drop_checkpoint(
-        FLAGS.checkpoint, FLAGS.output, strategy=FLAGS.strategy, k=FLAGS.k,
-        layers=layers, threshold=FLAGS.threshold, texts=texts,
-        sequence_length=FLAGS.sequence_length, overwrite=FLAGS.overwrite)
+        FLAGS.checkpoint, FLAGS.output, texts=texts,
+        sequence_length=FLAGS.sequence_length, overwrite=FLAGS.overwrite,
+        **spec)
     print(note["reason"])
     if note["similarities"] is not None:
         print("similarities:", json.dumps([round(s, 4)
                                            for s in note["similarities"]]))
     print(f"wrote {FLAGS.output}")
+
+
+def _parse(parser, value, flag):
+    try:
+        return parser(value, name=flag)
+    except ValueError as e:
+        raise app.UsageError(str(e)) from None
 
 
 if __name__ == "__main__":

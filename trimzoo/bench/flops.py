@@ -13,11 +13,6 @@ MATMUL_OP_TYPES = ("MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3",
                    "Einsum")
 
 
-def _layer_flags(backbone):
-    """Per-layer ``use_ffn`` flags of a built backbone."""
-    return [block.use_ffn for block in backbone.transformer_layers]
-
-
 def parameter_counts(backbone):
     """Total, embedding and non-embedding parameter counts.
 
@@ -41,22 +36,27 @@ def parameter_counts(backbone):
 def flops_per_token(backbone, seq_len=128):
     """Analytic forward FLOPs per token of ``backbone`` at ``seq_len``.
 
-    Per block: the fused query/key/value projection ``6 H^2``, the output
-    projection ``2 H^2``, scores and weighted sum ``4 L H``, and, if the
-    block has a feed-forward sublayer, ``4 H I``. The pooler adds
-    ``2 H^2`` per sequence (``2 H^2 / L`` per token).
+    Per block, with ``A = num_heads * head_dim`` the width of its
+    concatenated heads (``H`` unless the block was pruned) and ``I`` its
+    intermediate width: the fused query/key/value projection ``6 H A``, the
+    output projection ``2 A H``, scores and weighted sum ``4 L A``, and, if
+    the block has a feed-forward sublayer, ``4 H I``. Widths are read per
+    block, so pruned models (per-layer heads and FFN widths) are counted
+    exactly. The pooler adds ``2 H^2`` per sequence (``2 H^2 / L`` per
+    token).
 
     Returns:
         dict with ``total`` and the parts ``projections``, ``attention``,
         ``ffn``, ``pooler`` (FLOPs per token, floats).
     """
     hidden = backbone.hidden_dim
-    inter = backbone.intermediate_dim
-    flags = _layer_flags(backbone)
+    blocks = backbone.transformer_layers
+    inner = [block.attention.inner_dim for block in blocks]
     parts = {
-        "projections": 8.0 * hidden * hidden * len(flags),
-        "attention": 4.0 * seq_len * hidden * len(flags),
-        "ffn": 4.0 * hidden * inter * sum(flags),
+        "projections": 8.0 * hidden * sum(inner),
+        "attention": 4.0 * seq_len * sum(inner),
+        "ffn": 4.0 * hidden * sum(block.intermediate_dim
+                                  for block in blocks if block.use_ffn),
         "pooler": 2.0 * hidden * hidden / seq_len,
     }
     parts["total"] = sum(parts.values())

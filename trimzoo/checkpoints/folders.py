@@ -29,6 +29,7 @@ from trimzoo.models.backbone import (
     resolve_ffn_layers,
     resolve_layer_norms,
     resolve_normalizers,
+    resolve_widths,
 )
 
 logger = logging.getLogger(__name__)
@@ -60,8 +61,16 @@ def architecture(config):
     ffn = resolve_ffn_layers(c["ffn_layers"], num_layers)
     attn_norm, ffn_norm = resolve_layer_norms(
         c["layer_norm"], c["attention_norm"], c["ffn_norm"], ffn)
+    heads, inter, head_dim = resolve_widths(
+        c["num_heads"], c["intermediate_dim"], c["hidden_dim"], num_layers,
+        c["head_dim"])
     return {
         **{k: c[k] for k in SHAPE_FIELDS},
+        # Per-layer widths: one int when uniform, so that 4 and [4, 4]
+        # compare equal (and differ from 8 whatever the layer count).
+        "num_heads": heads[0] if len(set(heads)) == 1 else heads,
+        "intermediate_dim": inter[0] if len(set(inter)) == 1 else inter,
+        "head_dim": head_dim,
         "activation": c["activation"],
         "layer_norm_epsilon": float(c["layer_norm_epsilon"]),
         "ffn_layers": ffn,

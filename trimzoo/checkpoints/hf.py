@@ -344,6 +344,10 @@ def check_exportable(backbone):
             problems.append(f"layer {i}: {bad}")
     if backbone.activation not in EXPORT_ACT:
         problems.append(f"activation={backbone.activation!r}")
+    if not isinstance(backbone.num_heads, int) or not isinstance(
+            backbone.intermediate_dim, int) or backbone.head_dim is not None:
+        problems.append("per-layer widths (num_heads, intermediate_dim or "
+                        "head_dim of a pruned model)")
     if problems:
         raise ValueError(
             "This backbone cannot be written as a HF BERT/RoBERTa "

@@ -14,6 +14,8 @@ Names::
     embeddings.segment          [segments, hidden]
     embeddings.norm.{gamma,beta}
     layer.{i}.attention.{query,key,value,output}.{kernel,bias}
+        (query/key/value kernels [hidden, heads * head_dim], the output
+        kernel [heads * head_dim, hidden]; heads may differ per layer)
     layer.{i}.attention_norm.{gamma,beta}       (if the layer has it)
     layer.{i}.ffn.{intermediate,output}.{kernel,bias}   (if it has an FFN)
     layer.{i}.ffn_norm.{gamma,beta}             (if the layer has it)
@@ -69,12 +71,12 @@ def get_state(backbone):
                          dtype="float32")
         for name, var in _variables(backbone).items()
     }
-    hidden = backbone.hidden_dim
     for i, block in enumerate(backbone.transformer_layers):
+        inner = block.attention.inner_dim
         kernel = np.asarray(block.attention.qkv.kernel, dtype="float32")
         bias = np.asarray(block.attention.qkv.bias, dtype="float32")
         for j, part in enumerate(("query", "key", "value")):
-            cols = slice(j * hidden, (j + 1) * hidden)
+            cols = slice(j * inner, (j + 1) * inner)
             state[f"layer.{i}.attention.{part}.kernel"] = kernel[:, cols]
             state[f"layer.{i}.attention.{part}.bias"] = bias[cols]
     return state
@@ -85,10 +87,11 @@ def expected_shapes(backbone):
     shapes = {name: tuple(var.shape)
               for name, var in _variables(backbone).items()}
     hidden = backbone.hidden_dim
-    for i in range(backbone.num_layers):
+    for i, block in enumerate(backbone.transformer_layers):
+        inner = block.attention.inner_dim
         for part in ("query", "key", "value"):
-            shapes[f"layer.{i}.attention.{part}.kernel"] = (hidden, hidden)
-            shapes[f"layer.{i}.attention.{part}.bias"] = (hidden,)
+            shapes[f"layer.{i}.attention.{part}.kernel"] = (hidden, inner)
+            shapes[f"layer.{i}.attention.{part}.bias"] = (inner,)
     return shapes
 
 

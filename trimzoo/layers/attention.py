@@ -12,14 +12,21 @@ class SelfAttention(keras.layers.Layer):
     """Multi-head self-attention whose score normaliser is chosen by name.
 
     The query, key and value projections are fused into one ``[hidden,
-    3 * hidden]`` matrix (one matmul instead of three). Scores are scaled by
-    ``1 / sqrt(head_dim)`` and turned into weights by the normaliser (see
+    3 * num_heads * head_dim]`` matrix (one matmul instead of three); the
+    output projection maps the ``num_heads * head_dim`` concatenated heads
+    back to ``hidden``. Scores are scaled by ``1 / sqrt(head_dim)`` and
+    turned into weights by the normaliser (see
     ``trimzoo.layers.normalizers``), computed in float32 under mixed
     precision. Masked keys get exactly zero weight whatever the normaliser.
 
     Args:
-        hidden_dim: int. Model width; must be divisible by ``num_heads``.
-        num_heads: int. Number of attention heads.
+        hidden_dim: int. Model width; must be divisible by ``num_heads``
+            unless ``head_dim`` is given.
+        num_heads: int. Number of attention heads (at least 1).
+        head_dim: int or None. Size of each head. A pruned layer keeps the
+            head size of its source with fewer heads, so ``num_heads *
+            head_dim`` may differ from ``hidden_dim``. Defaults to None
+            (``hidden_dim // num_heads``).
         normalizer: str. Score normaliser: ``"softmax"`` (BERT), ``"relu"``,
             ``"relu_sum"`` or ``"sigmoid"``. Defaults to ``"softmax"``.
         dropout: float. Dropout on the attention weights. Defaults to ``0.0``.
@@ -40,23 +47,34 @@ class SelfAttention(keras.layers.Layer):
         normalizer="softmax",
         dropout=0.0,
         kernel_initializer=None,
+        head_dim=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if hidden_dim % num_heads:
+        for name, value in (("hidden_dim", hidden_dim),
+                            ("num_heads", num_heads),
+                            ("head_dim", 1 if head_dim is None else head_dim)):
+            if int(value) != value or value < 1:
+                raise ValueError(
+                    f"{name} must be a positive integer, got {value!r}.")
+        if head_dim is None and hidden_dim % num_heads:
             raise ValueError(
                 f"hidden_dim ({hidden_dim}) must be divisible by num_heads "
-                f"({num_heads})."
+                f"({num_heads}), or pass head_dim."
             )
         self.hidden_dim = int(hidden_dim)
         self.num_heads = int(num_heads)
-        self.head_dim = self.hidden_dim // self.num_heads
+        self._head_dim_arg = None if head_dim is None else int(head_dim)
+        self.head_dim = (self.hidden_dim // self.num_heads
+                         if head_dim is None else int(head_dim))
+        # Width of the concatenated heads (= hidden_dim unless pruned).
+        self.inner_dim = self.num_heads * self.head_dim
         self.normalizer = normalizer
         self._normalize = get_normalizer(normalizer)
         self.dropout = float(dropout)
         self.kernel_initializer = default_initializer(kernel_initializer)
         self.qkv = keras.layers.Dense(
-            3 * self.hidden_dim,
+            3 * self.inner_dim,
             kernel_initializer=clone_initializer(self.kernel_initializer),
             dtype=self.dtype_policy,
             name="qkv",
@@ -71,14 +89,19 @@ class SelfAttention(keras.layers.Layer):
             self.dropout, dtype=self.dtype_policy, name="weights_dropout"
         )
 
-    def build(self, inputs_shape, padding_mask_shape=None):
+    def build(self, inputs_shape, padding_mask_shape=None,
+              head_mask_shape=None):
         self.qkv.build(inputs_shape)
-        self.output_dense.build(tuple(inputs_shape[:-1]) + (self.hidden_dim,))
+        self.output_dense.build(tuple(inputs_shape[:-1]) + (self.inner_dim,))
         self.built = True
 
-    def call(self, inputs, padding_mask=None, training=None):
+    def call(self, inputs, padding_mask=None, training=None, head_mask=None):
         """Args: inputs ``[batch, seq, hidden]``; padding_mask ``[batch,
-        seq]``, nonzero for real tokens: padded keys get zero weight."""
+        seq]``, nonzero for real tokens: padded keys get zero weight;
+        head_mask ``[num_heads]`` or ``[batch, num_heads]``, a gate that
+        multiplies each head's context before the output projection (None,
+        the default, adds nothing to the graph; importance scores take
+        gradients with respect to it)."""
         batch = ops.shape(inputs)[0]
         length = ops.shape(inputs)[1]
         # The projections run on [batch * seq, hidden]: a 2-D product is
@@ -103,16 +126,24 @@ class SelfAttention(keras.layers.Layer):
             # shapes and would need a Flex op.
             key_mask = ops.expand_dims(
                 ops.expand_dims(ops.cast(padding_mask, "bool"), 1), 1)
-        weights = self._normalize(ops.cast(scores, "float32"), key_mask)
+        # At least float32 (mixed precision); a float64 model stays float64.
+        normalize_dtype = ("float64" if self.compute_dtype == "float64"
+                           else "float32")
+        weights = self._normalize(ops.cast(scores, normalize_dtype), key_mask)
         weights = ops.cast(weights, self.compute_dtype)
         weights = self.weights_dropout(weights, training=training)
         context = ops.matmul(weights, value)  # [batch, heads, seq, head_dim]
+        if head_mask is not None:
+            gate = ops.cast(head_mask, context.dtype)
+            gate = ops.reshape(gate, (-1, self.num_heads, 1, 1))
+            context = context * gate
         context = ops.transpose(context, (0, 2, 1, 3))
-        context = ops.reshape(context, (-1, self.hidden_dim))
+        context = ops.reshape(context, (-1, self.inner_dim))
         outputs = self.output_dense(context)
         return ops.reshape(outputs, (batch, length, self.hidden_dim))
 
-    def compute_output_shape(self, inputs_shape, padding_mask_shape=None):
+    def compute_output_shape(self, inputs_shape, padding_mask_shape=None,
+                             **kwargs):
         return inputs_shape
 
     def get_config(self):
@@ -121,6 +152,7 @@ class SelfAttention(keras.layers.Layer):
             {
                 "hidden_dim": self.hidden_dim,
                 "num_heads": self.num_heads,
+                "head_dim": self._head_dim_arg,
                 "normalizer": self.normalizer,
                 "dropout": self.dropout,
                 "kernel_initializer": keras.initializers.serialize(

@@ -21,7 +21,8 @@ class EncoderBlock(keras.layers.Layer):
 
     Args:
         hidden_dim: int. Model width.
-        num_heads: int. Attention heads; must divide ``hidden_dim``.
+        num_heads: int. Attention heads; must divide ``hidden_dim`` unless
+            ``head_dim`` is given.
         intermediate_dim: int. Width of the FFN's hidden layer.
         use_ffn: bool. Whether the block has a feed-forward sublayer.
             Defaults to ``True``.
@@ -38,6 +39,9 @@ class EncoderBlock(keras.layers.Layer):
             Defaults to ``0.1``.
         layer_norm_epsilon: float. Defaults to ``1e-12``.
         kernel_initializer: initializer. Defaults to truncated normal 0.02.
+        head_dim: int or None. Size of each attention head (see
+            ``SelfAttention``). Defaults to None (``hidden_dim //
+            num_heads``).
 
     Examples:
     >>> import numpy as np
@@ -60,6 +64,7 @@ class EncoderBlock(keras.layers.Layer):
         dropout=0.1,
         layer_norm_epsilon=1e-12,
         kernel_initializer=None,
+        head_dim=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -70,7 +75,13 @@ class EncoderBlock(keras.layers.Layer):
             )
         self.hidden_dim = int(hidden_dim)
         self.num_heads = int(num_heads)
+        self.head_dim = None if head_dim is None else int(head_dim)
         self.intermediate_dim = int(intermediate_dim)
+        if self.intermediate_dim < 1:
+            raise ValueError(
+                f"intermediate_dim must be a positive integer, got "
+                f"{intermediate_dim!r}; a block without FFN neurons has "
+                "use_ffn=False.")
         self.use_ffn = bool(use_ffn)
         self.attention_norm = bool(attention_norm)
         self.ffn_norm = bool(ffn_norm)
@@ -90,6 +101,7 @@ class EncoderBlock(keras.layers.Layer):
             kernel_initializer=keras.initializers.serialize(
                 self.kernel_initializer
             ),
+            head_dim=self.head_dim,
             dtype=policy,
             name="attention",
         )
@@ -127,7 +139,8 @@ class EncoderBlock(keras.layers.Layer):
                     name="ffn_layer_norm",
                 )
 
-    def build(self, inputs_shape, padding_mask_shape=None):
+    def build(self, inputs_shape, padding_mask_shape=None,
+              head_mask_shape=None):
         self.attention.build(inputs_shape)
         if self.attention_layer_norm is not None:
             self.attention_layer_norm.build(inputs_shape)
@@ -140,12 +153,13 @@ class EncoderBlock(keras.layers.Layer):
                 self.ffn_layer_norm.build(inputs_shape)
         self.built = True
 
-    def call(self, inputs, padding_mask=None, training=None):
+    def call(self, inputs, padding_mask=None, training=None, head_mask=None):
         """Args: inputs ``[batch, seq, hidden]``; padding_mask ``[batch,
-        seq]``, nonzero for real tokens (padded keys get zero weight)."""
+        seq]``, nonzero for real tokens (padded keys get zero weight);
+        head_mask: optional per-head gate (see ``SelfAttention.call``)."""
         x = inputs
         attended = self.attention(x, padding_mask=padding_mask,
-                                  training=training)
+                                  training=training, head_mask=head_mask)
         x = x + self.attention_dropout(attended, training=training)
         if self.attention_layer_norm is not None:
             x = self.attention_layer_norm(x)
@@ -161,7 +175,8 @@ class EncoderBlock(keras.layers.Layer):
                 x = self.ffn_layer_norm(x)
         return x
 
-    def compute_output_shape(self, inputs_shape, padding_mask_shape=None):
+    def compute_output_shape(self, inputs_shape, padding_mask_shape=None,
+                             **kwargs):
         return inputs_shape
 
     def get_config(self):
@@ -170,6 +185,7 @@ class EncoderBlock(keras.layers.Layer):
             {
                 "hidden_dim": self.hidden_dim,
                 "num_heads": self.num_heads,
+                "head_dim": self.head_dim,
                 "intermediate_dim": self.intermediate_dim,
                 "use_ffn": self.use_ffn,
                 "attention_norm": self.attention_norm,

@@ -2,7 +2,12 @@
 
 from trimzoo.models.backbone import TrimzooBackbone
 from trimzoo.models.classifier import TrimzooClassifier
-from trimzoo.models.layer_drop import drop_layers, layers_to_drop
+from trimzoo.models.extract import extract, to_trimbert
+from trimzoo.models.layer_drop import (
+    drop_layers,
+    layers_to_drop,
+    parse_drop_spec,
+)
 from trimzoo.models.masked_lm import TrimzooMaskedLM
 from trimzoo.models.pretrained import from_pretrained
 from trimzoo.models.presets import PRESETS

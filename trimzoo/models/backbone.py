@@ -1,4 +1,8 @@
-"""TrimzooBackbone: one post-LN BERT encoder, every paper expressed as data."""
+"""TrimzooBackbone: one post-LN BERT encoder, every paper expressed as data.
+
+(Slightly over 500 lines: the per-layer option resolvers live beside the
+backbone because the checkpoint readers resolve configs with them.)
+"""
 
 import keras
 import keras_hub
@@ -88,6 +92,67 @@ def resolve_normalizers(attention_normalizer, num_layers):
     return names
 
 
+def resolve_widths(num_heads, intermediate_dim, hidden_dim, num_layers,
+                   head_dim=None):
+    """Per-layer ``(num_heads, intermediate_dim)`` tuples and the head size.
+
+    ``num_heads`` and ``intermediate_dim`` are one positive int for every
+    layer or a sequence of one per layer (a pruned model). ``head_dim``
+    None means ``hidden_dim // num_heads``, which needs the same number of
+    heads in every layer and ``hidden_dim`` divisible by it.
+    """
+    heads = _int_tuple("num_heads", num_heads, num_layers,
+                       "a layer needs at least one attention head")
+    inter = _int_tuple("intermediate_dim", intermediate_dim, num_layers,
+                       "a layer without FFN neurons has ffn_layers False "
+                       "there")
+    if head_dim is not None:
+        return heads, inter, _positive_int("head_dim", head_dim)
+    if len(set(heads)) > 1:
+        raise ValueError(
+            f"num_heads differs per layer ({list(heads)}): pass head_dim, the "
+            "size of every head (hidden_dim // num_heads of the source).")
+    if hidden_dim % heads[0]:
+        raise ValueError(
+            f"hidden_dim ({hidden_dim}) must be divisible by num_heads "
+            f"({heads[0]}), or pass head_dim.")
+    return heads, inter, hidden_dim // heads[0]
+
+
+def _int_tuple(name, value, num_layers, zero_hint):
+    """One positive int per layer from an int or a sequence of ints."""
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        values = (value,) * num_layers
+    else:
+        try:
+            values = tuple(value)
+        except TypeError:
+            raise ValueError(
+                f"{name} must be a positive integer or a sequence of "
+                f"{num_layers} (one per layer), got {value!r}.") from None
+        if len(values) != num_layers:
+            raise ValueError(
+                f"{name} has {len(values)} entries but num_layers is "
+                f"{num_layers}.")
+    for i, v in enumerate(values):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+            raise ValueError(
+                f"{name} must hold positive integers, got {v!r} for layer "
+                f"{i}.")
+        if v < 1:
+            raise ValueError(
+                f"{name} must be positive, got {v} for layer {i}: "
+                f"{zero_hint}.")
+    return tuple(int(v) for v in values)
+
+
+def _as_config_value(value):
+    """An int stays an int; a per-layer sequence becomes a list of ints."""
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    return [int(v) for v in value]
+
+
 def _bool_tuple(name, value, num_layers):
     try:
         values = tuple(value)
@@ -133,9 +198,11 @@ class TrimzooBackbone(keras_hub.models.Backbone):
     Args:
         vocabulary_size: int. Size of the token vocabulary.
         num_layers: int. Number of encoder blocks.
-        num_heads: int. Attention heads; must divide ``hidden_dim``.
+        num_heads: int or sequence of int (one per layer). Attention
+            heads; must divide ``hidden_dim`` unless ``head_dim`` is given.
         hidden_dim: int. Model width.
-        intermediate_dim: int. Width of each FFN's hidden layer.
+        intermediate_dim: int or sequence of int (one per layer). Width of
+            each FFN's hidden layer; ignored in layers without FFN.
         dropout: float. Dropout rate everywhere. Defaults to ``0.1``.
         max_sequence_length: int. Number of learned positions.
             Defaults to ``512``.
@@ -158,6 +225,11 @@ class TrimzooBackbone(keras_hub.models.Backbone):
             reference), ``"gelu_approximate"`` (tanh), ``"relu"``, ``"silu"``.
             Defaults to ``"gelu"``.
         layer_norm_epsilon: float. Defaults to ``1e-12`` (BERT).
+        head_dim: int or None. Size of every attention head; needed when
+            ``num_heads`` differs per layer or ``num_heads * head_dim !=
+            hidden_dim`` (models cut from a larger one with
+            ``trimzoo.models.extract``). Defaults to None
+            (``hidden_dim // num_heads``).
         dtype: dtype policy name, e.g. ``"float32"`` or ``"mixed_bfloat16"``.
 
     Examples:
@@ -190,24 +262,21 @@ class TrimzooBackbone(keras_hub.models.Backbone):
         ffn_norm=None,
         activation="gelu",
         layer_norm_epsilon=1e-12,
+        head_dim=None,
         dtype=None,
         **kwargs,
     ):
         # === Validate and resolve the per-layer options ===
         vocabulary_size = _positive_int("vocabulary_size", vocabulary_size)
         num_layers = _positive_int("num_layers", num_layers)
-        num_heads = _positive_int("num_heads", num_heads)
         hidden_dim = _positive_int("hidden_dim", hidden_dim)
-        intermediate_dim = _positive_int("intermediate_dim", intermediate_dim)
         max_sequence_length = _positive_int(
             "max_sequence_length", max_sequence_length
         )
         num_segments = _positive_int("num_segments", num_segments)
-        if hidden_dim % num_heads:
-            raise ValueError(
-                f"hidden_dim ({hidden_dim}) must be divisible by num_heads "
-                f"({num_heads})."
-            )
+        layer_heads, layer_inter, head_size = resolve_widths(
+            num_heads, intermediate_dim, hidden_dim, num_layers, head_dim
+        )
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}.")
         get_activation(activation)
@@ -252,8 +321,9 @@ class TrimzooBackbone(keras_hub.models.Backbone):
         self.transformer_layers = [
             EncoderBlock(
                 hidden_dim=hidden_dim,
-                num_heads=num_heads,
-                intermediate_dim=intermediate_dim,
+                num_heads=layer_heads[i],
+                intermediate_dim=layer_inter[i],
+                head_dim=None if head_dim is None else head_size,
                 use_ffn=ffn_flags[i],
                 attention_norm=attn_norms[i],
                 ffn_norm=ffn_norms[i],
@@ -311,9 +381,10 @@ class TrimzooBackbone(keras_hub.models.Backbone):
         # === Config ===
         self.vocabulary_size = vocabulary_size
         self.num_layers = num_layers
-        self.num_heads = num_heads
+        self.num_heads = _as_config_value(num_heads)
         self.hidden_dim = hidden_dim
-        self.intermediate_dim = intermediate_dim
+        self.intermediate_dim = _as_config_value(intermediate_dim)
+        self.head_dim = None if head_dim is None else head_size
         self.dropout = float(dropout)
         self.max_sequence_length = max_sequence_length
         self.num_segments = num_segments
@@ -338,9 +409,13 @@ class TrimzooBackbone(keras_hub.models.Backbone):
     @property
     def layer_options(self):
         """One dict per layer: ``use_ffn``, ``attention_norm``, ``ffn_norm``,
-        ``attention_normalizer``."""
+        ``attention_normalizer``, ``num_heads``, ``head_dim`` (resolved)
+        and ``intermediate_dim``."""
         return [
             {
+                "num_heads": block.attention.num_heads,
+                "head_dim": block.attention.head_dim,
+                "intermediate_dim": block.intermediate_dim,
                 "use_ffn": block.use_ffn,
                 "attention_norm": block.attention_norm,
                 "ffn_norm": block.ffn_norm,
@@ -373,6 +448,7 @@ class TrimzooBackbone(keras_hub.models.Backbone):
                 "ffn_norm": self.ffn_norm,
                 "activation": self.activation,
                 "layer_norm_epsilon": self.layer_norm_epsilon,
+                "head_dim": self.head_dim,
             }
         )
         return config

@@ -26,9 +26,64 @@ import logging
 import keras
 import numpy as np
 
+from trimzoo.models.extract import check_indices, extract
+
 logger = logging.getLogger(__name__)
 
 STRATEGIES = ("top", "bottom", "odd", "even", "symmetric", "contribution")
+# Names a drop spec may start with: the strategies, or explicit layers.
+SPEC_NAMES = STRATEGIES + ("layers",)
+
+
+def parse_drop_spec(spec, name="drop_layers"):
+    """``drop_layers`` arguments from a one-string spec (configs, flags).
+
+    ``"top:2"`` -> ``{"strategy": "top", "k": 2}`` (any strategy but
+    contribution); ``"layers:9,10"`` -> ``{"layers": [9, 10]}``;
+    ``"contribution:0.95"`` -> a threshold; ``"contribution:k=3"`` -> the 3
+    most similar layers. An empty spec (or None) gives None.
+
+    Args:
+        spec: str or None.
+        name: str. What the spec is called in error messages. Defaults to
+            ``"drop_layers"``.
+
+    Examples:
+    >>> parse_drop_spec("top:2")
+    {'strategy': 'top', 'k': 2}
+    >>> parse_drop_spec("contribution:k=3")
+    {'strategy': 'contribution', 'k': 3}
+    """
+    if not spec:
+        return None
+    strategy, _, value = spec.partition(":")
+    if strategy not in SPEC_NAMES or not value:
+        raise ValueError(
+            f"{name}={spec!r} must look like 'STRATEGY:VALUE' with STRATEGY "
+            f"one of {list(SPEC_NAMES)}, e.g. 'top:2', 'layers:9,10,11', "
+            "'contribution:0.95', 'contribution:k=3'.")
+    try:
+        if strategy == "layers":
+            return {"layers": [int(v) for v in value.split(",")]}
+        if strategy == "contribution":
+            if value.startswith("k="):
+                return {"strategy": strategy, "k": int(value[2:])}
+            return {"strategy": strategy, "threshold": float(value)}
+        return {"strategy": strategy, "k": int(value)}
+    except ValueError:
+        raise ValueError(
+            f"{name}={spec!r}: bad value {value!r}.") from None
+
+
+def parse_preset_drop(entry):
+    """``"bert_base:4"`` -> ``("bert_base", 4)``: a preset with its top ``k``
+    (>= 1) layers dropped, as benchmark rows name them."""
+    preset, sep, k = entry.partition(":")
+    if not sep or not k.isdigit() or int(k) < 1:
+        raise ValueError(
+            f"Bad drop entry {entry!r}: expected 'preset:k' with k >= 1, "
+            "e.g. 'bert_base:4'.")
+    return preset, int(k)
 
 
 def _check_k(k, num_layers, available=None):
@@ -227,50 +282,15 @@ def drop_plan(backbone, strategy=None, k=None, layers=None, data=None,
 
 
 def _check_layers(layers, num_layers):
-    try:
-        values = list(layers)
-    except TypeError:
-        raise ValueError(f"layers must be a list of indices, got "
-                         f"{layers!r}.") from None
-    bad = [v for v in values if isinstance(v, bool)
-           or not isinstance(v, (int, np.integer))
-           or not 0 <= v < num_layers]
-    if bad:
-        raise ValueError(
-            f"layers must be 0-based indices in [0, {num_layers - 1}]; got "
-            f"{bad}."
-        )
-    if len(set(values)) != len(values):
-        raise ValueError(f"layers has duplicates: {values}.")
-    return sorted(int(v) for v in values)
+    return check_indices("layers", layers, num_layers, "layers",
+                         allow_empty=True)
 
 
 def keep_layers(backbone, kept):
     """A new backbone with only the layers ``kept`` (0-based, in order),
-    with copied weights and each kept layer's own options."""
-    from trimzoo.checkpoints.state import get_state, set_state
-
-    options = backbone.layer_options
-    config = backbone.get_config()
-    config.update({
-        "num_layers": len(kept),
-        "ffn_layers": [options[i]["use_ffn"] for i in kept],
-        "attention_norm": [options[i]["attention_norm"] for i in kept],
-        "ffn_norm": [options[i]["ffn_norm"] for i in kept],
-        "attention_normalizer": [options[i]["attention_normalizer"]
-                                 for i in kept],
-    })
-    new = type(backbone).from_config(config)
-    state = {}
-    for name, value in get_state(backbone).items():
-        if not name.startswith("layer."):
-            state[name] = value
-            continue
-        _, index, rest = name.split(".", 2)
-        if int(index) in kept:
-            state[f"layer.{kept.index(int(index))}.{rest}"] = value
-    set_state(new, state, source="drop_layers")
-    return new
+    with copied weights and each kept layer's own options: ``extract``
+    with ``layers=kept``."""
+    return extract(backbone, layers=kept)
 
 
 def drop_layers(backbone, strategy=None, k=None, layers=None, data=None,
@@ -343,6 +363,31 @@ def describe_plan(plan):
     return f"Strategy {strategy!r} with k={plan['k']}: {what}."
 
 
+def load_source(checkpoint, output, texts=None, sequence_length=128,
+                batch_size=32, overwrite=False):
+    """``(backbone, tokenizer, texts, batches)`` for a procedure that turns
+    the checkpoint folder ``checkpoint`` into the folder ``output``: checks
+    that ``output`` may be written, loads the checkpoint and encodes the
+    non-empty ``texts`` (if any) into batches of backbone inputs."""
+    import os
+
+    # Checkpoints and data sit above models; only the folder-to-folder
+    # procedures need them.
+    from trimzoo.data.tokenizers import encode
+    from trimzoo.models.pretrained import from_pretrained
+
+    if os.path.exists(output) and not overwrite:
+        raise FileExistsError(
+            f"{output!r} exists; pass overwrite=True to replace it.")
+    backbone, tokenizer = from_pretrained(checkpoint)
+    data = None
+    if texts is not None:
+        texts = [t for t in texts if t.strip()]
+        data = [encode(tokenizer, texts[i:i + batch_size], sequence_length)
+                for i in range(0, len(texts), batch_size)]
+    return backbone, tokenizer, texts, data
+
+
 def drop_checkpoint(checkpoint, output, strategy=None, k=None, layers=None,
                     threshold=None, texts=None, sequence_length=128,
                     batch_size=32, overwrite=False):
@@ -367,18 +412,9 @@ def drop_checkpoint(checkpoint, output, strategy=None, k=None, layers=None,
     import os
 
     from trimzoo.checkpoints import save_pretrained
-    from trimzoo.data.tokenizers import encode
-    from trimzoo.models.pretrained import from_pretrained
 
-    if os.path.exists(output) and not overwrite:
-        raise FileExistsError(
-            f"{output!r} exists; pass overwrite=True to replace it.")
-    backbone, tokenizer = from_pretrained(checkpoint)
-    data = None
-    if texts is not None:
-        texts = [t for t in texts if t.strip()]
-        data = [encode(tokenizer, texts[i:i + batch_size], sequence_length)
-                for i in range(0, len(texts), batch_size)]
+    backbone, tokenizer, texts, data = load_source(
+        checkpoint, output, texts, sequence_length, batch_size, overwrite)
     plan = drop_plan(backbone, strategy=strategy, k=k, layers=layers,
                      data=data, threshold=threshold)
     note = {**plan, "reason": describe_plan(plan),
