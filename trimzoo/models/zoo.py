@@ -2,6 +2,7 @@
 ``list_models``."""
 
 from trimzoo.models.backbone import TrimzooBackbone
+from trimzoo.models.pretrained import checkpoints
 from trimzoo.models.presets import PRESETS
 
 
@@ -42,9 +43,7 @@ def create(name, weights=None, **overrides):
     """
     config = preset_config(name, **overrides)
     if weights is not None:
-        from trimzoo.checkpoints import load_backbone
-
-        return load_backbone(weights, expected=config)
+        return checkpoints().load_backbone(weights, expected=config)
     return TrimzooBackbone(**config)
 
 
