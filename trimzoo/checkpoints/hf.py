@@ -2,7 +2,7 @@
 ``model.safetensors``) <-> trimzoo.
 
 Import and export are a renaming (and a transpose of dense kernels, which HF
-stores as ``[out, in]``) of the flat state of ``trimzoo.checkpoints.state``.
+stores as ``[out, in]``) of the flat state of ``trimzoo.models.state``.
 RoBERTa differs from BERT only in its position table: its first
 ``pad_token_id + 1`` rows (2 for RoBERTa and Bort) are never used for real
 tokens, so trimzoo keeps rows ``[2:]``. That equals the reference for inputs
@@ -290,7 +290,7 @@ def _model_prefix(tensors, source):
 
 
 def state_from_hf(tensors, config, hf_config, source="model.safetensors"):
-    """trimzoo state (see ``trimzoo.checkpoints.state``) from HF tensors.
+    """trimzoo state (see ``trimzoo.models.state``) from HF tensors.
 
     Args:
         tensors: dict of HF tensor name -> array, as ``read_safetensors``.

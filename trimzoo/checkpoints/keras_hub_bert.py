@@ -43,7 +43,7 @@ def config_from_keras_hub_bert(kh_backbone):
 
 def state_from_keras_hub_bert(kh_backbone):
     """The weights of a keras-hub ``BertBackbone`` in ``trimzoo`` state
-    names (see ``trimzoo.checkpoints.state``)."""
+    names (see ``trimzoo.models.state``)."""
 
     def arr(var):
         return np.asarray(var.numpy(), dtype="float32")

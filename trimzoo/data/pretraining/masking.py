@@ -158,6 +158,18 @@ def masked_lm_features(sequences, special_ids, vocabulary_size,
         (``[max_seq_length]``) and ``mask_positions``; ``y`` the original
         ids at those positions; ``sample_weight`` float32 1/0 for real/pad
         predictions (all ``[max_predictions]``).
+
+    Examples:
+    >>> special = {"cls": 2, "sep": 3, "pad": 0, "mask": 4, "unk": 1}
+    >>> sequences = tf.data.Dataset.from_tensor_slices(
+    ...     tf.ragged.constant([[2, 10, 11, 12, 3], [2, 13, 3]]))
+    >>> features = masked_lm_features(sequences, special, vocabulary_size=20,
+    ...                               max_seq_length=8, max_predictions=2)
+    >>> x, y, weights = next(iter(features))
+    >>> tuple(x["token_ids"].shape), tuple(x["mask_positions"].shape)
+    ((8,), (2,))
+    >>> x["padding_mask"].numpy().tolist(), weights.numpy().tolist()
+    ([1, 1, 1, 1, 1, 0, 0, 0], [1.0, 0.0])
     """
     if max_predictions is None:
         max_predictions = default_max_predictions(max_seq_length, mask_rate)

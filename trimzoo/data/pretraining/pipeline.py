@@ -31,7 +31,16 @@ def list_files(patterns):
 
 def detect_format(files):
     """``"tfrecord"`` if every file ends in ``.tfrecord``, ``"text"`` if
-    none does."""
+    none does.
+
+    Examples:
+    >>> detect_format(["a.tfrecord", "b.tfrecord"]), detect_format(["a.txt"])
+    ('tfrecord', 'text')
+    >>> detect_format(["a.tfrecord", "b.txt"])
+    Traceback (most recent call last):
+    ...
+    ValueError: Mixed inputs: ...
+    """
     records = [f.endswith(".tfrecord") for f in files]
     if all(records):
         return "tfrecord"

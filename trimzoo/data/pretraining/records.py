@@ -27,7 +27,13 @@ METADATA_FILE = "metadata.json"
 
 
 def serialize_sequence(token_ids):
-    """One packed sequence (with special tokens) as a ``tf.train.Example``."""
+    """One packed sequence (with special tokens) as a ``tf.train.Example``.
+
+    Examples:
+    >>> record = serialize_sequence([2, 7, 8, 3])
+    >>> parse_sequence(record).numpy().tolist()
+    [2, 7, 8, 3]
+    """
     feature = tf.train.Feature(
         int64_list=tf.train.Int64List(value=[int(t) for t in token_ids]))
     example = tf.train.Example(
@@ -143,6 +149,26 @@ def create_pretraining_records(output_dir, vocab, max_seq_length=128,
 
     Returns:
         dict: the metadata written.
+
+    Examples:
+    Two documents (a blank line between them) become two sequences:
+
+    >>> import os, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> with open(os.path.join(folder, "vocab.txt"), "w") as f:
+    ...     _ = f.write("\\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]",
+    ...                           "[MASK]", "a", "good", "film"]))
+    >>> out = os.path.join(folder, "records")
+    >>> metadata = create_pretraining_records(
+    ...     out, folder, max_seq_length=8, progress=False,
+    ...     texts=["a good film", "good film", "", "a film"])
+    >>> metadata["sequences"], metadata["files"]
+    (2, ['part-00000-000.tfrecord'])
+    >>> records = tf.data.TFRecordDataset(os.path.join(out, metadata["files"][0]))
+    >>> sorted(parse_sequence(r).numpy().tolist() for r in records)
+    [[2, 5, 6, 7, 6, 7, 3], [2, 5, 7, 3]]
+    >>> read_metadata(out)["vocabulary_size"]
+    8
     """
     if (files is None) == (texts is None):
         raise ValueError("Pass exactly one of `files` and `texts`.")

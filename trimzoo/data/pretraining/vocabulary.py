@@ -32,6 +32,19 @@ def build_wordpiece_vocabulary(output_dir, vocabulary_size, files=None,
 
     Returns:
         str: the path of ``vocab.txt``.
+
+    Examples:
+    >>> import tempfile
+    >>> from trimzoo.models.tokenizers import load_tokenizer
+    >>> texts = ["The film is good.", "The plot is bad.", "A good film."] * 5
+    >>> folder = tempfile.mkdtemp()
+    >>> path = build_wordpiece_vocabulary(folder, 40, texts=texts)
+    >>> vocabulary = open(path).read().split()
+    >>> vocabulary[:5], "film" in vocabulary
+    (['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]'], True)
+    >>> tokenizer = load_tokenizer(folder)
+    >>> [tokenizer.id_to_token(int(i)) for i in tokenizer("A GOOD film")]
+    ['a', 'good', 'film']
     """
     if (files is None) == (texts is None):
         raise ValueError("Pass exactly one of `files` and `texts`.")
