@@ -88,7 +88,8 @@ def get_config(arg=None):
     config.train.mixed_precision = ""
     config.train.dropout = config_dict.placeholder(float)  # None = preset
     config.train.steps_per_execution = 1
-    # XLA-compiled train step (measured faster on CPU); False = off.
+    # XLA-compile the train step (off by default: slower on this CPU, see
+    # trimzoo.training.tasks.JIT_COMPILE).
     config.train.jit_compile = JIT_COMPILE
     config.train.log_every = 100
     # None = min(5000, max(1, steps // 10)).

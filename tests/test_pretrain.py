@@ -100,9 +100,6 @@ TINY_OVERRIDES = {
     "train.checkpoint_every": 100,
     "train.steps_per_execution": 1,
     "train.benchmark_pipeline_batches": 0,
-    # Tracing with XLA costs seconds per run; the tests of the compiled
-    # step turn it on (train__jit_compile=True).
-    "train.jit_compile": False,
 }
 
 

@@ -2,8 +2,8 @@
 
 ``Trainer`` runs ``Task.train_step`` through ``strategy.run`` inside a
 ``tf.function`` that runs ``steps_per_execution`` steps per call (TPU,
-mirrored GPUs, multi-worker, one CPU alike), with the step XLA-compiled by
-default (``jit_compile``).
+mirrored GPUs, multi-worker, one CPU alike), with the step optionally
+XLA-compiled (``jit_compile``).
 
 Checkpoints (``tf.train.CheckpointManager``: atomic, last N kept) hold the
 model, the optimizer state, the step, the number of examples consumed and

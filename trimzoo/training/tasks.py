@@ -29,9 +29,12 @@ import tensorflow as tf
 
 from trimzoo.training import losses
 
-#: XLA-compiled train steps are the default: measured faster on CPU for
-#: pretraining (see docs/benchmarks.md); ``jit_compile=False`` turns it off.
-JIT_COMPILE = True
+#: Default of ``jit_compile`` (XLA) for train steps. Off: on this project's
+#: CPU machine (no AVX-512) the XLA-compiled masked-LM step of bert_mini
+#: measured 0.56-0.75x the speed of the plain one, and fine-tuning's 0.54x
+#: (``tools/benchmark.py`` variants table). ``jit_compile=True`` turns it
+#: on where it pays off (GPUs, TPUs, other CPUs): measure first.
+JIT_COMPILE = False
 
 _SUM = tf.distribute.ReduceOp.SUM
 
@@ -174,20 +177,23 @@ class Task:
 
     def compiled_train_step(self, optimizer, num_replicas=1,
                             jit_compile=JIT_COMPILE):
-        """``train_step`` as a ``tf.function`` of a batch.
+        """``train_step`` as a function of a batch.
 
-        With ``jit_compile`` the step is compiled with XLA: all of it on
-        one replica; on several, the forward and backward passes (the
-        cross-replica sums and the optimizer's merge calls stay outside
-        XLA, which cannot compile them).
+        On one replica, a ``tf.function``, XLA-compiled with
+        ``jit_compile``. On several, a Python function for the caller's
+        ``strategy.run`` inside its ``tf.function`` (a nested function may
+        not hold the optimizer's cross-replica merge calls); with
+        ``jit_compile`` its forward and backward passes are XLA-compiled
+        (the cross-replica sums and the update stay outside XLA, which
+        cannot compile them).
         """
-        if not jit_compile:
-            return tf.function(
-                lambda batch: self.train_step(batch, optimizer, num_replicas))
         if num_replicas == 1:
             return tf.function(
                 lambda batch: self.train_step(batch, optimizer, 1),
-                jit_compile=True)
+                jit_compile=bool(jit_compile))
+        if not jit_compile:
+            return lambda batch: self.train_step(batch, optimizer,
+                                                 num_replicas)
         count_fn = self.count
 
         def forward_backward(batch, denominator):
@@ -212,7 +218,7 @@ class Task:
             return self._apply([g for g, _ in pairs], [v for _, v in pairs],
                                stats, optimizer, num_replicas)
 
-        return tf.function(step)
+        return step
 
     def metrics(self, sums):
         """Metrics from summed stats: ``<name>`` = ``<name>_sum / count``
@@ -268,7 +274,7 @@ class MaskedLMTask(Task):
     ...      "mask_positions": np.array([[1, 2], [3, 4]], "int32")}
     >>> batch = (x, np.array([[5, 6], [7, 8]]), np.ones((2, 2), "float32"))
     >>> loss, stats = MaskedLMTask(model).step_stats(batch)
-    >>> abs(float(loss) - np.log(20)) < 0.5, float(stats["count"])
+    >>> bool(abs(float(loss) - np.log(20)) < 0.5), float(stats["count"])
     (True, 4.0)
     """
 
