@@ -10,6 +10,7 @@ overridden on the command line, e.g. ``--config.train.learning_rate=3e-5``.
 import ml_collections
 
 from configs.common import parse_arg
+from trimzoo.training.tasks import JIT_COMPILE
 
 
 def get_config(arg=None):
@@ -53,7 +54,9 @@ def get_config(arg=None):
     config.train.optimizer = "adamw"
     config.train.dropout = 0.1
     config.train.mixed_precision = ""     # "", "mixed_bfloat16", "mixed_float16"
-    config.train.jit_compile = False
+    # XLA-compile fit's step (one replica; off by default: slower on this
+    # CPU, see trimzoo.training.tasks.JIT_COMPILE).
+    config.train.jit_compile = JIT_COMPILE
     config.train.steps_per_execution = 1
     config.train.max_steps_per_epoch = 0  # 0 = the whole training split
 

@@ -11,6 +11,7 @@ import _common  # noqa: F401  (path and logging set-up)
 from absl import app, flags
 from ml_collections import config_flags
 
+from trimzoo.training.finetune import finetune
 from trimzoo.training.strategy import STRATEGIES, get_strategy
 
 config_flags.DEFINE_config_file("config", None, "Experiment config file.")
@@ -25,8 +26,6 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    from trimzoo.training.finetune import finetune
-
     strategy = get_strategy(FLAGS.strategy, tpu=FLAGS.tpu)
     finetune(FLAGS.config, FLAGS.workdir, strategy=strategy)
 

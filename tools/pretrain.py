@@ -34,6 +34,7 @@ FLAGS = flags.FLAGS
 def main(argv):
     del argv
     logging.getLogger().setLevel(logging.INFO)
+    # Imported after flag parsing, so that --help needs no TensorFlow.
     from trimzoo.training import pretrain
     from trimzoo.training.strategy import get_strategy
 

@@ -113,10 +113,9 @@ def evaluate(model, config, tokenizer, num_batches=20, split="validation"):
     The masks are fixed (seed 1234, no shuffling), so every variant is
     scored on the same positions of the same held-out sentences.
     """
-    import tensorflow as tf
-
     from trimzoo.data import pretraining as data_lib
     from trimzoo.data.tokenizers import special_token_ids
+    from trimzoo.training.tasks import MaskedLMTask
 
     dataset = data_lib.make_pretraining_dataset(
         batch_size=int(config.train.batch_size), tokenizer=tokenizer,
@@ -124,21 +123,15 @@ def evaluate(model, config, tokenizer, num_batches=20, split="validation"):
         max_seq_length=int(config.data.max_seq_length),
         texts=data_lib.load_corpus_texts(split), seed=1234,
         shuffle_buffer=0)
-    ce_sum = correct = count = 0.0
-    for x, labels, weights in dataset.take(num_batches):
-        logits = tf.cast(model(x, training=False), tf.float32)
-        ce = tf.nn.sparse_softmax_cross_entropy_with_logits(
-            labels=labels, logits=logits)
-        weights = tf.cast(weights, tf.float32)
-        hit = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32),
-                               labels), tf.float32)
-        ce_sum += float(tf.reduce_sum(ce * weights))
-        correct += float(tf.reduce_sum(hit * weights))
-        count += float(tf.reduce_sum(weights))
-    count = max(count, 1.0)
-    return {"eval_mlm_loss": ce_sum / count,
-            "eval_mlm_accuracy": correct / count,
-            "eval_positions": int(count)}
+    task = MaskedLMTask(model)  # the objective pretraining trains
+    sums = {}
+    for batch in dataset.take(num_batches):
+        for name, value in task.evaluate_step(batch).items():
+            sums[name] = sums.get(name, 0.0) + float(value)
+    values = task.metrics(sums)
+    return {"eval_mlm_loss": values["mlm_loss"],
+            "eval_mlm_accuracy": values["mlm_accuracy"],
+            "eval_positions": int(sums["count"])}
 
 
 def train_variant(config, workdir, eval_batches=12):

@@ -1,4 +1,6 @@
-"""Training: strategies, optimisers, pretraining and fine-tuning loops."""
+"""Training: Tasks (objective + model + metrics), one loop that runs any
+Task under any ``tf.distribute`` strategy, strategies, optimisers, and the
+pretraining and fine-tuning entry points."""
 
 from trimzoo.training.optimizers import WarmupLinearDecay, create_optimizer
 from trimzoo.training.strategy import get_strategy

@@ -26,9 +26,16 @@ import keras_hub
 import numpy as np
 import tensorflow as tf
 
-from trimzoo.training.checkpointing import TrainingState, read_json, write_json
+from trimzoo.data import compute_metrics, encode_dataset, load_task_data
+from trimzoo.data.embedded import minilm_path
+from trimzoo.data.tokenizers import load_tokenizer
+from trimzoo.models import (TrimzooClassifier, create, drop_layers,
+                            from_pretrained)
+from trimzoo.training.checkpointing import TrainingState
 from trimzoo.training.optimizers import create_optimizer
 from trimzoo.training.strategy import get_strategy
+from trimzoo.training.tasks import ClassificationTask
+from trimzoo.utils.io import atomic_path, read_json, write_json
 
 log = logging.getLogger("trimzoo")
 
@@ -63,9 +70,6 @@ def parse_drop_spec(spec):
 
 def default_tokenizer():
     """The embedded checkpoint's WordPiece tokenizer (bert-base-uncased)."""
-    from trimzoo.data.tokenizers import load_tokenizer
-    from trimzoo.data.embedded import minilm_path
-
     return load_tokenizer(minilm_path())
 
 
@@ -77,13 +81,9 @@ def build_model(config, spec, train_data=None):
 
     Returns ``(classifier, tokenizer, info)``; call under a strategy scope.
     """
-    from trimzoo.models import TrimzooClassifier, create
-
     info = {}
     overrides = dict(config.model_overrides)
     if config.init_checkpoint:
-        from trimzoo.models import from_pretrained
-
         backbone, tokenizer = from_pretrained(config.init_checkpoint)
         if overrides:
             raise ValueError(
@@ -103,12 +103,8 @@ def build_model(config, spec, train_data=None):
     info["layers_before_drop"] = backbone.num_layers
     drop = parse_drop_spec(config.drop_layers)
     if drop:
-        from trimzoo.models import drop_layers
-
         if drop.get("strategy") == "contribution":
             # Layer similarities measured on (up to) 256 training inputs.
-            from trimzoo.data import encode_dataset
-
             drop["data"] = encode_dataset(
                 train_data.take(256), tokenizer, spec,
                 max_seq_length=config.max_seq_length,
@@ -172,7 +168,8 @@ class StateCallback(keras.callbacks.Callback):
         self.state = state
 
     def on_epoch_end(self, epoch, logs=None):
-        self.state.save(self.model, epoch + 1)
+        self.state.save(self.model, epoch + 1, optimizer_steps=int(
+            self.model.optimizer.iterations.numpy()))
 
 
 def _lookup(results, metric):
@@ -193,8 +190,6 @@ def save_preset(model, tokenizer, path):
     The folder holds weights only, not the optimizer state (which would
     triple its size): a fresh copy of the model is saved.
     """
-    from trimzoo.training.checkpointing import atomic_path
-
     clone = model.__class__.from_config(model.get_config())
     clone.set_weights(model.get_weights())
     with atomic_path(path) as tmp:
@@ -230,8 +225,6 @@ def finetune(config, workdir, strategy=None, callbacks=()):
         strategy: ``tf.distribute.Strategy`` or None (the default strategy).
         callbacks: extra Keras callbacks for ``fit``.
     """
-    from trimzoo.data import compute_metrics, encode_dataset, load_task_data
-
     os.makedirs(workdir, exist_ok=True)
     config_path = os.path.join(workdir, "config.json")
     previous = read_json(config_path)
@@ -295,14 +288,16 @@ def finetune(config, workdir, strategy=None, callbacks=()):
             optimizer=config.train.optimizer,
             weight_decay=config.train.weight_decay,
             clipnorm=config.train.clipnorm)
+        # The objective is ClassificationTask's: the classification loss
+        # of trimzoo.training.losses, averaged by Keras over the batch.
+        task = ClassificationTask(model, spec.num_classes)
         if spec.num_classes == 1:
-            loss = keras.losses.MeanSquaredError()
             metrics = [keras.metrics.MeanAbsoluteError(name="mae")]
         else:
-            loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
             metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-        model.compile(optimizer=optimizer, loss=loss, metrics=metrics,
-                      jit_compile=config.train.jit_compile,
+        model.compile(optimizer=optimizer, loss=task.keras_loss,
+                      metrics=metrics,
+                      jit_compile=resolve_jit_compile(config, strategy),
                       steps_per_execution=config.train.steps_per_execution)
 
         state = TrainingState(os.path.join(workdir, "checkpoints"))
@@ -355,6 +350,17 @@ def finetune(config, workdir, strategy=None, callbacks=()):
                                    for k, v in record["test"].items()))
     write_json(os.path.join(workdir, "metrics.json"), record)
     return record
+
+
+def resolve_jit_compile(config, strategy):
+    """``train.jit_compile``, except under several replicas: Keras cannot
+    XLA-compile ``fit``'s step with its cross-replica updates."""
+    jit_compile = bool(config.train.jit_compile)
+    if jit_compile and strategy.num_replicas_in_sync > 1:
+        log.info("jit_compile is off: %d replicas.",
+                 strategy.num_replicas_in_sync)
+        return False
+    return jit_compile
 
 
 def _data_kwargs(config):
