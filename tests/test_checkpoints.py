@@ -30,7 +30,7 @@ from trimzoo.checkpoints import (
     set_state,
 )
 from trimzoo.checkpoints.hf import config_from_hf
-from trimzoo.data.tokenizers import (
+from trimzoo.models.tokenizers import (
     BertWordPieceTokenizer,
     RobertaBPETokenizer,
     encode,
@@ -484,12 +484,15 @@ def test_real_checkpoint_copy_is_read_like_the_original(tmp_path):
 
 @pytest.mark.parametrize("module", [
     "trimzoo.checkpoints.hf", "trimzoo.checkpoints.folders",
-    "trimzoo.data.tokenizers", "trimzoo.models.layer_drop",
+    "trimzoo.checkpoints.layer_drop", "trimzoo.models.tokenizers.wordpiece",
+    "trimzoo.models.tokenizers.folders", "trimzoo.models.layer_drop",
     "trimzoo.models.pretrained"])
 def test_docstring_examples(module):
     import doctest
     import importlib
 
-    result = doctest.testmod(importlib.import_module(module),
-                             optionflags=doctest.ELLIPSIS)
+    result = doctest.testmod(
+        importlib.import_module(module),
+        optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.attempted > 0
     assert result.failed == 0

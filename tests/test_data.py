@@ -741,6 +741,37 @@ def test_real_data_through_a_model_shaped_pipeline(real_tokenizer):
     assert full < 0.02 * total
 
 
+# --- Masked-LM masks ---------------------------------------------------------
+
+
+def test_eager_masks_follow_the_seed():
+    """Eager calls take the stateless path: one seed, one mask, with exactly
+    ceil(rate * selectable) positions, the same as inside tf.function."""
+    from trimzoo.data.pretraining import StatelessMaskedLMMaskGenerator
+
+    gen = StatelessMaskedLMMaskGenerator(
+        vocabulary_size=50, mask_selection_rate=0.5, mask_token_id=4,
+        mask_selection_length=4, unselectable_token_ids=[0, 2, 3])
+    tokens = np.array([2, 10, 11, 12, 13, 3], "int32")
+    outs = [gen.mask(tokens, seed=[1, 7]) for _ in range(6)]
+    for out in outs:
+        assert float(np.sum(out["mask_weights"])) == 2.0
+        for key in ("token_ids", "mask_positions", "mask_ids"):
+            np.testing.assert_array_equal(out[key], outs[0][key])
+    positions = np.asarray(outs[0]["mask_positions"])[:2]
+    assert set(positions.tolist()) <= {1, 2, 3, 4}
+    np.testing.assert_array_equal(np.asarray(outs[0]["mask_ids"])[:2],
+                                  tokens[positions])
+    graph = tf.function(lambda t: gen.mask(t, seed=[1, 7]))(
+        tf.constant(tokens))
+    np.testing.assert_array_equal(graph["mask_positions"],
+                                  outs[0]["mask_positions"])
+    np.testing.assert_array_equal(graph["token_ids"], outs[0]["token_ids"])
+    others = {tuple(np.asarray(gen.mask(tokens, seed=[s, 7])[
+        "mask_positions"])[:2]) for s in range(2, 12)}
+    assert len(others) > 1  # the positions depend on the seed
+
+
 # --- Docstring examples run --------------------------------------------------
 
 

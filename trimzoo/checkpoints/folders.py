@@ -12,18 +12,19 @@ Three formats are read, all offline from a local folder:
 """
 
 import inspect
-import json
 import logging
 import math
 import os
-import shutil
-import tempfile
 import types
 
 import keras
+import keras_hub
 
 from trimzoo.checkpoints import hf
-from trimzoo.checkpoints.state import get_state, set_state
+from trimzoo.checkpoints.keras_hub_bert import (
+    config_from_keras_hub_bert,
+    state_from_keras_hub_bert,
+)
 from trimzoo.models.backbone import (
     TrimzooBackbone,
     resolve_ffn_layers,
@@ -31,6 +32,9 @@ from trimzoo.models.backbone import (
     resolve_normalizers,
     resolve_widths,
 )
+from trimzoo.models.state import get_state, set_state
+from trimzoo.models.tokenizers import load_tokenizer
+from trimzoo.utils.io import atomic_path, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +87,19 @@ def architecture(config):
 
 def check_architecture(found, expected, source):
     """Raises ``ValueError`` listing every architecture field in which the
-    checkpoint config ``found`` differs from the ``expected`` one."""
+    checkpoint config ``found`` differs from the ``expected`` one.
+
+    Examples:
+    >>> import trimzoo
+    >>> found = trimzoo.models.preset_config("bert_tiny")
+    >>> check_architecture(found, {**found, "dropout": 0.0}, "ckpt")
+    >>> check_architecture(found, {**found, "num_layers": 4}, "ckpt")
+    Traceback (most recent call last):
+    ...
+    ValueError: The checkpoint in 'ckpt' does not match the requested architecture:
+      num_layers: checkpoint 2, requested 4
+    Pass matching overrides, or load it with trimzoo.models.from_pretrained to take the architecture from the checkpoint.
+    """
     have, want = architecture(found), architecture(expected)
     fields = [k for k in have
               if not (k in PER_LAYER_FIELDS
@@ -113,6 +129,11 @@ def checkpoint_format(path):
     Raises:
         FileNotFoundError: if ``path`` is not a folder or has no config.json.
         ValueError: for a pickle-only folder or an unsupported model.
+
+    Examples:
+    >>> from trimzoo.data.embedded import minilm_path
+    >>> checkpoint_format(minilm_path())
+    'hf'
     """
     path = os.fspath(path)
     if not os.path.isdir(path):
@@ -124,8 +145,6 @@ def checkpoint_format(path):
     config = hf.read_json(config_path)
     if "registered_name" in config:
         cls = keras.saving.get_registered_object(config["registered_name"])
-        import keras_hub
-
         if isinstance(cls, type) and issubclass(cls, TrimzooBackbone):
             return "trimzoo"
         if isinstance(cls, type) and issubclass(
@@ -155,10 +174,6 @@ def read_config(path):
     if not isinstance(args, dict):
         raise ValueError(f"{config_path}: missing 'config' object.")
     if fmt == "keras_hub_bert":
-        from trimzoo.checkpoints.keras_hub_bert import (
-            config_from_keras_hub_bert,
-        )
-
         return fmt, config_from_keras_hub_bert(types.SimpleNamespace(**args))
     params = set(_defaults()) | {"vocabulary_size", "num_layers", "num_heads",
                                  "hidden_dim", "intermediate_dim"}
@@ -186,7 +201,19 @@ def load_backbone(path, expected=None):
         ``TrimzooBackbone``.
 
     Examples:
-    >>> backbone = load_backbone("/path/to/bert")  # doctest: +SKIP
+    A HF BERT folder (written here by ``export_hf``) loads with its own
+    architecture, and ``expected`` checks it against a request:
+
+    >>> import os, tempfile, trimzoo
+    >>> from trimzoo.checkpoints import export_hf
+    >>> path = os.path.join(tempfile.mkdtemp(), "bert")
+    >>> export_hf(trimzoo.models.bert_tiny(vocabulary_size=100), path)
+    >>> load_backbone(path).num_layers
+    2
+    >>> request = trimzoo.models.preset_config(
+    ...     "bert_tiny", vocabulary_size=100, dropout=0.0)
+    >>> load_backbone(path, expected=request).dropout
+    0.0
     """
     path = os.fspath(path)
     fmt, config = read_config(path)
@@ -200,12 +227,6 @@ def load_backbone(path, expected=None):
         return _warn_non_finite(_from_trimzoo_preset(path, overrides), path)
     config.update(overrides)
     if fmt == "keras_hub_bert":
-        import keras_hub
-
-        from trimzoo.checkpoints.keras_hub_bert import (
-            state_from_keras_hub_bert,
-        )
-
         source = keras_hub.models.BertBackbone.from_preset(path)
         state, missing = state_from_keras_hub_bert(source), []
     else:
@@ -267,9 +288,7 @@ def check_vocabulary(backbone, tokenizer, source):
 
 def load_pretrained(path):
     """``(backbone, tokenizer)`` of a checkpoint folder; see
-    ``load_backbone`` and ``trimzoo.data.tokenizers.load_tokenizer``."""
-    from trimzoo.data.tokenizers import load_tokenizer
-
+    ``load_backbone`` and ``trimzoo.models.tokenizers.load_tokenizer``."""
     backbone = load_backbone(path)
     tokenizer = load_tokenizer(path)
     check_vocabulary(backbone, tokenizer, path)
@@ -296,9 +315,17 @@ def save_pretrained(backbone, tokenizer, path, overwrite=False,
             written into the folder, e.g. a note of how it was made.
 
     Examples:
-    >>> import tempfile, trimzoo
-    >>> backbone = trimzoo.models.bert_tiny(vocabulary_size=100)
-    >>> save_pretrained(backbone, None, tempfile.mkdtemp() + "/ckpt")
+    >>> import os, tempfile, trimzoo
+    >>> backbone = trimzoo.models.trimbert_mini(
+    ...     vocabulary_size=100, num_layers=3, hidden_dim=32, num_heads=2,
+    ...     intermediate_dim=64)
+    >>> path = os.path.join(tempfile.mkdtemp(), "ckpt")
+    >>> save_pretrained(backbone, None, path,
+    ...                 extra_files={"note.json": {"steps": 0}})
+    >>> checkpoint_format(path), sorted(os.listdir(path))[:3]
+    ('trimzoo', ['config.json', 'metadata.json', 'model.weights.h5'])
+    >>> load_backbone(path).layer_options[2]["use_ffn"]
+    True
     """
     if not isinstance(backbone, TrimzooBackbone):
         raise TypeError(
@@ -313,24 +340,10 @@ def save_pretrained(backbone, tokenizer, path, overwrite=False,
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(
             f"{path!r} exists; pass overwrite=True to replace it.")
-    parent = os.path.dirname(path)
-    os.makedirs(parent, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.",
-                           suffix=".tmp", dir=parent)
-    try:
+    with atomic_path(path) as tmp:
+        os.makedirs(tmp)
         backbone.save_to_preset(tmp)
         if tokenizer is not None:
             tokenizer.save_to_preset(tmp)
         for name, value in (extra_files or {}).items():
-            with open(os.path.join(tmp, name), "w", encoding="utf-8") as f:
-                json.dump(value, f, indent=2, ensure_ascii=False)
-        if os.path.exists(path):
-            old = tmp + ".old"
-            os.rename(path, old)
-            os.rename(tmp, path)
-            shutil.rmtree(old)
-        else:
-            os.rename(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+            write_json(os.path.join(tmp, name), value)

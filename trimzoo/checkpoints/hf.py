@@ -2,7 +2,7 @@
 ``model.safetensors``) <-> trimzoo.
 
 Import and export are a renaming (and a transpose of dense kernels, which HF
-stores as ``[out, in]``) of the flat state of ``trimzoo.checkpoints.state``.
+stores as ``[out, in]``) of the flat state of ``trimzoo.models.state``.
 RoBERTa differs from BERT only in its position table: its first
 ``pad_token_id + 1`` rows (2 for RoBERTa and Bort) are never used for real
 tokens, so trimzoo keeps rows ``[2:]``. That equals the reference for inputs
@@ -17,7 +17,14 @@ import logging
 import math
 import os
 
+import keras_hub
 import numpy as np
+from safetensors import safe_open
+from safetensors.numpy import save_file
+
+from trimzoo.models.state import get_state
+from trimzoo.models.tokenizers import BertWordPieceTokenizer
+from trimzoo.utils.io import atomic_path
 
 logger = logging.getLogger(__name__)
 
@@ -119,6 +126,23 @@ def config_from_hf(config, source="config.json"):
         ValueError: naming ``source`` and the field, for a missing or invalid
             field or an architecture trimzoo does not implement (relative
             positions, decoders, another ``model_type``, another activation).
+
+    Examples:
+    RoBERTa's first two position rows are never used, so 514 positions in
+    the file are 512 in the backbone:
+
+    >>> config = {"model_type": "roberta", "vocab_size": 50265,
+    ...           "num_hidden_layers": 4, "num_attention_heads": 8,
+    ...           "hidden_size": 1024, "intermediate_size": 768,
+    ...           "max_position_embeddings": 514, "type_vocab_size": 1,
+    ...           "hidden_act": "gelu", "layer_norm_eps": 1e-5}
+    >>> args = config_from_hf(config)
+    >>> args["max_sequence_length"], args["num_segments"]
+    (512, 1)
+    >>> config_from_hf({**config, "hidden_act": "tanh"})
+    Traceback (most recent call last):
+    ...
+    ValueError: config.json: hidden_act 'tanh' is not supported. Valid values: [...].
     """
 
     def field(name, default=None, kind=int):
@@ -217,8 +241,6 @@ def read_safetensors(folder):
     """``{name: np.ndarray}`` from ``model.safetensors`` or the shards listed
     in ``model.safetensors.index.json``; half-precision values become
     float32."""
-    from safetensors import safe_open
-
     check_weight_files(folder)
     single = os.path.join(folder, SAFETENSORS_FILE)
     if os.path.exists(single):
@@ -268,7 +290,7 @@ def _model_prefix(tensors, source):
 
 
 def state_from_hf(tensors, config, hf_config, source="model.safetensors"):
-    """trimzoo state (see ``trimzoo.checkpoints.state``) from HF tensors.
+    """trimzoo state (see ``trimzoo.models.state``) from HF tensors.
 
     Args:
         tensors: dict of HF tensor name -> array, as ``read_safetensors``.
@@ -333,7 +355,18 @@ def state_from_hf(tensors, config, hf_config, source="model.safetensors"):
 
 def check_exportable(backbone):
     """Raises ``ValueError`` listing what a HF BERT/RoBERTa cannot express
-    (FFN-less layers, dropped layernorms, other normalisers, activations)."""
+    (FFN-less layers, dropped layernorms, other normalisers, activations).
+
+    Examples:
+    >>> import trimzoo
+    >>> check_exportable(trimzoo.models.bert_tiny(vocabulary_size=100))
+    >>> check_exportable(trimzoo.models.trimbert_mini(
+    ...     vocabulary_size=100, num_layers=1, hidden_dim=32, num_heads=2,
+    ...     intermediate_dim=64))
+    Traceback (most recent call last):
+    ...
+    ValueError: This backbone cannot be written as a HF BERT/RoBERTa checkpoint, ... Differences: ["layer 0: ['use_ffn', 'ffn_norm', 'attention_normalizer=sigmoid']"]
+    """
     problems = []
     for i, opts in enumerate(backbone.layer_options):
         bad = [k for k in ("use_ffn", "attention_norm", "ffn_norm")
@@ -390,8 +423,6 @@ def hf_config(backbone, model_type="bert"):
 def export_tensors(backbone, model_type="bert"):
     """``{HF name: array}`` of ``backbone`` (HF's ``BertModel`` /
     ``RobertaModel`` names, kernels as ``[out, in]``)."""
-    from trimzoo.checkpoints.state import get_state
-
     check_exportable(backbone)
     state = get_state(backbone)
     if model_type == "roberta":
@@ -409,10 +440,6 @@ def export_tensors(backbone, model_type="bert"):
 
 
 def _export_tokenizer(tokenizer, folder):
-    from trimzoo.data.tokenizers import BertWordPieceTokenizer
-
-    import keras_hub
-
     if isinstance(tokenizer, keras_hub.tokenizers.WordPieceTokenizer):
         with open(os.path.join(folder, "vocab.txt"), "w",
                   encoding="utf-8") as f:
@@ -467,17 +494,16 @@ def export_hf(backbone, path, model_type="bert", tokenizer=None):
     >>> backbone = trimzoo.models.bert_tiny(vocabulary_size=100)
     >>> export_hf(backbone, tempfile.mkdtemp() + "/bert")
     """
-    from safetensors.numpy import save_file
-
     tensors = export_tensors(backbone, model_type)
     config = hf_config(backbone, model_type)
     path = os.fspath(path)
     if os.path.exists(path) and os.listdir(path):
         raise FileExistsError(f"{path!r} exists and is not empty.")
-    os.makedirs(path, exist_ok=True)
-    with open(os.path.join(path, "config.json"), "w") as f:
-        json.dump(config, f, indent=2)
-    save_file(tensors, os.path.join(path, SAFETENSORS_FILE),
-              metadata={"format": "pt"})
-    if tokenizer is not None:
-        _export_tokenizer(tokenizer, path)
+    with atomic_path(path) as tmp:
+        os.makedirs(tmp)
+        with open(os.path.join(tmp, "config.json"), "w") as f:
+            json.dump(config, f, indent=2)
+        save_file(tensors, os.path.join(tmp, SAFETENSORS_FILE),
+                  metadata={"format": "pt"})
+        if tokenizer is not None:
+            _export_tokenizer(tokenizer, tmp)

@@ -7,6 +7,25 @@ def config_from_keras_hub_bert(kh_backbone):
     """``TrimzooBackbone`` arguments equal to a keras-hub ``BertBackbone``.
 
     keras-hub's BERT uses the tanh-approximate gelu and layernorm eps 1e-12.
+
+    Examples:
+    The same weights in a trimzoo backbone give keras-hub's outputs:
+
+    >>> import keras_hub, numpy as np, trimzoo
+    >>> source = keras_hub.models.BertBackbone(
+    ...     vocabulary_size=100, num_layers=1, num_heads=2, hidden_dim=16,
+    ...     intermediate_dim=32, max_sequence_length=8)
+    >>> backbone = trimzoo.models.TrimzooBackbone(
+    ...     **config_from_keras_hub_bert(source))
+    >>> trimzoo.checkpoints.set_state(backbone,
+    ...                               state_from_keras_hub_bert(source))
+    >>> ids = np.array([[2, 9, 4, 3]])
+    >>> x = {"token_ids": ids, "segment_ids": 0 * ids,
+    ...      "padding_mask": 1 + 0 * ids}
+    >>> diff = np.abs(np.asarray(source(x)["sequence_output"])
+    ...               - np.asarray(backbone(x)["sequence_output"]))
+    >>> bool(diff.max() < 1e-5)
+    True
     """
     return {
         "vocabulary_size": kh_backbone.vocabulary_size,
@@ -24,7 +43,7 @@ def config_from_keras_hub_bert(kh_backbone):
 
 def state_from_keras_hub_bert(kh_backbone):
     """The weights of a keras-hub ``BertBackbone`` in ``trimzoo`` state
-    names (see ``trimzoo.checkpoints.state``)."""
+    names (see ``trimzoo.models.state``)."""
 
     def arr(var):
         return np.asarray(var.numpy(), dtype="float32")

@@ -27,10 +27,10 @@ from trimzoo.compression.importance import (
     importance_scores,
 )
 from trimzoo.checkpoints import save_pretrained
+from trimzoo.checkpoints.layer_drop import load_source
 from trimzoo.data.rotten_tomatoes import load_split
 from trimzoo.data.tokenizers import special_token_ids
 from trimzoo.models.extract import extract
-from trimzoo.models.layer_drop import load_source
 
 logger = logging.getLogger(__name__)
 

@@ -36,8 +36,20 @@ class SelfAttention(keras.layers.Layer):
     Examples:
     >>> import numpy as np
     >>> layer = SelfAttention(hidden_dim=8, num_heads=2, normalizer="relu")
-    >>> layer(np.ones((1, 3, 8), "float32")).shape
+    >>> x = np.random.default_rng(0).normal(size=(1, 3, 8)).astype("float32")
+    >>> tuple(layer(x).shape)
     (1, 3, 8)
+
+    A padded key gets exactly zero weight, so the outputs at the real
+    positions do not depend on what the padded position holds:
+
+    >>> mask = np.array([[1, 1, 0]])
+    >>> y = x.copy()
+    >>> y[0, 2] = 100.0
+    >>> a = np.asarray(layer(x, padding_mask=mask))
+    >>> b = np.asarray(layer(y, padding_mask=mask))
+    >>> bool(np.allclose(a[0, :2], b[0, :2], atol=1e-5))
+    True
     """
 
     def __init__(

@@ -47,8 +47,10 @@ class EncoderBlock(keras.layers.Layer):
     >>> import numpy as np
     >>> block = EncoderBlock(8, 2, 16, use_ffn=False, attention_norm=True,
     ...                      ffn_norm=False)
-    >>> block(np.ones((1, 3, 8), "float32")).shape
+    >>> tuple(block(np.ones((1, 3, 8), "float32")).shape)
     (1, 3, 8)
+    >>> block.ffn_intermediate is None, len(block.trainable_weights)
+    (True, 6)
     """
 
     def __init__(

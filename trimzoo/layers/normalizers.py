@@ -67,6 +67,22 @@ def get_normalizer(name):
 
     Raises:
         ValueError: if ``name`` is not one of ``NORMALIZERS``.
+
+    Examples:
+    Every normaliser gives a masked key exactly zero weight; softmax and
+    ``relu_sum`` rows sum to one over the real keys:
+
+    >>> import numpy as np
+    >>> scores = np.array([[0.0, 1.0, 5.0]], "float32")
+    >>> mask = np.array([[True, True, False]])
+    >>> np.asarray(get_normalizer("softmax")(scores, mask)).round(3)
+    array([[0.269, 0.731, 0.   ]], dtype=float32)
+    >>> np.asarray(get_normalizer("relu")(scores, mask))
+    array([[0. , 0.5, 0. ]], dtype=float32)
+    >>> get_normalizer("cosine")
+    Traceback (most recent call last):
+    ...
+    ValueError: Unknown attention_normalizer 'cosine'. Valid values: ['relu', 'relu_sum', 'sigmoid', 'softmax'].
     """
     if not isinstance(name, str) or name not in NORMALIZERS:
         raise ValueError(
@@ -96,7 +112,19 @@ ACTIVATIONS = {
 
 
 def get_activation(name):
-    """Returns the feed-forward activation registered under ``name``."""
+    """Returns the feed-forward activation registered under ``name``.
+
+    Examples:
+    ``"gelu"`` is the exact (erf) gelu of the BERT reference, which differs
+    from the tanh approximation by about 1e-4 here:
+
+    >>> import numpy as np
+    >>> x = np.array([-1.0, 0.5], "float32")
+    >>> np.asarray(get_activation("gelu")(x)).round(4)
+    array([-0.1587,  0.3457], dtype=float32)
+    >>> np.asarray(get_activation("gelu_approximate")(x)).round(4)
+    array([-0.1588,  0.3457], dtype=float32)
+    """
     if not isinstance(name, str) or name not in ACTIVATIONS:
         raise ValueError(
             f"Unknown activation {name!r}. Valid values: {sorted(ACTIVATIONS)}."

@@ -1,4 +1,5 @@
-"""trimzoo models: the backbone, the preset factories and Poor Man's BERT."""
+"""trimzoo models: the backbone, the preset factories, the task models, the
+tokenizers and Poor Man's BERT."""
 
 from trimzoo.models.backbone import TrimzooBackbone
 from trimzoo.models.classifier import TrimzooClassifier
@@ -11,6 +12,11 @@ from trimzoo.models.layer_drop import (
 from trimzoo.models.masked_lm import TrimzooMaskedLM
 from trimzoo.models.pretrained import from_pretrained
 from trimzoo.models.presets import PRESETS
+from trimzoo.models.tokenizers import (
+    BertWordPieceTokenizer,
+    RobertaBPETokenizer,
+    load_tokenizer,
+)
 from trimzoo.models.zoo import (
     bert_base,
     bert_large,
@@ -24,3 +30,8 @@ from trimzoo.models.zoo import (
     trimbert_base,
     trimbert_mini,
 )
+
+# keras-hub's ``Tokenizer.from_preset`` picks a preset's tokenizer class by
+# the class of its backbone: trimzoo's tokenizers belong to TrimzooBackbone.
+BertWordPieceTokenizer.backbone_cls = TrimzooBackbone
+RobertaBPETokenizer.backbone_cls = TrimzooBackbone

