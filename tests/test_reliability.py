@@ -8,6 +8,7 @@ exit status 0, or a traceback naming no file).
 import json
 import logging
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -353,3 +354,31 @@ def test_export_into_a_non_empty_folder(tmp_path, backbone):
     assert result.returncode == 1
     assert "is not empty" in result.stderr and "Traceback" not in (
         result.stderr)
+
+
+def _vocabulary_copies(tmp_path, tokenizer):
+    """A HF folder and a trimzoo preset folder of the same vocabulary, and
+    the vocabulary file of each."""
+    hf_folder = tmp_path / "hf"
+    shutil.copytree(minilm_path(), hf_folder)
+    preset = tmp_path / "preset"
+    save_pretrained(trimzoo.models.bert_tiny(), tokenizer, str(preset))
+    return {hf_folder: hf_folder / "vocab.txt",
+            preset: preset / "assets" / "tokenizer" / "vocabulary.txt"}
+
+
+def test_bad_vocabulary_files_name_the_file(tmp_path, tokenizer):
+    """A non-UTF-8 or duplicate-token vocabulary gave UnicodeDecodeError or
+    'Tokens in the vocabulary must be unique.' with no file named."""
+    for folder, vocab in _vocabulary_copies(tmp_path, tokenizer).items():
+        original = vocab.read_bytes()
+        vocab.write_bytes(original + b"zzq\xff\xfe\n")
+        where = re.escape(str(folder))
+        with pytest.raises(ValueError, match=rf"{where}.*(UTF-8|utf-8)"):
+            load_tokenizer(str(folder))
+        vocab.write_bytes(original + b"the\n")
+        with pytest.raises(ValueError, match=rf"{where}.*unique"):
+            load_tokenizer(str(folder))
+    with pytest.raises(ValueError, match=r"vocab\.txt, line 30523: token "
+                       "'the' already on line 1997"):
+        load_tokenizer(str(tmp_path / "hf"))
