@@ -68,10 +68,13 @@ def main(argv):
         texts = texts[: FLAGS.max_examples]
     elif spec["strategy"] == "contribution":
         raise app.UsageError("--strategy=contribution needs --data.")
-    note = drop_checkpoint(
-        FLAGS.checkpoint, FLAGS.output, texts=texts,
-        sequence_length=FLAGS.sequence_length, overwrite=FLAGS.overwrite,
-        **spec)
+    try:
+        note = drop_checkpoint(
+            FLAGS.checkpoint, FLAGS.output, texts=texts,
+            sequence_length=FLAGS.sequence_length, overwrite=FLAGS.overwrite,
+            **spec)
+    except FileExistsError as e:
+        raise app.UsageError(str(e)) from None
     print(note["reason"])
     if note["similarities"] is not None:
         print("similarities:", json.dumps([round(s, 4)

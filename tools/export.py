@@ -35,6 +35,8 @@ flags.DEFINE_boolean("benchmark", False, "Print size and median latency "
 flags.DEFINE_string("tokenizer", None, "Tokenizer folder for the real-text "
                     "parity inputs and the text-in SavedModel; defaults to "
                     "the model folder's.")
+flags.DEFINE_boolean("overwrite", False, "Export into a non-empty --output, "
+                     "replacing the files of an earlier export there.")
 flags.mark_flags_as_required(["model", "output"])
 FLAGS = flags.FLAGS
 
@@ -63,9 +65,9 @@ def main(argv):
         report = export_model(
             FLAGS.model, FLAGS.output, formats=formats, quantize=quantize,
             seq_len=FLAGS.seq_len, benchmark=FLAGS.benchmark,
-            tokenizer=FLAGS.tokenizer)
-    except (ParityError, FlexOpsError, FileNotFoundError, ValueError,
-            TypeError) as err:
+            tokenizer=FLAGS.tokenizer, overwrite=FLAGS.overwrite)
+    except (ParityError, FlexOpsError, FileNotFoundError, FileExistsError,
+            NotADirectoryError, ValueError, TypeError) as err:
         print(f"\nEXPORT FAILED: {err}", file=sys.stderr, flush=True)
         return 1
     for entry in report["exports"]:

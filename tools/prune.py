@@ -71,11 +71,15 @@ def main(argv):
             texts = [line.strip() for line in f if line.strip()]
     from trimzoo.compression import prune_checkpoint
 
-    report = prune_checkpoint(
-        FLAGS.checkpoint, FLAGS.output, importance=FLAGS.importance,
-        scope=FLAGS.scope, texts=texts, sequence_length=FLAGS.sequence_length,
-        batch_size=FLAGS.batch_size, max_examples=FLAGS.max_examples,
-        seed=FLAGS.seed, overwrite=FLAGS.overwrite, **amounts)
+    try:
+        report = prune_checkpoint(
+            FLAGS.checkpoint, FLAGS.output, importance=FLAGS.importance,
+            scope=FLAGS.scope, texts=texts,
+            sequence_length=FLAGS.sequence_length,
+            batch_size=FLAGS.batch_size, max_examples=FLAGS.max_examples,
+            seed=FLAGS.seed, overwrite=FLAGS.overwrite, **amounts)
+    except FileExistsError as e:
+        raise app.UsageError(str(e)) from None
     kept = report["kept"]
     print(f"heads per layer: {[len(h) for h in kept['heads']]}")
     print("FFN neurons per layer: "

@@ -157,7 +157,8 @@ def _export_tflite(folder, output, max_seq_length):
     """Dynamic-int8 TFLite export of ``folder``; raises if the parity gate
     fails. Returns the ``.tflite`` path."""
     report = export_model(folder, output, formats="tflite",
-                          quantize="dynamic", seq_len=max_seq_length)
+                          quantize="dynamic", seq_len=max_seq_length,
+                          overwrite=True)  # The demo's own folder.
     entry = next(e for e in report["exports"] if e["quantize"] == "dynamic")
     metrics = entry["parity"]["metrics"]
     print(f"   parity gate passed: label agreement "

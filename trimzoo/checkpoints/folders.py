@@ -224,7 +224,7 @@ def load_backbone(path, expected=None):
                      if expected.get(k) is not None}
     if fmt == "trimzoo":
         # A TrimzooBackbone subclass rebuilds itself from its own config.
-        return TrimzooBackbone.from_preset(path, **overrides)
+        return _warn_non_finite(_from_trimzoo_preset(path, overrides), path)
     config.update(overrides)
     if fmt == "keras_hub_bert":
         source = keras_hub.models.BertBackbone.from_preset(path)
@@ -241,14 +241,58 @@ def load_backbone(path, expected=None):
         fresh = get_state(backbone)
         state.update({name: fresh[name] for name in missing})
     set_state(backbone, state, source=path)
+    return _warn_non_finite(backbone, path)
+
+
+def _from_trimzoo_preset(path, overrides):
+    try:
+        return TrimzooBackbone.from_preset(path, **overrides)
+    except OSError as err:  # h5py's message names no file.
+        raise ValueError(
+            f"Cannot read the weights in {path!r} (a truncated or corrupt "
+            f"model.weights.h5?): {err}") from err
+
+
+def _warn_non_finite(backbone, source):
+    """Warns, naming each tensor, when loaded weights hold NaN or inf."""
+    bad = [w.path for w in backbone.weights
+           if not bool(keras.ops.all(keras.ops.isfinite(w.value)))]
+    if bad:
+        logger.warning("%s: non-finite values (NaN or inf) in %d tensor(s): "
+                       "%s", source, len(bad), ", ".join(bad))
     return backbone
+
+
+def check_vocabulary(backbone, tokenizer, source):
+    """Raises ``ValueError`` when ``tokenizer`` has more tokens than the
+    backbone's embedding table (its ids would fail inside a model).
+
+    Examples:
+    >>> import trimzoo
+    >>> from trimzoo.data.tokenizers import load_tokenizer
+    >>> from trimzoo.data.embedded import minilm_path
+    >>> check_vocabulary(trimzoo.models.bert_tiny(vocabulary_size=100),
+    ...                  load_tokenizer(minilm_path()), "ckpt")
+    Traceback (most recent call last):
+    ...
+    ValueError: ckpt: the tokenizer has 30522 tokens but the model's embedding table has 100 rows (vocabulary_size); token ids >= 100 would fail. Use the tokenizer the model was trained with.
+    """
+    size = tokenizer.vocabulary_size()
+    if size > backbone.vocabulary_size:
+        raise ValueError(
+            f"{source}: the tokenizer has {size} tokens but the model's "
+            f"embedding table has {backbone.vocabulary_size} rows "
+            f"(vocabulary_size); token ids >= {backbone.vocabulary_size} "
+            f"would fail. Use the tokenizer the model was trained with.")
 
 
 def load_pretrained(path):
     """``(backbone, tokenizer)`` of a checkpoint folder; see
     ``load_backbone`` and ``trimzoo.models.tokenizers.load_tokenizer``."""
     backbone = load_backbone(path)
-    return backbone, load_tokenizer(path)
+    tokenizer = load_tokenizer(path)
+    check_vocabulary(backbone, tokenizer, path)
+    return backbone, tokenizer
 
 
 def save_pretrained(backbone, tokenizer, path, overwrite=False,
@@ -289,6 +333,10 @@ def save_pretrained(backbone, tokenizer, path, overwrite=False,
             f"{type(backbone).__name__}."
         )
     path = os.path.abspath(os.fspath(path))
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise FileExistsError(
+            f"{path!r} is a file, not a checkpoint folder; overwrite=True "
+            "replaces only a folder. Choose another path.")
     if os.path.exists(path) and not overwrite:
         raise FileExistsError(
             f"{path!r} exists; pass overwrite=True to replace it.")

@@ -7,9 +7,11 @@ data raises :class:`DataError`, whose message names the file and the line.
 
 import csv
 import json
+import math
 import os
 
-__all__ = ["DataError", "infer_label_names", "read_examples"]
+__all__ = ["DataError", "canonical_label_names", "infer_label_names",
+           "read_examples"]
 
 _FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
             ".ndjson": "jsonl"}
@@ -43,8 +45,9 @@ def parse_label(value, label_names, path, line):
         line: int. Line, for the error message.
 
     Returns:
-        int class id (the value is a label name, or else the index as an
-        integer literal, as the GLUE files use ``0``/``1``), or float.
+        int class id (the value is a label name, or else, when no label
+        name is an integer, the index as an integer literal, as the GLUE
+        files use ``0``/``1``), or float.
 
     Raises:
         DataError: for an unknown label or a non-numeric score.
@@ -59,30 +62,62 @@ def parse_label(value, label_names, path, line):
                             f"regression label {value!r} is not a number."
                             ) from None
     name = _label_str(value)
-    try:
+    if name in label_names:
         return label_names.index(name)
-    except ValueError:
-        pass
-    if isinstance(value, str) or isinstance(value, int) and not isinstance(
-            value, bool):
-        try:
-            index = int(value)
-        except ValueError:
-            index = None
-        if index is not None and 0 <= index < len(label_names):
+    numeric_names = any(_is_integer(n) for n in label_names)
+    if not numeric_names and _is_integer(name):
+        # Names such as ("negative", "positive") with 0/1 in the file, as
+        # the GLUE files write them: the integer is the index. Never when a
+        # name is itself an integer, where "1" could mean either.
+        index = int(name)
+        if 0 <= index < len(label_names):
             return index
+    indices = ("" if numeric_names else
+               f" (or their indices 0..{len(label_names) - 1})")
     raise DataError(path, line,
                     f"unknown label {value!r}; known labels: "
-                    f"{list(label_names)} (or their indices 0.."
-                    f"{len(label_names) - 1}).")
+                    f"{list(label_names)}{indices}. Label names come from "
+                    f"the train file unless label_names lists every class.")
+
+
+def _is_integer(name):
+    try:
+        int(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _label_str(value):
+    """The label name of a raw value: text as written without surrounding
+    spaces; an integer-valued number (``1``, ``1.0``, ``"1.0"``, ``" 1"``)
+    as its integer (``"1"``), so every split and format agrees."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
+    if isinstance(value, (int, float)):
+        number = value
+    else:
+        value = str(value).strip()
+        try:
+            number = float(value)
+        except ValueError:
+            return value
+    if isinstance(number, float) and not (math.isfinite(number)
+                                          and number.is_integer()):
+        return str(value)
+    return str(int(number))
+
+
+def canonical_label_names(label_names):
+    """``label_names`` as label names (:func:`_label_str`); two names that
+    are the same label (``"1"`` and ``"1.0"``) raise ``ValueError``."""
+    names = tuple(_label_str(n) for n in label_names)
+    if len(set(names)) != len(names):
+        raise ValueError(
+            f"label_names {list(label_names)} name the same label twice "
+            f"({list(names)} once spaces are stripped and integer values "
+            f"compared as integers).")
+    return names
 
 
 def _format_of(path, file_format):
@@ -157,11 +192,14 @@ def _delimited_rows(f, path, file_format, columns):
         for fields in reader:
             if not fields or fields == [""]:
                 continue  # Blank line.
-            if len(fields) < width:
+            if len(fields) < width or len(fields) > len(header):
+                hint = ("; quote a field that holds a comma"
+                        if file_format == "csv" and len(fields) > len(header)
+                        else "")
                 raise DataError(
                     path, reader.line_num,
                     f"{len(fields)} field(s), expected {len(header)} "
-                    f"(header: {header}).")
+                    f"(header: {header}){hint}.")
             yield reader.line_num, {c: fields[i] for c, i in index.items()}
     except csv.Error as err:
         raise DataError(path, reader.line_num,
@@ -230,9 +268,12 @@ def read_examples(path, text_columns, label_column, *, label_names=None,
             two columns of a text pair.
         label_column: str. The label column.
         label_names: sequence of str, or None. Class names; a label value
-            maps to its position in this list (an integer value that is
-            not a name is taken as the index). None: inferred as the sorted
-            unique values of the file (:func:`infer_label_names`).
+            maps to its position in this list. Values and names compare as
+            written without surrounding spaces, integer values as integers
+            (``"1"``, ``"1.0"`` and ``1`` are one label); when no name is
+            an integer, an integer value is taken as the index. None:
+            inferred as the sorted unique values of the file
+            (:func:`infer_label_names`).
         regression: bool. Float labels; ``label_names`` must be None.
             Defaults to False.
         file_format: ``"csv"``, ``"tsv"``, ``"jsonl"`` or None.
@@ -269,7 +310,7 @@ def read_examples(path, text_columns, label_column, *, label_names=None,
         if label_names is None:
             label_names = infer_label_names(path, label_column,
                                             file_format=file_format)
-        label_names = tuple(str(n) for n in label_names)
+        label_names = canonical_label_names(label_names)
     else:
         label_names = None
     examples = []

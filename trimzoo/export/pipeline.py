@@ -11,12 +11,17 @@ Output folder::
     model_dynamic_int8.tflite     --quantize=dynamic
     model_int8.tflite             --quantize=int8
     export_report.json            settings, parity numbers, benchmark
+
+An export refuses a non-empty output folder unless ``overwrite=True``
+(``--overwrite``), which removes these entries (and nothing else) first, so
+no file of an earlier export is left beside the new ones.
 """
 
 import dataclasses
 import datetime
 import logging
 import os
+import shutil
 import tempfile
 import time
 
@@ -63,6 +68,9 @@ REPORT_FILE = "export_report.json"
 #: Sequence length of the parity inputs and the benchmark when the export
 #: has a dynamic length.
 DEFAULT_SEQ_LEN = 128
+#: Entries of the output folder that an export writes.
+OUTPUT_ENTRIES = ("saved_model", "saved_model_text", REPORT_FILE) + tuple(
+    filename for _, filename in TFLITE_FORMATS.values())
 
 
 def parse_list(value, valid, what):
@@ -80,6 +88,52 @@ def parse_list(value, valid, what):
     if not items:
         raise ValueError(f"No {what} given. Valid values: {list(valid)}.")
     return list(dict.fromkeys(items))
+
+
+def prepare_output_dir(output_dir, overwrite=False):
+    """Creates ``output_dir``, or empties it of an earlier export.
+
+    Args:
+        output_dir: str. The export folder.
+        overwrite: bool. Allow a non-empty folder: the entries an export
+            writes (:data:`OUTPUT_ENTRIES`) are removed, other files kept.
+            Defaults to False.
+
+    Raises:
+        FileExistsError: ``output_dir`` is not empty and ``overwrite`` is
+            False.
+        NotADirectoryError: ``output_dir`` is a file.
+
+    Examples:
+    >>> import os, tempfile
+    >>> out = tempfile.mkdtemp()
+    >>> _ = open(os.path.join(out, "model_int8.tflite"), "w").write("old")
+    >>> _ = open(os.path.join(out, "notes.txt"), "w").write("mine")
+    >>> prepare_output_dir(out)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    FileExistsError: ... is not empty (model_int8.tflite, notes.txt); pass overwrite=True (--overwrite) to replace an earlier export.
+    >>> prepare_output_dir(out, overwrite=True)
+    >>> os.listdir(out)
+    ['notes.txt']
+    """
+    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
+        raise NotADirectoryError(f"--output {output_dir!r} is a file.")
+    existing = sorted(os.listdir(output_dir)) if os.path.isdir(
+        output_dir) else []
+    if existing and not overwrite:
+        raise FileExistsError(
+            f"{output_dir!r} is not empty ({', '.join(existing[:6])}"
+            f"{', ...' if len(existing) > 6 else ''}); pass overwrite=True "
+            "(--overwrite) to replace an earlier export.")
+    for name in existing:
+        if name in OUTPUT_ENTRIES:
+            path = os.path.join(output_dir, name)
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
+    os.makedirs(output_dir, exist_ok=True)
 
 
 def write_report(report, output_dir):
@@ -111,7 +165,8 @@ def _describe_model(model, model_dir):
 def export_model(model, output_dir, formats=FORMATS, quantize=("none",),
                  seq_len=None, benchmark=False, tokenizer=None,
                  thresholds=None, num_examples=None, calibration_samples=128,
-                 isolate=False, num_threads=None, check=True):
+                 isolate=False, num_threads=None, check=True,
+                 overwrite=False):
     """Exports a backbone or classifier and runs the parity gate on every
     export.
 
@@ -143,6 +198,9 @@ def export_model(model, output_dir, formats=FORMATS, quantize=("none",),
             setting) and reports the faster.
         check: bool. Raise :class:`ParityError` if a gate fails (after the
             report is written). Defaults to True.
+        overwrite: bool. Export into a non-empty ``output_dir``, replacing
+            an earlier export (see :func:`prepare_output_dir`). Defaults to
+            False.
 
     Returns:
         dict. The report (also written to ``output_dir``).
@@ -152,6 +210,8 @@ def export_model(model, output_dir, formats=FORMATS, quantize=("none",),
         FlexOpsError: the model needs Flex ops for TFLite.
         FileNotFoundError, ValueError: bad paths or options, with the valid
             values.
+        FileExistsError: ``output_dir`` is not empty and ``overwrite`` is
+            False.
     """
     formats = parse_list(formats, FORMATS, "export formats")
     quantize = parse_list(quantize, QUANTIZE_MODES, "quantize modes")
@@ -170,9 +230,7 @@ def export_model(model, output_dir, formats=FORMATS, quantize=("none",),
                 f"(the model's max_sequence_length), got {seq_len}.")
     thresholds = thresholds or Thresholds()
     output_dir = os.fspath(output_dir)
-    if os.path.exists(output_dir) and not os.path.isdir(output_dir):
-        raise NotADirectoryError(f"--output {output_dir!r} is a file.")
-    os.makedirs(output_dir, exist_ok=True)
+    prepare_output_dir(output_dir, overwrite)
 
     tok, tok_source = find_tokenizer(model, model_dir, tokenizer)
     length = seq_len or min(DEFAULT_SEQ_LEN, backbone.max_sequence_length)

@@ -4,6 +4,8 @@
 backbone because the checkpoint readers resolve configs with them.)
 """
 
+import inspect
+
 import keras
 import keras_hub
 import numpy as np
@@ -11,8 +13,13 @@ import numpy as np
 from trimzoo.layers._utils import default_initializer
 from trimzoo.layers.encoder_block import EncoderBlock
 from trimzoo.layers.normalizers import get_activation, get_normalizer
-
-INPUT_NAMES = ("token_ids", "segment_ids", "padding_mask")
+from trimzoo.models.input_checks import (
+    INPUT_NAMES,
+    check_argument_names,
+    check_inputs,
+    check_predict_data,
+    graph_checks,
+)
 LAYER_NORM_POLICIES = ("all", "one_per_block", "none")
 
 
@@ -37,6 +44,10 @@ def resolve_ffn_layers(ffn_layers, num_layers):
                 "per layer."
             )
         step = int(step)
+        if step > num_layers:
+            raise ValueError(
+                f"ffn_layers={ffn_layers!r} keeps no FFN in {num_layers} "
+                f"layers; pass ffn_layers='none' for a model without FFNs.")
         return tuple((i + 1) % step == 0 for i in range(num_layers))
     return _bool_tuple("ffn_layers", ffn_layers, num_layers)
 
@@ -267,6 +278,7 @@ class TrimzooBackbone(keras_hub.models.Backbone):
         **kwargs,
     ):
         # === Validate and resolve the per-layer options ===
+        check_argument_names(kwargs, _ARGUMENTS, "TrimzooBackbone")
         vocabulary_size = _positive_int("vocabulary_size", vocabulary_size)
         num_layers = _positive_int("num_layers", num_layers)
         hidden_dim = _positive_int("hidden_dim", hidden_dim)
@@ -280,6 +292,9 @@ class TrimzooBackbone(keras_hub.models.Backbone):
         if not 0.0 <= float(dropout) < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}.")
         get_activation(activation)
+        if not float(layer_norm_epsilon) > 0.0:
+            raise ValueError(
+                f"layer_norm_epsilon must be > 0, got {layer_norm_epsilon}.")
         ffn_flags = resolve_ffn_layers(ffn_layers, num_layers)
         attn_norms, ffn_norms = resolve_layer_norms(
             layer_norm, attention_norm, ffn_norm, ffn_flags
@@ -425,9 +440,22 @@ class TrimzooBackbone(keras_hub.models.Backbone):
         ]
 
     def __call__(self, inputs, *args, **kwargs):
-        _check_inputs(inputs, self.vocabulary_size, self.num_segments,
-                      self.max_sequence_length)
-        return super().__call__(inputs, *args, **kwargs)
+        limits = (self.vocabulary_size, self.num_segments,
+                  self.max_sequence_length)
+        check_inputs(inputs, *limits)
+        return super().__call__(graph_checks(inputs, *limits), *args,
+                                **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        check_predict_data(x)
+        return super().predict(x, *args, **kwargs)
+
+    @classmethod
+    def check_argument_names(cls, names, owner=None):
+        """Raises ``TypeError`` for a name that is not a constructor
+        argument, suggesting the closest one (``num_layer`` ->
+        ``num_layers``); ``owner`` names the caller in the message."""
+        check_argument_names(names, _ARGUMENTS, owner or cls.__name__)
 
     def get_config(self):
         config = super().get_config()
@@ -454,69 +482,7 @@ class TrimzooBackbone(keras_hub.models.Backbone):
         return config
 
 
-def _is_concrete(x):
-    """True for values we can inspect without tracing (NumPy, eager)."""
-    if isinstance(x, (np.ndarray, list, tuple, np.generic, int)):
-        return True
-    if keras.backend.is_keras_tensor(x):
-        return False
-    try:
-        import tensorflow as tf
-
-        if isinstance(x, tf.Tensor):
-            return tf.executing_eagerly() and hasattr(x, "numpy")
-    except ImportError:  # pragma: no cover - other backends
-        pass
-    return False
-
-
-def _check_inputs(inputs, vocabulary_size, num_segments, max_sequence_length):
-    """Clear errors for malformed backbone inputs, naming the input."""
-    if not isinstance(inputs, dict):
-        raise ValueError(
-            "TrimzooBackbone expects a dict with keys "
-            f"{list(INPUT_NAMES)}, got {type(inputs).__name__}."
-        )
-    missing = [k for k in INPUT_NAMES if k not in inputs]
-    extra = [k for k in inputs if k not in INPUT_NAMES]
-    if missing or extra:
-        raise ValueError(
-            f"TrimzooBackbone inputs must have exactly the keys "
-            f"{list(INPUT_NAMES)}; missing {missing}, unexpected {extra}."
-        )
-    shapes = {}
-    for name in INPUT_NAMES:
-        value = inputs[name]
-        if isinstance(value, (list, tuple)):
-            value = np.asarray(value)
-        shape = tuple(value.shape)
-        if len(shape) != 2:
-            raise ValueError(
-                f"Input {name!r} must have rank 2 [batch, seq], got shape "
-                f"{shape}."
-            )
-        dtype = keras.backend.standardize_dtype(value.dtype)
-        if "int" not in dtype and dtype != "bool":
-            raise ValueError(
-                f"Input {name!r} must hold integers, got dtype {dtype}. "
-                "Token ids, segment ids and padding masks are int tensors."
-            )
-        shapes[name] = shape
-        if name != "padding_mask" and _is_concrete(value):
-            array = np.asarray(value)
-            upper = vocabulary_size if name == "token_ids" else num_segments
-            if array.size and (array.min() < 0 or array.max() >= upper):
-                raise ValueError(
-                    f"Input {name!r} has values in [{array.min()}, "
-                    f"{array.max()}], outside [0, {upper - 1}]."
-                )
-    if len({s for s in shapes.values()}) > 1 and all(
-        None not in s for s in shapes.values()
-    ):
-        raise ValueError(f"Inputs must share one shape, got {shapes}.")
-    length = shapes["token_ids"][1]
-    if length is not None and length > max_sequence_length:
-        raise ValueError(
-            f"Sequence length {length} exceeds max_sequence_length "
-            f"{max_sequence_length}."
-        )
+# Constructor arguments, and the Keras ones ``from_config`` passes back.
+_ARGUMENTS = tuple(
+    name for name in inspect.signature(TrimzooBackbone.__init__).parameters
+    if name not in ("self", "kwargs")) + ("name", "trainable")

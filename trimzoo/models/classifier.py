@@ -6,6 +6,7 @@ import keras_hub
 from trimzoo.layers._utils import default_initializer
 from trimzoo.layers.pooling import SequencePooling
 from trimzoo.models.backbone import TrimzooBackbone
+from trimzoo.models.input_checks import check_predict_data
 
 
 @keras.saving.register_keras_serializable(package="trimzoo")
@@ -93,6 +94,10 @@ class TrimzooClassifier(keras_hub.models.TextClassifier):
         self.activation = keras.activations.get(activation)
         self.dropout = float(dropout)
         self.pooling = pooling
+
+    def predict(self, x, *args, **kwargs):
+        check_predict_data(x)
+        return super().predict(x, *args, **kwargs)
 
     def get_config(self):
         config = super().get_config()

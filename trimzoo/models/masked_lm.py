@@ -5,6 +5,7 @@ import keras_hub
 
 from trimzoo.layers._utils import default_initializer
 from trimzoo.models.backbone import TrimzooBackbone
+from trimzoo.models.input_checks import check_predict_data
 
 
 @keras.saving.register_keras_serializable(package="trimzoo")
@@ -78,6 +79,10 @@ class TrimzooMaskedLM(keras_hub.models.MaskedLM):
             sequence_output, inputs["mask_positions"]
         )
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+
+    def predict(self, x, *args, **kwargs):
+        check_predict_data(x)
+        return super().predict(x, *args, **kwargs)
 
 
 def _head_dtype(policy):

@@ -34,6 +34,7 @@ def preset_config(name, **overrides):
             f"Unknown model {name!r}. Valid names: {list_models()}."
         )
     config = dict(PRESETS[name]["config"])
+    TrimzooBackbone.check_argument_names(overrides, owner=name)
     config.update(overrides)
     return config
 

@@ -20,6 +20,41 @@ def _read_json(path):
         raise ValueError(f"{path} is not valid JSON: {e}") from None
 
 
+def read_vocabulary_file(path):
+    """The tokens of a ``vocab.txt``, one per line.
+
+    Raises:
+        ValueError: naming the file and line, for a line that is not UTF-8
+            or a token that appears twice (its id would be ambiguous).
+
+    Examples:
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "vocab.txt")
+    >>> _ = open(path, "w").write("[PAD]\\nthe\\ncat\\nthe\\n")
+    >>> read_vocabulary_file(path)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    ValueError: .../vocab.txt, line 4: token 'the' already on line 2; tokens must be unique.
+    """
+    tokens, seen = [], {}
+    with open(path, "rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                token = raw.decode("utf-8").rstrip("\n").rstrip("\r")
+            except UnicodeDecodeError as err:
+                raise ValueError(
+                    f"{path}, line {number}: not UTF-8 text ({err.reason} at "
+                    f"byte {err.start}: {raw[err.start:err.start + 4]!r})."
+                ) from None
+            if token in seen:
+                raise ValueError(
+                    f"{path}, line {number}: token {token!r} already on line "
+                    f"{seen[token]}; tokens must be unique.")
+            seen[token] = number
+            tokens.append(token)
+    return tokens
+
+
 def _tokenizer_config(folder):
     path = os.path.join(folder, "tokenizer_config.json")
     return _read_json(path) if os.path.exists(path) else {}
@@ -67,9 +102,7 @@ def wordpiece_from_hf(folder, vocabulary=None, config=None, **kwargs):
     source = os.path.join(folder, "tokenizer_config.json")
     _check_bert_specials(config, source)
     if vocabulary is None:
-        vocabulary = os.path.join(folder, "vocab.txt")
-        with open(vocabulary, encoding="utf-8") as f:
-            vocabulary = [line.rstrip("\n").rstrip("\r") for line in f]
+        vocabulary = read_vocabulary_file(os.path.join(folder, "vocab.txt"))
     if config.get("do_basic_tokenize") is False:
         raise ValueError(
             f"{source} sets do_basic_tokenize=false, which trimzoo's "
@@ -178,7 +211,14 @@ def _is_keras_preset(folder):
 def _from_keras_preset(folder, **kwargs):
     # keras-hub picks the tokenizer class of a preset by its backbone class;
     # trimzoo.models declares these tokenizers as TrimzooBackbone's.
-    tokenizer = keras_hub.tokenizers.Tokenizer.from_preset(folder, **kwargs)
+    try:
+        tokenizer = keras_hub.tokenizers.Tokenizer.from_preset(folder,
+                                                               **kwargs)
+    except (UnicodeDecodeError, RuntimeError) as err:
+        # keras-hub's messages name no file (duplicate tokens, bad bytes).
+        raise ValueError(
+            f"Cannot read the tokenizer of the preset {folder!r}: {err}"
+        ) from err
     if type(tokenizer) is keras_hub.tokenizers.BertTokenizer:
         # keras-hub's BERT presets store the vocabulary and `lowercase` of
         # the reference tokenizer; rebuild it with the reference

@@ -1,0 +1,384 @@
+"""Nothing silent: every bad input, file or run either works or fails with a
+clear error naming the problem (docs/reliability.md lists the guarantees).
+
+Each test reproduces a failure that once went unnoticed (a wrong result with
+exit status 0, or a traceback naming no file).
+"""
+
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import trimzoo
+from trimzoo.checkpoints import save_pretrained
+from trimzoo.data import DataError, load_task_data
+from trimzoo.data.embedded import minilm_path
+from trimzoo.data.files import read_examples
+from trimzoo.data.tokenizers import load_tokenizer
+from trimzoo.models import TrimzooBackbone, TrimzooClassifier
+
+from conftest import TINY
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+HF_TINY_BERT = os.path.join(ROOT, "tests", "fixtures", "hf_tiny_bert")
+
+
+def _env():
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    env["PYTHONPATH"] = ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def _tool(name, *args, timeout=300):
+    return subprocess.run(
+        [sys.executable, os.path.join(ROOT, "tools", name), *args],
+        capture_output=True, text=True, env=_env(), timeout=timeout)
+
+
+def _inputs(ids, segments=None, mask=None):
+    ids = np.asarray(ids, "int32")
+    return {"token_ids": ids,
+            "segment_ids": (np.zeros_like(ids) if segments is None
+                            else np.asarray(segments, "int32")),
+            "padding_mask": (np.ones_like(ids) if mask is None
+                             else np.asarray(mask, "int32"))}
+
+
+# --- Labels of task=files. ----------------------------------------------------
+
+def _write(path, text):
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_integer_labels_are_names_in_every_split(tmp_path):
+    """Train labels {1, 2}, validation labels {0, 1}: "0" was read as index
+    0 and "1" as the name "1", so every validation example became class 0
+    (accuracy 0.0, exit 0). Now "0" is an unknown label."""
+    files = {
+        "train": _write(tmp_path / "train.csv",
+                        "text,label\na,1\nb,2\nc,1\n"),
+        "validation": _write(tmp_path / "validation.csv",
+                             "text,label\nd,0\ne,1\n"),
+    }
+    args = dict(files=files, text_columns="text")
+    train, spec = load_task_data("files", "train", **args)
+    assert spec.label_names == ("1", "2")
+    assert [int(e[-1]) for e in train] == [0, 1, 0]
+    with pytest.raises(DataError, match=r"validation\.csv, line 2: unknown "
+                       r"label '0'; known labels: \['1', '2'\]\. .*"
+                       "label_names") as err:
+        load_task_data("files", "validation", **args)
+    assert "indices" not in str(err.value)  # No index reading offered.
+    # Listing every class explicitly maps both splits consistently.
+    validation, spec = load_task_data("files", "validation",
+                                      label_names=["0", "1", "2"], **args)
+    assert [int(e[-1]) for e in validation] == [0, 1]
+    # Names that are not integers still take GLUE-style 0/1 indices.
+    path = _write(tmp_path / "glue.tsv", "sentence\tlabel\nx\t0\ny\t1\n")
+    examples, names = read_examples(path, "sentence", "label",
+                                    label_names=["negative", "positive"])
+    assert [e[-1] for e in examples] == [0, 1]
+
+
+def test_label_spellings_of_one_value_are_one_class(tmp_path):
+    """"1", "1.0" and "1 " were three classes."""
+    path = _write(tmp_path / "train.csv",
+                  "text,label\na,1\nb,1.0\nc,1 \nd,0\ne, 0.0\n")
+    examples, names = read_examples(path, "text", "label")
+    assert names == ("0", "1")
+    assert [e[-1] for e in examples] == [1, 1, 1, 0, 0]
+    jsonl = _write(tmp_path / "train.jsonl",
+                   '{"t": "a", "y": 1}\n{"t": "b", "y": 1.0}\n'
+                   '{"t": "c", "y": "1"}\n{"t": "d", "y": " pos "}\n')
+    examples, names = read_examples(jsonl, "t", "y")
+    assert names == ("1", "pos")
+    assert [e[-1] for e in examples] == [0, 0, 0, 1]
+    with pytest.raises(ValueError, match="same label twice"):
+        read_examples(path, "text", "label", label_names=["1", "1.0"])
+
+
+def test_csv_row_with_more_fields_than_the_header(tmp_path):
+    """`hello, world,1` silently dropped a field and made " world" a
+    label."""
+    path = _write(tmp_path / "train.csv",
+                  "text,label\ngood,1\nhello, world,1\nbad,0\n")
+    with pytest.raises(DataError, match=r"train\.csv, line 3: 3 field\(s\), "
+                       r"expected 2 .*quote a field that holds a comma"):
+        read_examples(path, "text", "label")
+    quoted = _write(tmp_path / "quoted.csv",
+                    'text,label\ngood,1\n"hello, world",1\nbad,0\n')
+    examples, _ = read_examples(quoted, "text", "label")
+    assert examples[1] == ("hello, world", 1)
+
+
+# --- Backbone inputs, eager and in graphs. ------------------------------------
+
+@pytest.fixture(scope="module")
+def backbone():
+    return trimzoo.models.bert_tiny(num_layers=1, **TINY)
+
+
+BAD_INPUTS = {
+    # name: (inputs, message of the eager and of the graph check)
+    "negative token id": (_inputs([[2, -5, 7]]),
+                          "token_ids'? has values"),
+    "token id >= vocabulary": (_inputs([[2, 97, 7]]),
+                               "token_ids'? has values"),
+    "negative segment id": (_inputs([[2, 5, 7]], segments=[[0, -1, 0]]),
+                            "segment_ids'? has values"),
+    "segment id >= num_segments": (_inputs([[2, 5, 7]],
+                                           segments=[[0, 2, 0]]),
+                                   "segment_ids'? has values"),
+    "padding mask 2": (_inputs([[2, 5, 7]], mask=[[1, 2, 1]]),
+                       "padding_mask'? must hold 0"),
+    "longer than the positions": (_inputs(np.full((1, 33), 5)),
+                                  "max_sequence_length"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_INPUTS))
+def test_bad_inputs_fail_eagerly_and_in_graphs(backbone, case):
+    """In predict() and any tf.function a negative id gathered a wrapped row
+    (-5 acted as vocabulary_size - 5, segment -1 as segment 1) and ids past
+    the tables failed inside GatherV2 with no input named."""
+    inputs, message = BAD_INPUTS[case]
+    with pytest.raises(ValueError, match=message):
+        backbone(inputs)
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        backbone.predict(inputs, verbose=0)
+    # Dynamic shapes: nothing is known when the graph is traced.
+    spec = tf.TensorSpec([None, None], tf.int32)
+    fn = tf.function(lambda x: backbone(x)["pooled_output"],
+                     input_signature=[{k: spec for k in inputs}])
+    with pytest.raises(tf.errors.InvalidArgumentError, match=message):
+        fn({k: tf.constant(v) for k, v in inputs.items()})
+
+
+def test_graph_checks_leave_valid_outputs_unchanged(backbone):
+    inputs = _inputs([[2, 5, 96, 3], [2, 0, 0, 0]], segments=[[0, 0, 1, 1],
+                     [0, 0, 0, 0]], mask=[[1, 1, 1, 1], [1, 0, 0, 0]])
+    eager = backbone(inputs)["sequence_output"].numpy()
+    graph = backbone.predict(inputs, verbose=0)["sequence_output"]
+    np.testing.assert_allclose(graph, eager, atol=1e-6)
+    boolean = dict(inputs, padding_mask=inputs["padding_mask"].astype(bool))
+    np.testing.assert_allclose(
+        backbone.predict(boolean, verbose=0)["sequence_output"], eager,
+        atol=1e-6)
+
+
+def test_empty_batch_and_empty_sequence(backbone):
+    """An empty batch through predict() failed inside Keras'
+    loop (UnboundLocalError); an empty sequence in a strided slice."""
+    empty = {k: np.zeros((0, 4), "int32") for k in _inputs([[1]])}
+    with pytest.raises(ValueError, match="predict\\(\\) got 0 examples"):
+        backbone.predict(empty, verbose=0)
+    classifier = TrimzooClassifier(backbone, num_classes=2)
+    with pytest.raises(ValueError, match="predict\\(\\) got 0 examples"):
+        classifier.predict(empty, verbose=0)
+    assert backbone(empty)["pooled_output"].shape == (0, 16)
+    no_tokens = {k: np.zeros((2, 0), "int32") for k in _inputs([[1]])}
+    with pytest.raises(ValueError, match="Empty sequences"):
+        backbone(no_tokens)
+    with pytest.raises(ValueError, match="Empty sequences"):
+        backbone.predict(no_tokens, verbose=0)
+    spec = tf.TensorSpec([None, None], tf.int32)
+    fn = tf.function(lambda x: backbone(x)["pooled_output"],
+                     input_signature=[{k: spec for k in no_tokens}])
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"Sequence length must be in \[1, 32\]"):
+        fn({k: tf.constant(v) for k, v in no_tokens.items()})
+
+
+@pytest.mark.slow
+def test_exports_keep_checks_out_of_tflite(backbone, tmp_path):
+    """The SavedModel keeps the checks (a clear error when serving); the
+    TFLite converter drops them: builtin ops only, same outputs."""
+    from trimzoo.export import TFLiteRunner, convert_file, export_saved_model
+    from trimzoo.export.saved_model import SavedModelRunner
+    from trimzoo.export.tflite import check_builtin_only, tflite_ops
+
+    classifier = TrimzooClassifier(backbone, num_classes=2)
+    path = export_saved_model(classifier, str(tmp_path / "sm"))
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match="token_ids'? has values"):
+        SavedModelRunner(path)(_inputs([[2, -5, 7]]))
+    flatbuffer = convert_file(path, "none")
+    check_builtin_only(flatbuffer)
+    assert not [op for op in tflite_ops(flatbuffer) if "ASSERT" in op]
+    good = _inputs([[2, 5, 9, 3], [2, 7, 8, 3]])
+    expected = classifier(good, training=False).numpy()
+    np.testing.assert_allclose(TFLiteRunner(flatbuffer)(good)["logits"],
+                               expected, atol=1e-4)
+
+
+# --- Architecture arguments. --------------------------------------------------
+
+def test_misspelt_architecture_arguments_are_refused():
+    """bert_tiny(num_layer=1) built the default two-layer model."""
+    with pytest.raises(TypeError, match="bert_tiny got an unexpected "
+                       "argument 'num_layer'. Did you mean 'num_layers'"):
+        trimzoo.models.bert_tiny(num_layer=1)
+    with pytest.raises(TypeError, match="Did you mean 'hidden_dim'"):
+        trimzoo.models.create("bert_tiny", hiden_dim=64)
+    with pytest.raises(TypeError, match="'ffn_layer'. Did you mean "
+                       "'ffn_layers'"):
+        TrimzooBackbone(vocabulary_size=10, num_layers=1, num_heads=1,
+                        hidden_dim=8, intermediate_dim=8, ffn_layer="none")
+    with pytest.raises(TypeError, match="Valid arguments: .*'vocabulary_size'"):
+        trimzoo.models.preset_config("bort", colour="red")
+    # Keras' own arguments still pass.
+    model = trimzoo.models.create("bert_tiny", trainable=False, **TINY)
+    assert not model.trainable
+    assert TrimzooBackbone.from_config(model.get_config()).name == model.name
+
+
+def test_option_values_that_build_something_else_are_refused():
+    args = dict(vocabulary_size=10, num_heads=1, hidden_dim=8,
+                intermediate_dim=8)
+    with pytest.raises(ValueError, match="'every_5' keeps no FFN in 4 "
+                       "layers; pass ffn_layers='none'"):
+        TrimzooBackbone(num_layers=4, ffn_layers="every_5", **args)
+    assert not any(o["use_ffn"] for o in TrimzooBackbone(
+        num_layers=4, ffn_layers="none", **args).layer_options)
+    assert [o["use_ffn"] for o in TrimzooBackbone(
+        num_layers=4, ffn_layers="every_4", **args).layer_options] == [
+            False, False, False, True]
+    for epsilon in (0.0, -1e-5):
+        with pytest.raises(ValueError, match="layer_norm_epsilon must be > "
+                           "0"):
+            TrimzooBackbone(num_layers=1, layer_norm_epsilon=epsilon, **args)
+
+
+# --- Loading checkpoints. -----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return load_tokenizer(minilm_path())
+
+
+def test_tokenizer_larger_than_the_embedding_table(tmp_path, tokenizer):
+    """Loaded without a check; fine-tuning then died in GatherV2."""
+    path = str(tmp_path / "ckpt")
+    save_pretrained(trimzoo.models.bert_tiny(**TINY), tokenizer, path)
+    with pytest.raises(ValueError, match="the tokenizer has 30522 tokens but "
+                       "the model's embedding table has 97 rows"):
+        trimzoo.models.from_pretrained(path)
+
+
+def test_truncated_weights_name_the_folder(tmp_path):
+    """h5py's 'truncated file' OSError named no file."""
+    path = str(tmp_path / "ckpt")
+    save_pretrained(trimzoo.models.bert_tiny(**TINY), None, path)
+    weights = os.path.join(path, "model.weights.h5")
+    with open(weights, "r+b") as f:
+        f.truncate(os.path.getsize(weights) // 2)
+    with pytest.raises(ValueError, match="Cannot read the weights in "
+                       f"'{path}' .*truncated"):
+        trimzoo.checkpoints.load_backbone(path)
+
+
+def test_non_finite_weights_warn_naming_the_tensor(tmp_path, caplog):
+    backbone = trimzoo.models.bert_tiny(**TINY)
+    kernel = backbone.transformer_layers[1].weights[0]
+    values = kernel.numpy()
+    values[0, 0] = np.nan
+    kernel.assign(values)
+    path = str(tmp_path / "ckpt")
+    save_pretrained(backbone, None, path)
+    with caplog.at_level(logging.WARNING, "trimzoo"):
+        trimzoo.checkpoints.load_backbone(path)
+    assert f"{path}: non-finite values (NaN or inf) in 1 tensor(s): " \
+        f"{kernel.path}" in caplog.text
+    caplog.clear()
+    save_pretrained(trimzoo.models.bert_tiny(**TINY), None, path,
+                    overwrite=True)
+    with caplog.at_level(logging.WARNING, "trimzoo"):
+        trimzoo.checkpoints.load_backbone(path)
+    assert "non-finite" not in caplog.text
+
+
+def test_checkpoint_output_that_is_a_file(tmp_path):
+    """--output=<existing file> --overwrite: a traceback
+    (NotADirectoryError) and a hidden '.tmp.old' copy left behind."""
+    target = tmp_path / "model.bin"
+    target.write_text("not a checkpoint")
+    with pytest.raises(FileExistsError, match="is a file, not a checkpoint "
+                       "folder"):
+        save_pretrained(trimzoo.models.bert_tiny(**TINY), None, str(target),
+                        overwrite=True)
+    result = _tool("drop_layers.py", f"--checkpoint={HF_TINY_BERT}",
+                   "--drop=top:1", f"--output={target}", "--overwrite")
+    assert result.returncode != 0
+    assert "is a file, not a checkpoint folder" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert sorted(os.listdir(tmp_path)) == ["model.bin"]
+    assert target.read_text() == "not a checkpoint"
+
+
+# --- Exports. -----------------------------------------------------------------
+
+def test_export_into_a_non_empty_folder(tmp_path, backbone):
+    """saved_model/ was replaced silently and files of an earlier export
+    stayed beside the new ones."""
+    from trimzoo.export import export_model
+
+    out = tmp_path / "export"
+    out.mkdir()
+    (out / "model_int8.tflite").write_bytes(b"stale")
+    (out / "saved_model").mkdir()
+    (out / "saved_model" / "stale.pb").write_bytes(b"stale")
+    (out / "notes.txt").write_text("mine")
+    with pytest.raises(FileExistsError, match="is not empty .*overwrite"):
+        export_model(backbone, str(out), formats="saved_model",
+                     num_examples=4)
+    assert (out / "model_int8.tflite").exists()
+    tokenizer = trimzoo.data.tokenizers.BertWordPieceTokenizer(
+        vocabulary=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [
+            f"w{i}" for i in range(92)])
+    export_model(backbone, str(out), formats="saved_model", num_examples=4,
+                 tokenizer=tokenizer, overwrite=True)
+    assert sorted(os.listdir(out)) == ["export_report.json", "notes.txt",
+                                       "saved_model"]
+    assert not (out / "saved_model" / "stale.pb").exists()
+    result = _tool("export.py", f"--model={HF_TINY_BERT}", f"--output={out}",
+                   "--formats=saved_model")
+    assert result.returncode == 1
+    assert "is not empty" in result.stderr and "Traceback" not in (
+        result.stderr)
+
+
+def _vocabulary_copies(tmp_path, tokenizer):
+    """A HF folder and a trimzoo preset folder of the same vocabulary, and
+    the vocabulary file of each."""
+    hf_folder = tmp_path / "hf"
+    shutil.copytree(minilm_path(), hf_folder)
+    preset = tmp_path / "preset"
+    save_pretrained(trimzoo.models.bert_tiny(), tokenizer, str(preset))
+    return {hf_folder: hf_folder / "vocab.txt",
+            preset: preset / "assets" / "tokenizer" / "vocabulary.txt"}
+
+
+def test_bad_vocabulary_files_name_the_file(tmp_path, tokenizer):
+    """A non-UTF-8 or duplicate-token vocabulary gave UnicodeDecodeError or
+    'Tokens in the vocabulary must be unique.' with no file named."""
+    for folder, vocab in _vocabulary_copies(tmp_path, tokenizer).items():
+        original = vocab.read_bytes()
+        vocab.write_bytes(original + b"zzq\xff\xfe\n")
+        where = re.escape(str(folder))
+        with pytest.raises(ValueError, match=rf"{where}.*(UTF-8|utf-8)"):
+            load_tokenizer(str(folder))
+        vocab.write_bytes(original + b"the\n")
+        with pytest.raises(ValueError, match=rf"{where}.*unique"):
+            load_tokenizer(str(folder))
+    with pytest.raises(ValueError, match=r"vocab\.txt, line 30523: token "
+                       "'the' already on line 1997"):
+        load_tokenizer(str(tmp_path / "hf"))
