@@ -23,6 +23,8 @@ import ml_collections
 from ml_collections import config_dict
 
 from configs.common import parse_arg
+from trimzoo.training.losses import ALPHA, BETA, TEMPERATURE
+from trimzoo.training.tasks import JIT_COMPILE
 
 # Architecture arguments a command line can override (per-layer tuples such
 # as attention_norm are set in Python configs).
@@ -65,6 +67,12 @@ def get_config(arg=None):
     config.data.random_token_rate = 0.1
     config.data.shuffle_buffer = 10_000
     config.data.cycle_length = 8       # files read in parallel
+    # Held-out set, same formats as data.input ("" = no evaluation):
+    # data.eval_batches global batches with fixed masks, evaluated every
+    # eval_every steps and at the end (eval_* metrics).
+    config.data.eval_input = ""
+    config.data.eval_batches = 20
+    config.eval_every = config_dict.placeholder(int)  # None = checkpoint_every
 
     config.train = ml_collections.ConfigDict()
     config.train.batch_size = 256      # global, split over replicas
@@ -80,17 +88,20 @@ def get_config(arg=None):
     config.train.mixed_precision = ""
     config.train.dropout = config_dict.placeholder(float)  # None = preset
     config.train.steps_per_execution = 1
+    # XLA-compiled train step (measured faster on CPU); False = off.
+    config.train.jit_compile = JIT_COMPILE
     config.train.log_every = 100
-    config.train.checkpoint_every = 5_000
+    # None = min(5000, max(1, steps // 10)).
+    config.train.checkpoint_every = config_dict.placeholder(int)
     config.train.keep_checkpoints = 5
     # Time the input pipeline alone for this many batches before training.
     config.train.benchmark_pipeline_batches = 0
 
     config.distill = ml_collections.ConfigDict()
     config.distill.teacher = ""        # a folder with a masked-LM head
-    config.distill.alpha = 0.1
-    config.distill.beta = 0.5
-    config.distill.temperature = 2.0
+    config.distill.alpha = ALPHA       # Bort's weights
+    config.distill.beta = BETA
+    config.distill.temperature = TEMPERATURE
 
     if args["tpu"]:
         config.strategy = "tpu"

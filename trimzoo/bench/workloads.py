@@ -24,6 +24,8 @@ from trimzoo.data.embedded import minilm_path
 from trimzoo.data.rotten_tomatoes import load_split
 from trimzoo.data.tokenizers import load_tokenizer, special_token_ids
 from trimzoo.models.masked_lm import TrimzooMaskedLM
+from trimzoo.training.optimizers import create_optimizer
+from trimzoo.training.tasks import JIT_COMPILE, MaskedLMTask
 
 #: Number of sentences of the embedded corpus packed into benchmark inputs.
 _TEXT_SENTENCES = 400
@@ -166,48 +168,55 @@ def inference_call(model, inputs, jit_compile=False):
 
 
 class TrainStep:
-    """One masked-LM training step (forward with dropout, weighted
-    cross-entropy on the masked positions, backward, AdamW update) of a
-    masked-LM model, as a no-argument callable.
+    """One masked-LM training step of a masked-LM model, as a no-argument
+    callable: ``MaskedLMTask.train_step``, the step pretraining runs
+    (forward with dropout, weighted cross-entropy on the masked positions,
+    backward, global-norm clipping, AdamW update), compiled the way the
+    model's library trains it by default.
 
     The same step runs trimzoo and keras-hub models, so their ratio
     measures the models, not two training loops.
+
+    Args:
+        model: a keras-hub ``MaskedLM`` (trimzoo's or keras-hub's).
+        batch: ``(inputs, labels, weights)`` from ``mlm_batch``.
+        learning_rate: float. Defaults to 1e-4.
+        jit_compile: bool or None. XLA-compile the step. None: the
+            default of the model's trainer, trimzoo's
+            (``tasks.JIT_COMPILE``) for trimzoo models and Keras'
+            ``fit`` default (``jit_compile="auto"``) for others.
     """
 
-    def __init__(self, model, batch, learning_rate=1e-4, jit_compile=False):
-        import keras
+    def __init__(self, model, batch, learning_rate=1e-4, jit_compile=None):
         import tensorflow as tf
 
         self.model = model
+        if jit_compile is None:
+            jit_compile = default_jit_compile(model)
+        self.jit_compile = bool(jit_compile)
         inputs, labels, weights = batch
-        self._inputs = {k: tf.constant(v) for k, v in inputs.items()}
-        self._labels = tf.constant(labels)
-        self._weights = tf.constant(weights)
-        self.optimizer = keras.optimizers.AdamW(learning_rate,
-                                                weight_decay=0.01)
+        self._batch = ({k: tf.constant(v) for k, v in inputs.items()},
+                       tf.constant(labels), tf.constant(weights))
+        self.optimizer = create_optimizer(learning_rate, total_steps=10**9)
         self.optimizer.build(model.trainable_variables)
-        self._step = tf.function(self._train_step, jit_compile=jit_compile)
+        self._step = MaskedLMTask(model).compiled_train_step(
+            self.optimizer, jit_compile=self.jit_compile)
         self.tokens = int(np.prod(labels.shape[:1])) * int(
             inputs["token_ids"].shape[1])
-        self.last_loss = float(self())
-
-    def _train_step(self, inputs, labels, weights):
-        import tensorflow as tf
-
-        variables = self.model.trainable_variables
-        with tf.GradientTape() as tape:
-            logits = tf.cast(self.model(inputs, training=True), tf.float32)
-            losses = tf.nn.sparse_softmax_cross_entropy_with_logits(
-                labels=labels, logits=logits)
-            loss = tf.reduce_sum(losses * weights) / tf.reduce_sum(weights)
-        grads = tape.gradient(loss, variables)
-        # The pooler gets no gradient from the MLM objective.
-        pairs = [(g, v) for g, v in zip(grads, variables) if g is not None]
-        self.optimizer.apply([g for g, _ in pairs], [v for _, v in pairs])
-        return loss
+        self.last_loss = self()
 
     def __call__(self):
-        return self._step(self._inputs, self._labels, self._weights).numpy()
+        stats = self._step(self._batch)
+        return float(stats["loss_sum"]) / max(float(stats["count"]), 1.0)
+
+
+def default_jit_compile(model):
+    """Whether ``model``'s own trainer compiles its step with XLA by
+    default: trimzoo's pretraining for trimzoo models, Keras' ``fit``
+    (``jit_compile="auto"``: off on CPU-only machines) for the others."""
+    if isinstance(model, TrimzooMaskedLM):
+        return JIT_COMPILE
+    return bool(model.jit_compile)
 
 
 def matmul_probe(rows, inner=1024, cols=4096, seed=0):

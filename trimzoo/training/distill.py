@@ -5,7 +5,8 @@ The student is trained on
     loss = alpha · MLM + beta · T² · KL(softmax(teacher/T) ‖ softmax(student/T))
 
 over the masked positions, with Bort's released defaults alpha = 0.1,
-beta = 0.5, T = 2 (de Wynter & Perry, 2020). The teacher sees the same
+beta = 0.5, T = 2 (de Wynter & Perry, 2020): ``losses.distillation_loss``,
+trained by ``tasks.DistillationTask``. This module loads the teacher. The teacher sees the same
 masked inputs as the student, runs without dropout and is never updated.
 It must use the same vocabulary as the student; a mismatch is refused.
 
@@ -23,10 +24,17 @@ import json
 import logging
 import os
 
+import keras
+import keras_hub
 import numpy as np
-import tensorflow as tf
+from safetensors import safe_open
 
-ALPHA, BETA, TEMPERATURE = 0.1, 0.5, 2.0
+from trimzoo.data.tokenizers import load_tokenizer
+from trimzoo.models import from_pretrained
+from trimzoo.models.masked_lm import TrimzooMaskedLM
+# The objective and its defaults live in ``losses``; kept importable here.
+from trimzoo.training.losses import (  # noqa: F401
+    ALPHA, BETA, TEMPERATURE, distillation_loss, kl_per_position)
 
 # HF head weight names -> (TrimzooMaskedLM head weight, transpose?).
 _HF_HEADS = {
@@ -52,51 +60,6 @@ _HF_ALIASES = {
     "cls.predictions.transform.LayerNorm.beta":
         "cls.predictions.transform.LayerNorm.bias",
 }
-
-
-def kl_per_position(student_logits, teacher_logits, temperature):
-    """``KL(softmax(teacher/T) ‖ softmax(student/T))`` for every position.
-
-    Args:
-        student_logits, teacher_logits: float ``[..., vocab]``.
-        temperature: float.
-
-    Returns:
-        float32 ``[...]``.
-    """
-    t = tf.cast(teacher_logits, tf.float32) / temperature
-    s = tf.cast(student_logits, tf.float32) / temperature
-    log_p_t = tf.nn.log_softmax(t, axis=-1)
-    log_p_s = tf.nn.log_softmax(s, axis=-1)
-    return tf.reduce_sum(tf.exp(log_p_t) * (log_p_t - log_p_s), axis=-1)
-
-
-def distillation_loss(student_logits, teacher_logits, labels, weights,
-                      alpha=ALPHA, beta=BETA, temperature=TEMPERATURE):
-    """Bort's objective, averaged over the real masked positions.
-
-    Args:
-        student_logits, teacher_logits: float ``[batch, predictions, vocab]``.
-        labels: int ``[batch, predictions]``, the original token ids.
-        weights: float ``[batch, predictions]``, 1 for real predictions and
-            0 for padding.
-        alpha, beta, temperature: floats. Defaults to 0.1, 0.5, 2.
-
-    Returns:
-        dict of scalars: ``loss`` (the objective), ``mlm_loss`` (mean
-        cross-entropy) and ``kd_loss`` (mean KL, before ``beta · T²``).
-    """
-    weights = tf.cast(weights, tf.float32)
-    count = tf.maximum(tf.reduce_sum(weights), 1.0)
-    ce = tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=tf.cast(labels, tf.int32),
-        logits=tf.cast(student_logits, tf.float32))
-    mlm = tf.reduce_sum(ce * weights) / count
-    kd = tf.reduce_sum(
-        kl_per_position(student_logits, teacher_logits, temperature)
-        * weights) / count
-    loss = alpha * mlm + beta * temperature ** 2 * kd
-    return {"loss": loss, "mlm_loss": mlm, "kd_loss": kd}
 
 
 def check_same_vocabulary(student_tokenizer, teacher_tokenizer,
@@ -135,11 +98,6 @@ def _is_task_preset(folder):
     path = os.path.join(folder, "task.json")
     if not os.path.exists(path):
         return False
-    import keras
-    import keras_hub
-
-    import trimzoo.models.masked_lm  # noqa: F401  (registers the class)
-
     with open(path) as f:
         config = json.load(f)
     try:
@@ -154,8 +112,6 @@ def _is_task_preset(folder):
 
 
 def _load_tokenizer_if_any(folder):
-    from trimzoo.data.tokenizers import load_tokenizer
-
     try:
         return load_tokenizer(folder)
     except FileNotFoundError:
@@ -169,8 +125,6 @@ def hf_head_weights(folder):
     path = os.path.join(folder, "model.safetensors")
     if not os.path.exists(path):
         return None
-    from safetensors import safe_open
-
     with safe_open(path, framework="np") as f:
         keys = {_HF_ALIASES.get(k, k): k for k in f.keys()}
         for names in _HF_HEADS.values():
@@ -217,8 +171,6 @@ def load_teacher(folder):
         ValueError: if the folder's model has no masked-LM head (e.g. a
             sentence-embedding checkpoint): there is nothing to distil.
     """
-    import keras_hub
-
     folder = os.fspath(folder)
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"Teacher folder {folder!r} does not exist.")
@@ -226,9 +178,6 @@ def load_teacher(folder):
         teacher = keras_hub.models.MaskedLM.from_preset(folder)
         tokenizer = _load_tokenizer_if_any(folder)
     else:
-        from trimzoo.models import from_pretrained
-        from trimzoo.models.masked_lm import TrimzooMaskedLM
-
         backbone, tokenizer = from_pretrained(folder)
         head = hf_head_weights(folder)
         if head is None:

@@ -1,0 +1,136 @@
+"""Pretraining configuration: the tokenizer, the backbone arguments and
+everything else a run decides from a ``configs/pretrain.py`` config."""
+
+import copy
+import json
+import logging
+import os
+
+from trimzoo.data.embedded import minilm_path
+from trimzoo.data.tokenizers import load_tokenizer
+from trimzoo.models.zoo import preset_config
+from trimzoo.training.loop import default_checkpoint_every
+from trimzoo.training.strategy import is_tpu
+
+MIXED_PRECISION = ("", "float32", "mixed_bfloat16", "mixed_float16")
+
+
+def embedded_vocabulary_folder():
+    """The folder of the embedded checkpoint, whose ``vocab.txt`` is
+    bert-base-uncased WordPiece (30522 tokens)."""
+    return minilm_path()
+
+
+def load_pretraining_tokenizer(vocab):
+    """The tokenizer of ``vocab``: any folder
+    ``trimzoo.data.tokenizers.load_tokenizer`` reads (WordPiece
+    ``vocab.txt``, BPE ``vocab.json`` + ``merges.txt``, a keras-hub or
+    trimzoo preset), a ``vocab.txt`` file, or ``""`` for the embedded
+    bert-base-uncased vocabulary."""
+    if not vocab:
+        vocab = embedded_vocabulary_folder()
+    if os.path.isfile(vocab):
+        vocab = os.path.dirname(os.path.abspath(vocab))
+    return load_tokenizer(vocab)
+
+
+def model_kwargs(config, tokenizer):
+    """``TrimzooBackbone`` arguments: the preset, the config's overrides,
+    the tokenizer's vocabulary size, the dropout and dtype policy."""
+    overrides = {k: v for k, v in config.model_overrides.items()
+                 if v is not None}
+    kwargs = preset_config(config.model, **overrides)
+    vocab_size = int(tokenizer.vocabulary_size())
+    if kwargs["vocabulary_size"] != vocab_size:
+        logging.info(
+            "Setting vocabulary_size of %s from %d to %d: the tokenizer "
+            "decides the vocabulary.", config.model,
+            kwargs["vocabulary_size"], vocab_size)
+        kwargs["vocabulary_size"] = vocab_size
+    seq = int(config.data.max_seq_length)
+    if kwargs["max_sequence_length"] < seq:
+        raise ValueError(
+            f"data.max_seq_length={seq} exceeds the model's "
+            f"max_sequence_length={kwargs['max_sequence_length']}.")
+    if config.train.get("dropout") is not None:
+        kwargs["dropout"] = float(config.train.dropout)
+    policy = resolve_mixed_precision(config)
+    kwargs["dtype"] = policy
+    return kwargs
+
+
+def resolve_mixed_precision(config, strategy=None):
+    """The dtype policy name: ``train.mixed_precision``, or bfloat16 on a
+    TPU when unset, or float32."""
+    policy = config.train.mixed_precision or ""
+    if policy not in MIXED_PRECISION:
+        raise ValueError(
+            f"Unknown train.mixed_precision {policy!r}. Valid values: "
+            f"{list(MIXED_PRECISION)}.")
+    if not policy and strategy is not None and is_tpu(strategy):
+        policy = "mixed_bfloat16"
+    return policy or "float32"
+
+
+
+def resolve_schedule(config):
+    """Fills in ``train.checkpoint_every`` and ``eval_every`` where unset:
+    ``min(5000, max(1, steps // 10))`` (a short run checkpoints too) and
+    ``checkpoint_every``."""
+    train = config.train
+    with config.unlocked():
+        if not train.get("checkpoint_every"):
+            train.checkpoint_every = default_checkpoint_every(train.steps)
+        if not config.get("eval_every"):
+            config.eval_every = int(train.checkpoint_every)
+
+
+def validate_config(config, num_replicas):
+    """Clear errors for inconsistent settings."""
+    train = config.train
+    resolve_schedule(config)
+    if train.batch_size % num_replicas:
+        raise ValueError(
+            f"train.batch_size={train.batch_size} (the global batch) must "
+            f"be divisible by the number of replicas ({num_replicas}).")
+    for name in ("steps", "log_every", "checkpoint_every",
+                 "steps_per_execution", "keep_checkpoints"):
+        if int(train[name]) < 1:
+            raise ValueError(f"train.{name} must be >= 1, got {train[name]}.")
+    if int(config.eval_every) < 1:
+        raise ValueError(f"eval_every must be >= 1, got {config.eval_every}.")
+    if config.data.get("eval_input") and int(config.data.eval_batches) < 1:
+        raise ValueError("data.eval_batches must be >= 1, got "
+                         f"{config.data.eval_batches}.")
+    if train.warmup_steps > train.steps:
+        raise ValueError(
+            f"train.warmup_steps={train.warmup_steps} exceeds "
+            f"train.steps={train.steps}.")
+    if config.distill.teacher and config.distill.temperature <= 0:
+        raise ValueError("distill.temperature must be > 0.")
+
+
+def resolve_config(config, strategy):
+    """A copy of ``config`` with everything the run decides filled in
+    (under ``resolved``): the tokenizer folder, vocabulary size, backbone
+    arguments, replicas, per-replica batch, dtype policy. The tool writes
+    it to ``workdir/config.json``."""
+    config = copy.deepcopy(config)
+    tokenizer = load_pretraining_tokenizer(config.data.vocab)
+    num_replicas = strategy.num_replicas_in_sync
+    validate_config(config, num_replicas)
+    config.train.mixed_precision = resolve_mixed_precision(config, strategy)
+    kwargs = model_kwargs(config, tokenizer)
+    with config.unlocked():
+        config.resolved = {
+            "vocab": config.data.vocab or embedded_vocabulary_folder(),
+            "vocabulary_size": int(tokenizer.vocabulary_size()),
+            "model_kwargs": json.loads(json.dumps(kwargs, default=list)),
+            "num_replicas": int(num_replicas),
+            "per_replica_batch_size":
+                int(config.train.batch_size // num_replicas),
+            "strategy": type(strategy).__name__,
+            "input": config.data.input or "embedded corpus",
+            "eval_input": config.data.get("eval_input") or "",
+        }
+    return config
