@@ -42,11 +42,20 @@ def cost_factor(p, i, max_p, max_i):
     return abs((max_p - p) / max_p) * abs((max_i - i) / max_i)
 
 
+#: Errors below this count as this in W: an exact copy of the teacher
+#: (error 0) then ranks first among candidates of equal cost instead of
+#: dividing by zero.
+ERROR_FLOOR = 1e-9
+
+
 def w_coefficient(p, i, e, max_p, max_i):
-    """W(f) (see the module docstring); ``e`` must be > 0."""
-    if not e > 0:
-        raise ValueError(f"The error must be > 0 for W, got {e}.")
-    return cost_factor(p, i, max_p, max_i) / e
+    """W(f) (see the module docstring); ``e`` must be >= 0 (floored at
+    ``ERROR_FLOOR``); W is 0 wherever a cost factor is 0 (the largest
+    candidates)."""
+    if not e >= 0:
+        raise ValueError(f"The error must be >= 0 for W, got {e}.")
+    factor = cost_factor(p, i, max_p, max_i)
+    return factor / max(e, ERROR_FLOOR) if factor else 0.0
 
 
 def partition(params, costs, epsilon):

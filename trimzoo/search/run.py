@@ -386,10 +386,15 @@ class Search:
                                            **result})
             model = from_pretrained(path)[0]
             results["chosen_folder"] = path
-            results["speedup"] = {
-                str(b): speedup(model, self.teacher, self.timed_cost, b,
-                                self.config.seq_len)
-                for b in self.batch_sizes}
+            timed = self.state.setdefault("speedup", {})
+            if timed.get("name") != chosen["name"]:
+                timed.clear()
+                timed.update(name=chosen["name"], batches={
+                    str(b): speedup(model, self.teacher, self.timed_cost, b,
+                                    self.config.seq_len)
+                    for b in self.batch_sizes})
+                self.save_state()
+            results["speedup"] = timed["batches"]
             if self.config.check_finetune:
                 results["check"] = self.check(rows, chosen)
         if self.config.mark:
