@@ -34,9 +34,11 @@ def placement(rows, mark):
     Raises:
         ValueError: if ``mark`` is not four integers or not in the space.
     """
+    if isinstance(mark, str):
+        mark = mark.replace("(", "").replace(")", "").split(",")
     try:
-        shape = tuple(int(v) for v in str(mark).split(","))
-    except ValueError:
+        shape = tuple(int(v) for v in mark)
+    except (TypeError, ValueError):
         shape = ()
     if len(shape) != 4:
         raise ValueError(f"mark must be 'D,A,H,I' (four integers), got "
