@@ -14,7 +14,6 @@ Examples:
 
 import functools
 
-import keras
 import keras_hub
 import numpy as np
 import tensorflow as tf
