@@ -362,7 +362,7 @@ def check_exportable(backbone):
     >>> check_exportable(trimzoo.models.bert_tiny(vocabulary_size=100))
     >>> check_exportable(trimzoo.models.trimbert_mini(
     ...     vocabulary_size=100, num_layers=1, hidden_dim=32, num_heads=2,
-    ...     intermediate_dim=64))
+    ...     intermediate_dim=64, ffn_layers="none"))
     Traceback (most recent call last):
     ...
     ValueError: This backbone cannot be written as a HF BERT/RoBERTa checkpoint, ... Differences: ["layer 0: ['use_ffn', 'ffn_norm', 'attention_normalizer=sigmoid']"]
