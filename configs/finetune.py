@@ -3,13 +3,16 @@
 Arguments (all optional): ``model`` (a preset name), ``task`` (e.g.
 ``glue/sst2``, ``rotten_tomatoes``), ``init_checkpoint`` (a folder that
 ``trimzoo.models.from_pretrained`` reads), ``drop_layers`` (e.g. ``top:2``),
-``runlocal`` (shrink everything for a laptop run). Every field can then be
+``runlocal`` (shrink everything for a laptop run). ``init_checkpoint`` may
+also be a classifier folder (``RUN/best``; its head comes along), and
+``--config.distill.teacher=RUN/best`` distils from a fine-tuned teacher. Every field can then be
 overridden on the command line, e.g. ``--config.train.learning_rate=3e-5``.
 """
 
 import ml_collections
 
 from configs.common import parse_arg
+from trimzoo.training.losses import CLASSIFIER_ALPHA, TEMPERATURE
 from trimzoo.training.tasks import JIT_COMPILE
 
 
@@ -59,6 +62,16 @@ def get_config(arg=None):
     config.train.jit_compile = JIT_COMPILE
     config.train.steps_per_execution = 1
     config.train.max_steps_per_epoch = 0  # 0 = the whole training split
+
+    # Task distillation from a fine-tuned classifier folder (RUN/best) of
+    # the same task and vocabulary: alpha·CE + (1-alpha)·T²·KL on logits,
+    # + hidden_weight · hidden-state MSE (equal widths; student layer i
+    # learns teacher layer floor(i·L_t/L_s)). "" = no teacher.
+    config.distill = ml_collections.ConfigDict()
+    config.distill.teacher = ""
+    config.distill.alpha = CLASSIFIER_ALPHA
+    config.distill.temperature = TEMPERATURE
+    config.distill.hidden_weight = 0.0
 
     config.eval = ml_collections.ConfigDict()
     config.eval.batch_size = 64

@@ -30,43 +30,19 @@ from trimzoo.data import compute_metrics, encode_dataset, load_task_data
 from trimzoo.data.embedded import minilm_path
 from trimzoo.data.tokenizers import load_tokenizer
 from trimzoo.models import (TrimzooClassifier, create, drop_layers,
-                            from_pretrained)
+                            extract, from_pretrained)
+from trimzoo.models.layer_drop import drop_plan, parse_drop_spec
 from trimzoo.training.checkpointing import TrainingState
 from trimzoo.training.optimizers import create_optimizer
 from trimzoo.training.strategy import get_strategy
+from trimzoo.training.task_distillation import (distillation_model,
+                                               is_classifier_folder,
+                                               load_classifier,
+                                               load_classifier_teacher)
 from trimzoo.training.tasks import ClassificationTask
 from trimzoo.utils.io import atomic_path, read_json, write_json
 
 log = logging.getLogger("trimzoo")
-
-DROP_STRATEGIES = ("top", "bottom", "odd", "even", "symmetric",
-                   "contribution", "layers")
-
-
-def parse_drop_spec(spec):
-    """``"top:2"`` -> ``{"strategy": "top", "k": 2}``; ``"layers:9,10"`` ->
-    ``{"layers": [9, 10]}``; ``"contribution:0.95"`` -> threshold;
-    ``"contribution:k=3"`` -> the 3 most similar layers."""
-    if not spec:
-        return None
-    name, _, value = spec.partition(":")
-    if name not in DROP_STRATEGIES or not value:
-        raise ValueError(
-            f"drop_layers={spec!r} must look like 'STRATEGY:VALUE' with "
-            f"STRATEGY one of {list(DROP_STRATEGIES)}, e.g. 'top:2', "
-            "'layers:9,10,11', 'contribution:0.95'."
-        )
-    try:
-        if name == "layers":
-            return {"layers": [int(v) for v in value.split(",")]}
-        if name == "contribution":
-            if value.startswith("k="):
-                return {"strategy": name, "k": int(value[2:])}
-            return {"strategy": name, "threshold": float(value)}
-        return {"strategy": name, "k": int(value)}
-    except ValueError:
-        raise ValueError(f"drop_layers={spec!r}: bad value {value!r}.") from None
-
 
 def default_tokenizer():
     """The embedded checkpoint's WordPiece tokenizer (bert-base-uncased)."""
@@ -76,21 +52,36 @@ def default_tokenizer():
 def build_model(config, spec, train_data=None):
     """Backbone (imported or new, optionally layer-dropped) + head.
 
-    ``train_data`` (examples) is needed by the ``contribution`` drop
-    strategy, which measures layer similarities on real inputs.
+    ``init_checkpoint`` is a backbone checkpoint (``from_pretrained``; a new
+    head is added) or a classifier folder written by fine-tuning, pruning or
+    layer dropping (its head and pooling come along; e.g. a teacher's
+    ``best/`` to layer-drop and distil). ``train_data`` (examples) is needed
+    by the ``contribution`` drop strategy, which measures layer
+    similarities on real inputs.
 
     Returns ``(classifier, tokenizer, info)``; call under a strategy scope.
     """
     info = {}
     overrides = dict(config.model_overrides)
+    classifier = None
     if config.init_checkpoint:
-        backbone, tokenizer = from_pretrained(config.init_checkpoint)
         if overrides:
             raise ValueError(
                 "model_overrides cannot change an imported checkpoint's "
                 f"architecture (got {overrides}); drop init_checkpoint or "
                 "the overrides."
             )
+        if is_classifier_folder(config.init_checkpoint):
+            classifier = load_classifier(config.init_checkpoint)
+            tokenizer = load_tokenizer(config.init_checkpoint)
+            if classifier.num_classes != spec.num_classes:
+                raise ValueError(
+                    f"init_checkpoint {config.init_checkpoint} is a "
+                    f"classifier with {classifier.num_classes} classes; the "
+                    f"task {config.task!r} has {spec.num_classes}.")
+            backbone = classifier.backbone
+        else:
+            backbone, tokenizer = from_pretrained(config.init_checkpoint)
         info["init_checkpoint"] = config.init_checkpoint
     else:
         tokenizer = default_tokenizer()
@@ -110,13 +101,25 @@ def build_model(config, spec, train_data=None):
                 max_seq_length=config.max_seq_length,
                 batch_size=config.eval.batch_size,
                 num_segments=backbone.num_segments)
-        backbone = drop_layers(backbone, **drop)
+        # The plan is the one drop_layers follows; extract keeps a
+        # classifier's head with the kept layers.
+        plan = drop_plan(backbone, **drop)
+        if classifier is not None:
+            classifier = extract(classifier, layers=plan["kept"])
+            backbone = classifier.backbone
+        else:
+            backbone = drop_layers(backbone, layers=plan["dropped"])
         info["drop_layers"] = config.drop_layers
+        info["dropped_layers"] = plan["dropped"]
     info["num_layers"] = backbone.num_layers
     info["params"] = int(backbone.count_params())
+    if classifier is not None:
+        info["pooling"] = classifier.pooling
+        return classifier, tokenizer, info
+    info["pooling"] = config.get("pooling", "cls")
     model = TrimzooClassifier(
         backbone, num_classes=spec.num_classes, dropout=config.train.dropout,
-        pooling=config.get("pooling", "cls"))
+        pooling=info["pooling"])
     return model, tokenizer, info
 
 
@@ -126,8 +129,11 @@ class EvalCallback(keras.callbacks.Callback):
     best model as a preset folder."""
 
     def __init__(self, evaluate, spec, workdir, best_metric, tokenizer,
-                 record):
+                 record, model=None):
         super().__init__()
+        # The classifier to evaluate and save (under distillation, the
+        # student inside the trained TaskModel); None: the trained model.
+        self.classifier = model
         self.evaluate = evaluate
         self.spec = spec
         self.workdir = workdir
@@ -138,7 +144,8 @@ class EvalCallback(keras.callbacks.Callback):
             os.path.join(workdir, "tensorboard", "eval"))
 
     def on_epoch_end(self, epoch, logs=None):
-        results = self.evaluate(self.model)
+        classifier = self.classifier or self.model
+        results = self.evaluate(classifier)
         entry = {"epoch": epoch + 1,
                  "train_loss": float((logs or {}).get("loss", float("nan"))),
                  **results}
@@ -152,7 +159,7 @@ class EvalCallback(keras.callbacks.Callback):
         if best is None or score > best["score"]:
             self.record["best"] = {"epoch": epoch + 1, "score": score,
                                    "metric": self.best_metric}
-            save_preset(self.model, self.tokenizer,
+            save_preset(classifier, self.tokenizer,
                         os.path.join(self.workdir, "best"))
         write_json(os.path.join(self.workdir, "metrics.json"), self.record)
         print(f"epoch {epoch + 1}: " + ", ".join(
@@ -290,18 +297,31 @@ def finetune(config, workdir, strategy=None, callbacks=()):
             clipnorm=config.train.clipnorm)
         # The objective is ClassificationTask's: the classification loss
         # of trimzoo.training.losses, averaged by Keras over the batch.
-        task = ClassificationTask(model, spec.num_classes)
-        if spec.num_classes == 1:
-            metrics = [keras.metrics.MeanAbsoluteError(name="mae")]
+        compile_args = dict(
+            optimizer=optimizer,
+            jit_compile=resolve_jit_compile(config, strategy),
+            steps_per_execution=config.train.steps_per_execution)
+        fit_model, distill_info = distillation_setup(config, spec, model,
+                                                     tokenizer)
+        info.update(distill_info)
+        if fit_model is None:
+            # The objective is ClassificationTask's: the classification
+            # loss of trimzoo.training.losses, averaged by Keras over the
+            # batch.
+            task = ClassificationTask(model, spec.num_classes)
+            if spec.num_classes == 1:
+                metrics = [keras.metrics.MeanAbsoluteError(name="mae")]
+            else:
+                metrics = [keras.metrics.SparseCategoricalAccuracy(
+                    name="accuracy")]
+            model.compile(loss=task.keras_loss, metrics=metrics,
+                          **compile_args)
+            fit_model = model
         else:
-            metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
-        model.compile(optimizer=optimizer, loss=task.keras_loss,
-                      metrics=metrics,
-                      jit_compile=resolve_jit_compile(config, strategy),
-                      steps_per_execution=config.train.steps_per_execution)
+            fit_model.compile(**compile_args)
 
         state = TrainingState(os.path.join(workdir, "checkpoints"))
-        resumed = state.restore(model)
+        resumed = state.restore(fit_model)
     initial_epoch = resumed["epoch"] if resumed else 0
     record = read_json(os.path.join(workdir, "metrics.json")) or {}
     record.setdefault("evals", [])
@@ -320,7 +340,8 @@ def finetune(config, workdir, strategy=None, callbacks=()):
         return results
 
     callbacks = [
-        EvalCallback(evaluate, spec, workdir, best_metric, tokenizer, record),
+        EvalCallback(evaluate, spec, workdir, best_metric, tokenizer, record,
+                     model=model),
         StateCallback(state),
         keras.callbacks.TensorBoard(
             os.path.join(workdir, "tensorboard"), update_freq=50),
@@ -329,7 +350,7 @@ def finetune(config, workdir, strategy=None, callbacks=()):
     start = time.time()
     if initial_epoch < config.train.epochs:
         try:
-            model.fit(train_ds.repeat(), epochs=config.train.epochs,
+            fit_model.fit(train_ds.repeat(), epochs=config.train.epochs,
                       steps_per_epoch=steps, initial_epoch=initial_epoch,
                       callbacks=callbacks, shuffle=False,
                       verbose=1 if _interactive() else 2)
@@ -350,6 +371,27 @@ def finetune(config, workdir, strategy=None, callbacks=()):
                                    for k, v in record["test"].items()))
     write_json(os.path.join(workdir, "metrics.json"), record)
     return record
+
+
+def distillation_setup(config, spec, model, tokenizer):
+    """``(TaskModel or None, info)``: with ``distill.teacher`` set, the
+    student ``model`` trained by task distillation from that fine-tuned
+    classifier (see ``trimzoo.training.task_distillation``); call under the
+    strategy scope, which the teacher's weights join."""
+    distill = config.distill
+    if not distill.teacher:
+        return None, {"distilled": False}
+    teacher = load_classifier_teacher(
+        distill.teacher, spec.num_classes, model, tokenizer,
+        hidden_weight=distill.hidden_weight)
+    fit_model = distillation_model(
+        model, teacher, spec.num_classes, alpha=distill.alpha,
+        temperature=distill.temperature, hidden_weight=distill.hidden_weight)
+    print(f"Distilling from {distill.teacher} ({teacher.backbone.num_layers} "
+          f"layers): alpha {distill.alpha}, temperature "
+          f"{distill.temperature}, hidden_weight {distill.hidden_weight}.",
+          flush=True)
+    return fit_model, {"distilled": True, "teacher": distill.teacher}
 
 
 def resolve_jit_compile(config, strategy):

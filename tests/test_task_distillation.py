@@ -1,0 +1,198 @@
+"""Task distillation in fine-tuning: the trained objective against NumPy,
+teacher checks, and the end-to-end run (teacher -> dropped -> distilled)."""
+
+import json
+import os
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from trimzoo.models import TrimzooClassifier, bert_tiny, extract
+from trimzoo.models.tokenizers import BertWordPieceTokenizer
+from trimzoo.training.finetune import finetune, save_preset
+from trimzoo.training.task_distillation import (TaskModel, distillation_model,
+                                               load_classifier,
+                                               load_classifier_teacher)
+
+from test_finetune import small_config
+
+VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [
+    f"w{i}" for i in range(27)]
+
+
+def classifier(num_layers=3, hidden_dim=16, num_classes=2, vocab=32, seed=0):
+    keras.utils.set_random_seed(seed)
+    backbone = bert_tiny(vocabulary_size=vocab, num_layers=num_layers,
+                         hidden_dim=hidden_dim, num_heads=2,
+                         intermediate_dim=32, max_sequence_length=16,
+                         dropout=0.0)
+    return TrimzooClassifier(backbone, num_classes=num_classes, dropout=0.0)
+
+
+def batch(n=6, length=8, seed=1):
+    rng = np.random.default_rng(seed)
+    mask = np.ones((n, length), "int32")
+    mask[:, 5:] = 0
+    x = {"token_ids": rng.integers(5, 32, (n, length)).astype("int32") * mask,
+         "segment_ids": np.zeros((n, length), "int32"),
+         "padding_mask": mask}
+    return x, rng.integers(0, 2, n).astype("int32")
+
+
+def numpy_objective(student, teacher, labels, alpha, temperature):
+    """alpha · CE + (1 - alpha) · T² · KL(teacher/T ‖ student/T), batch mean."""
+    def log_softmax(z):
+        z = z - z.max(-1, keepdims=True)
+        return z - np.log(np.exp(z).sum(-1, keepdims=True))
+    ce = -log_softmax(student)[np.arange(len(labels)), labels].mean()
+    p_t = np.exp(log_softmax(teacher / temperature))
+    kl = (p_t * (log_softmax(teacher / temperature)
+                 - log_softmax(student / temperature))).sum(-1).mean()
+    return alpha * ce + (1 - alpha) * temperature ** 2 * kl
+
+
+@pytest.mark.parametrize("alpha,temperature", [(0.5, 2.0), (0.2, 3.0)])
+def test_trained_objective_equals_numpy(alpha, temperature):
+    """The loss Keras fit trains (TaskModel.compute_loss) is the documented
+    objective: T² (not T) and alpha weight the terms; tolerance 1e-5."""
+    teacher, student = classifier(seed=0), classifier(num_layers=2, seed=1)
+    x, y = batch()
+    model = distillation_model(student, teacher, 2, alpha=alpha,
+                               temperature=temperature)
+    model.compile(optimizer="sgd")
+    logs = model.evaluate(x, y, batch_size=6, verbose=0, return_dict=True)
+    expected = numpy_objective(np.asarray(student(x)), np.asarray(teacher(x)),
+                               y, alpha, temperature)
+    assert logs["loss"] == pytest.approx(expected, abs=1e-5)
+    assert set(logs) == {"loss", "ce_loss", "kd_loss", "accuracy"}
+    # Only the student is trained and saved.
+    assert len(model.trainable_weights) == len(student.trainable_weights)
+
+
+def test_objective_is_the_same_under_two_replicas(two_cpu_strategy):
+    teacher, student = classifier(seed=0), classifier(num_layers=2, seed=1)
+    x, y = batch(n=8)
+    expected = numpy_objective(np.asarray(student(x)), np.asarray(teacher(x)),
+                               y, 0.5, 2.0)
+    with two_cpu_strategy.scope():
+        t, s = classifier(seed=0), classifier(num_layers=2, seed=1)
+        model = distillation_model(s, t, 2, alpha=0.5, temperature=2.0)
+        model.compile(optimizer="sgd")
+    logs = model.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
+    assert logs["loss"] == pytest.approx(expected, abs=1e-5)
+
+
+def test_hidden_weight_adds_the_hidden_state_term():
+    teacher, student = classifier(seed=0), classifier(num_layers=2, seed=1)
+    x, y = batch()
+    logs = {}
+    for weight in (0.0, 2.0):
+        model = distillation_model(student, teacher, 2, alpha=0.5,
+                                   temperature=2.0, hidden_weight=weight)
+        model.compile(optimizer="sgd")
+        logs[weight] = model.evaluate(x, y, batch_size=6, verbose=0,
+                                      return_dict=True)
+    hidden = logs[2.0]["hidden_loss"]
+    assert hidden > 0
+    assert logs[2.0]["loss"] == pytest.approx(
+        logs[0.0]["loss"] + 2.0 * hidden, rel=1e-5)
+
+
+def test_training_moves_the_student_towards_the_teacher():
+    teacher, student = classifier(seed=0), classifier(num_layers=2, seed=1)
+    x, y = batch(n=16)
+    model = distillation_model(student, teacher, 2, alpha=0.0,
+                               temperature=1.0)
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    before = model.evaluate(x, y, verbose=0, return_dict=True)["kd_loss"]
+    teacher_weights = [w.copy() for w in teacher.get_weights()]
+    model.fit(x, y, epochs=30, batch_size=16, verbose=0)
+    after = model.evaluate(x, y, verbose=0, return_dict=True)["kd_loss"]
+    assert after < 0.5 * before
+    for a, b in zip(teacher_weights, teacher.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("teachers")
+    tokenizer = BertWordPieceTokenizer(VOCAB)
+    paths = {}
+    for name, model, tok in [
+            ("two", classifier(), tokenizer),
+            ("three", classifier(num_classes=3), tokenizer),
+            ("wide", classifier(hidden_dim=24), tokenizer),
+            ("other_vocab", classifier(vocab=40), BertWordPieceTokenizer(
+                VOCAB + [f"v{i}" for i in range(8)]))]:
+        paths[name] = str(root / name)
+        save_preset(model, tok, paths[name])
+    return paths, tokenizer
+
+
+def test_teacher_checks(folders, tmp_path):
+    paths, tokenizer = folders
+    student = extract(classifier(), layers=[0, 1])
+    teacher = load_classifier_teacher(paths["two"], 2, student, tokenizer)
+    assert teacher.backbone.num_layers == 3
+    with pytest.raises(ValueError, match="3 classes but the task has 2"):
+        load_classifier_teacher(paths["three"], 2, student, tokenizer)
+    with pytest.raises(ValueError, match="vocabulary"):
+        load_classifier_teacher(paths["other_vocab"], 2, student, tokenizer)
+    with pytest.raises(ValueError, match="equal widths"):
+        load_classifier_teacher(paths["wide"], 2, student, tokenizer,
+                                hidden_weight=1.0)
+    # Logits alone work across widths.
+    load_classifier_teacher(paths["wide"], 2, student, tokenizer)
+    with pytest.raises(ValueError, match="regression"):
+        load_classifier_teacher(paths["two"], 1, student, tokenizer)
+    with pytest.raises(FileNotFoundError, match="no task.json"):
+        load_classifier(str(tmp_path))
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "task.json").write_text(json.dumps(
+        {"module": "os", "class_name": "system", "registered_name": "os>x"}))
+    with pytest.raises(ValueError, match="only .* are loaded"):
+        load_classifier(str(bad))
+
+
+def test_task_model_saves_only_the_student(tmp_path):
+    teacher, student = classifier(seed=0), classifier(num_layers=2, seed=1)
+    model = TaskModel(distillation_model(student, teacher, 2, 0.5, 2.0).task)
+    path = str(tmp_path / "w.weights.h5")
+    model.save_weights(path)
+    fresh = classifier(num_layers=2, seed=5)
+    TaskModel(distillation_model(fresh, teacher, 2, 0.5, 2.0).task
+              ).load_weights(path)
+    for a, b in zip(student.get_weights(), fresh.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_finetune_distils_a_dropped_student_from_its_teacher(tmp_path):
+    """Teacher run -> its best/ with the top layer dropped (head kept) ->
+    distilled run; the record says so and best/ is the 2-layer student."""
+    teacher_dir = str(tmp_path / "teacher")
+    finetune(small_config(), teacher_dir)
+    config = small_config()
+    config.model_overrides = {}
+    config.init_checkpoint = os.path.join(teacher_dir, "best")
+    config.drop_layers = "top:1"
+    config.distill.teacher = os.path.join(teacher_dir, "best")
+    record = finetune(config, str(tmp_path / "student"))
+    assert record["distilled"] is True
+    assert record["teacher"] == config.distill.teacher
+    assert record["num_layers"] == 2 and record["dropped_layers"] == [2]
+    assert "test" in record
+    best = load_classifier(str(tmp_path / "student" / "best"))
+    assert best.backbone.num_layers == 2
+    # The head came from the teacher's folder, not a fresh initialiser:
+    # a run that only evaluates (0 epochs would not save) starts from it.
+    teacher = load_classifier(config.distill.teacher)
+    assert best.output_dense.kernel.shape == teacher.output_dense.kernel.shape
+
+    config.distill.teacher = ""
+    plain = finetune(config, str(tmp_path / "plain"))
+    assert plain["distilled"] is False
+    assert plain["evals"][-1]["train_loss"] != record["evals"][-1][
+        "train_loss"]
