@@ -45,6 +45,11 @@ def get_config(arg=None):
     config.model_overrides = ml_collections.ConfigDict(
         {name: config_dict.placeholder(kind)
          for name, kind in _OVERRIDABLE.items()})
+    # Continue from a checkpoint instead of random weights (a folder that
+    # trimzoo.models.from_pretrained reads, e.g. a dropped, pruned or
+    # TrimBERT-converted student); its architecture and tokenizer replace
+    # model / model_overrides / data.vocab. "" = random initialisation.
+    config.init_checkpoint = ""
     config.seed = 0
     # "auto" | "tpu" | "mirrored" | "multi_worker" | "cpu"; --tpu=NAME.
     config.strategy = "auto"
@@ -99,10 +104,15 @@ def get_config(arg=None):
     config.train.benchmark_pipeline_batches = 0
 
     config.distill = ml_collections.ConfigDict()
-    config.distill.teacher = ""        # a folder with a masked-LM head
+    # A folder with a masked-LM head; or, with hidden_weight > 0, any
+    # checkpoint (a sentence encoder's hidden states alone).
+    config.distill.teacher = ""
     config.distill.alpha = ALPHA       # Bort's weights
     config.distill.beta = BETA
     config.distill.temperature = TEMPERATURE
+    # Hidden-state MSE (student layer i <-> teacher floor(i·L_t/L_s)); heals
+    # a student cut from its teacher (init_checkpoint). 0 = off.
+    config.distill.hidden_weight = 0.0
 
     if args["tpu"]:
         config.strategy = "tpu"

@@ -50,10 +50,14 @@ PER_LAYER_FIELDS = ("ffn_layers", "attention_norm", "ffn_norm",
 TRAINING_FIELDS = ("dropout", "dtype")
 
 
-def _defaults():
+def backbone_defaults():
+    """``TrimzooBackbone``'s constructor defaults, by argument name."""
     params = inspect.signature(TrimzooBackbone.__init__).parameters.values()
     return {p.name: p.default for p in params
             if p.default is not inspect.Parameter.empty}
+
+
+_defaults = backbone_defaults
 
 
 def architecture(config):

@@ -191,3 +191,10 @@ def load_teacher(folder):
         _set_head_weights(teacher, head)
     teacher.trainable = False
     return teacher, tokenizer
+
+
+def has_masked_lm_head(folder):
+    """True when ``load_teacher`` finds a masked-LM head in ``folder``: a
+    masked-LM task preset or HF head weights."""
+    folder = os.fspath(folder)
+    return _is_task_preset(folder) or hf_head_weights(folder) is not None

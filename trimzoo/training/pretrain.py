@@ -42,6 +42,7 @@ import numpy as np
 import tensorflow as tf
 
 from trimzoo.data.tokenizers import special_token_ids
+from trimzoo.models import from_pretrained
 from trimzoo.models.backbone import TrimzooBackbone
 from trimzoo.models.masked_lm import TrimzooMaskedLM
 from trimzoo.training import distill as distill_lib
@@ -94,6 +95,8 @@ class Pretrainer:
         jit_compile = train.get("jit_compile")
         with self.strategy.scope():
             self.model = TrimzooMaskedLM(TrimzooBackbone(**kwargs))
+            if config.get("init_checkpoint"):
+                load_initial_weights(self.model, config.init_checkpoint)
             optimizer = create_optimizer(
                 learning_rate=train.learning_rate,
                 total_steps=train.steps,
@@ -114,7 +117,8 @@ class Pretrainer:
                 self.task = DistillationTask(
                     self.model, self.teacher, alpha=config.distill.alpha,
                     beta=config.distill.beta,
-                    temperature=config.distill.temperature)
+                    temperature=config.distill.temperature,
+                    hidden_weight=config.distill.get("hidden_weight", 0.0))
             else:
                 self.task = MaskedLMTask(self.model)
             eval_set = self.data.evaluation()
@@ -140,12 +144,19 @@ class Pretrainer:
 
     def _load_teacher(self):
         config = self.config
-        teacher, teacher_tokenizer = distill_lib.load_teacher(
-            config.distill.teacher)
+        folder = config.distill.teacher
+        if (config.distill.get("hidden_weight")
+                and not distill_lib.has_masked_lm_head(folder)):
+            # A sentence encoder: its hidden states are the target.
+            teacher, teacher_tokenizer = from_pretrained(folder)
+            teacher.trainable = False
+            backbone = teacher
+        else:
+            teacher, teacher_tokenizer = distill_lib.load_teacher(folder)
+            backbone = teacher.backbone
         distill_lib.check_same_vocabulary(
-            self.tokenizer, teacher_tokenizer,
-            teacher.backbone.vocabulary_size)
-        teacher_len = teacher.backbone.max_sequence_length
+            self.tokenizer, teacher_tokenizer, backbone.vocabulary_size)
+        teacher_len = backbone.max_sequence_length
         if teacher_len < config.data.max_seq_length:
             raise ValueError(
                 f"The teacher handles {teacher_len} positions, fewer than "
@@ -228,6 +239,22 @@ class Pretrainer:
             "examples_seen": int(self.examples_seen.numpy()),
             "max_seq_length": int(self.config.data.max_seq_length),
         })
+
+
+def load_initial_weights(model, folder):
+    """Sets the masked LM ``model`` to the weights of the checkpoint
+    ``folder`` (built with its architecture): the backbone always, the
+    masked-LM head too when the folder has one (a ``final/`` folder);
+    otherwise the head starts from its initialisation."""
+    backbone, _ = from_pretrained(folder)
+    model.backbone.set_weights(backbone.get_weights())
+    if distill_lib.has_masked_lm_head(folder):
+        source, _ = distill_lib.load_teacher(folder)
+        model.set_weights(source.get_weights())
+        logging.info("Initialised the masked LM from %s.", folder)
+    else:
+        logging.info("Initialised the backbone from %s; the masked-LM head "
+                     "starts from its initialisation.", folder)
 
 
 def save_final(model, tokenizer, workdir, record):

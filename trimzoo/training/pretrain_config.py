@@ -7,6 +7,7 @@ import logging
 import os
 
 from trimzoo.data.embedded import minilm_path
+from trimzoo.checkpoints.folders import backbone_defaults, read_config
 from trimzoo.data.tokenizers import load_tokenizer
 from trimzoo.models.zoo import preset_config
 from trimzoo.training.loop import default_checkpoint_every
@@ -39,7 +40,13 @@ def model_kwargs(config, tokenizer):
     the tokenizer's vocabulary size, the dropout and dtype policy."""
     overrides = {k: v for k, v in config.model_overrides.items()
                  if v is not None}
-    kwargs = preset_config(config.model, **overrides)
+    if config.get("init_checkpoint"):
+        # The folder's architecture; unstated arguments take their
+        # defaults.
+        kwargs = {**backbone_defaults(),
+                  **read_config(config.init_checkpoint)[1]}
+    else:
+        kwargs = preset_config(config.model, **overrides)
     vocab_size = int(tokenizer.vocabulary_size())
     if kwargs["vocabulary_size"] != vocab_size:
         logging.info(
@@ -110,12 +117,31 @@ def validate_config(config, num_replicas):
         raise ValueError("distill.temperature must be > 0.")
 
 
+def check_init_checkpoint(config):
+    """An ``init_checkpoint`` decides the architecture: refuses model
+    overrides beside it."""
+    overrides = {k: v for k, v in config.model_overrides.items()
+                 if v is not None}
+    if overrides:
+        raise ValueError(
+            f"init_checkpoint={config.init_checkpoint} fixes the "
+            f"architecture; model_overrides {overrides} cannot change it.")
+    if not os.path.isdir(config.init_checkpoint):
+        raise FileNotFoundError(
+            f"init_checkpoint {config.init_checkpoint!r} is not a folder.")
+
+
 def resolve_config(config, strategy):
     """A copy of ``config`` with everything the run decides filled in
     (under ``resolved``): the tokenizer folder, vocabulary size, backbone
     arguments, replicas, per-replica batch, dtype policy. The tool writes
     it to ``workdir/config.json``."""
     config = copy.deepcopy(config)
+    init = config.get("init_checkpoint")
+    if init:
+        check_init_checkpoint(config)
+        with config.unlocked():
+            config.data.vocab = config.data.vocab or init
     tokenizer = load_pretraining_tokenizer(config.data.vocab)
     num_replicas = strategy.num_replicas_in_sync
     validate_config(config, num_replicas)

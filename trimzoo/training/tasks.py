@@ -301,19 +301,41 @@ class DistillationTask(MaskedLMTask):
     sees the same masked inputs (without dropout); metrics ``loss``,
     ``mlm_loss``, ``kd_loss``, ``mlm_accuracy``.
 
+    Healing after surgery (a student cut from its teacher: layers dropped,
+    pruned, TrimBERT-converted) adds, with ``hidden_weight > 0``,
+    ``hidden_weight · losses.hidden_state_loss`` between student layer
+    ``i`` and teacher layer ``floor(i · L_t / L_s)`` (metric
+    ``hidden_loss``). A teacher without a masked-LM head (a sentence
+    encoder such as all-MiniLM-L6-v2) is given as its backbone: then there
+    are no teacher logits, and the loss is ``alpha · MLM + hidden_weight ·
+    hidden``.
+
     Args:
         model: the student, a keras-hub ``MaskedLM``.
-        teacher: a keras-hub ``MaskedLM`` with the same vocabulary; it is
+        teacher: a keras-hub ``MaskedLM`` with the same vocabulary, or a
+            ``TrimzooBackbone`` (no head; needs ``hidden_weight > 0``);
             frozen here (``trainable = False``).
         alpha: float. Defaults to ``losses.ALPHA``.
         beta: float. Defaults to ``losses.BETA``.
         temperature: float. Defaults to ``losses.TEMPERATURE``.
+        hidden_weight: float. Weight of the hidden-state term (same hidden
+            width). Defaults to 0 (left out).
+
+    Examples:
+
+    >>> import numpy as np
+    >>> from trimzoo.models import TrimzooBackbone, TrimzooMaskedLM
+    >>> kw = dict(vocabulary_size=20, num_heads=1, hidden_dim=8,
+    ...           intermediate_dim=8, max_sequence_length=8)
+    >>> teacher = TrimzooBackbone(num_layers=2, **kw)
+    >>> task = DistillationTask(TrimzooMaskedLM(TrimzooBackbone(
+    ...     num_layers=1, **kw)), teacher, hidden_weight=1.0)
+    >>> task.loss_names
+    ('loss', 'mlm_loss', 'hidden_loss')
     """
 
-    loss_names = ("loss", "mlm_loss", "kd_loss")
-
     def __init__(self, model, teacher, alpha=losses.ALPHA, beta=losses.BETA,
-                 temperature=losses.TEMPERATURE):
+                 temperature=losses.TEMPERATURE, hidden_weight=0.0):
         super().__init__(model)
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}.")
@@ -321,19 +343,72 @@ class DistillationTask(MaskedLMTask):
         self.teacher.trainable = False
         self.alpha, self.beta = float(alpha), float(beta)
         self.temperature = float(temperature)
+        self.hidden_weight = float(hidden_weight)
+        # A backbone teacher has no token distribution to match.
+        self.teacher_has_head = hasattr(teacher, "backbone")
+        if not self.teacher_has_head and not self.hidden_weight:
+            raise ValueError(
+                "The teacher has no masked-LM head, so only its hidden "
+                "states can be matched: set hidden_weight > 0.")
+        self.loss_names = (("loss", "mlm_loss")
+                           + (("kd_loss",) if self.teacher_has_head else ())
+                           + (("hidden_loss",) if self.hidden_weight else ()))
+        if self.hidden_weight:
+            student_backbone = model.backbone
+            teacher_backbone = (teacher.backbone if self.teacher_has_head
+                                else teacher)
+            if student_backbone.hidden_dim != teacher_backbone.hidden_dim:
+                raise ValueError(
+                    "Hidden-state distillation needs equal widths: student "
+                    f"{student_backbone.hidden_dim}, teacher "
+                    f"{teacher_backbone.hidden_dim}.")
+            self._student_states = hidden_states_model(student_backbone)
+            self._teacher_states = hidden_states_model(teacher_backbone)
 
     def call(self, batch, training=False):
         outputs = super().call(batch, training)
-        outputs["teacher_logits"] = tf.stop_gradient(
-            _logits(self.teacher, batch[0], False))
+        x = batch[0]
+        if self.teacher_has_head:
+            outputs["teacher_logits"] = tf.stop_gradient(
+                _logits(self.teacher, x, False))
+        if self.hidden_weight:
+            inputs = {k: x[k] for k in ("token_ids", "segment_ids",
+                                        "padding_mask")}
+            outputs["student_states"] = self._student_states(
+                inputs, training=training)
+            outputs["teacher_states"] = self._teacher_states(
+                inputs, training=False)
         return outputs
 
     def compute_loss(self, batch, outputs, denominator=None):
         _, labels, weights = batch
-        return losses.distillation_loss(
-            outputs["logits"], outputs["teacher_logits"], labels, weights,
-            alpha=self.alpha, beta=self.beta, temperature=self.temperature,
-            denominator=denominator)
+        if self.teacher_has_head:
+            terms = losses.distillation_loss(
+                outputs["logits"], outputs["teacher_logits"], labels,
+                weights, alpha=self.alpha, beta=self.beta,
+                temperature=self.temperature, denominator=denominator)
+        else:
+            mlm = losses.masked_lm_loss(outputs["logits"], labels, weights,
+                                        denominator=denominator)["mlm_loss"]
+            terms = {"loss": self.alpha * mlm, "mlm_loss": mlm}
+        if self.hidden_weight:
+            hidden = _share_of_mean(
+                losses.hidden_state_loss(
+                    outputs["student_states"], outputs["teacher_states"],
+                    batch[0]["padding_mask"])["hidden_loss"],
+                self.count(batch), denominator)
+            terms["hidden_loss"] = hidden
+            terms["loss"] = terms["loss"] + self.hidden_weight * hidden
+        return terms
+
+
+def _share_of_mean(value, count, denominator):
+    """A replica's mean weighted by its share of the global count, so the
+    replicas' terms add up to one average (as the loss terms that divide by
+    the global ``denominator`` do)."""
+    if denominator is None:
+        return value
+    return value * count / denominator
 
 
 class ClassificationTask(Task):
@@ -448,11 +523,11 @@ class ClassifierDistillationTask(ClassificationTask):
             # The hidden-state loss averages over this replica's tokens;
             # weighted by its share of the examples, the replicas' terms
             # add up to one average, like the logits' terms.
-            hidden = losses.hidden_state_loss(
-                outputs["student_states"], outputs["teacher_states"],
-                batch[0]["padding_mask"])["hidden_loss"]
-            if denominator is not None:
-                hidden = hidden * self.count(batch) / denominator
+            hidden = _share_of_mean(
+                losses.hidden_state_loss(
+                    outputs["student_states"], outputs["teacher_states"],
+                    batch[0]["padding_mask"])["hidden_loss"],
+                self.count(batch), denominator)
             terms["hidden_loss"] = hidden
             terms["loss"] = terms["loss"] + self.hidden_weight * hidden
         return terms
