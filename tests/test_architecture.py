@@ -22,6 +22,7 @@ FORBIDDEN = {
     "models": ("training", "export", "bench", "demo"),
     "checkpoints": ("training", "export", "bench", "demo"),
     "data": ("training", "export", "bench", "demo"),
+    "compression": ("training", "export", "bench", "demo"),
 }
 
 
