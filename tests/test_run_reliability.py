@@ -65,8 +65,7 @@ def test_pretraining_refuses_a_changed_config(vocab_dir, tmp_path):
     # Safe changes resume: a longer run, other logging/checkpoint intervals.
     longer = tiny_config(vocab_dir, train__steps=4, train__log_every=2,
                          train__checkpoint_every=2, train__keep_checkpoints=3)
-    summary = pretrain.run(longer, workdir, texts=TEXTS)
-    assert summary["start_step"] == 2 and summary["last_logged"]["step"] == 4
+    assert pretrain.Pretrainer(longer, workdir, texts=TEXTS).restore() == 2
     assert json.load(open(os.path.join(workdir, "config.json")))[
         "train"]["steps"] == 4
 
@@ -78,8 +77,10 @@ def test_failed_runs_do_not_lock_their_workdir(vocab_dir, tmp_path):
     with pytest.raises(Exception, match="missing.txt"):
         pretrain.run(bad, workdir)
     assert os.path.exists(os.path.join(workdir, "config.json"))
-    fixed = tiny_config(vocab_dir, train__steps=1, train__learning_rate=1e-4)
-    assert pretrain.run(fixed, workdir, texts=TEXTS)["start_step"] == 0
+    fixed = tiny_config(vocab_dir, train__learning_rate=1e-4)
+    assert pretrain.Pretrainer(fixed, workdir, texts=TEXTS).restore() == 0
+    assert json.load(open(os.path.join(workdir, "config.json")))[
+        "train"]["learning_rate"] == 1e-4
     # Fine-tuning: a validation file with a malformed row.
     workdir = str(tmp_path / "finetune")
     train = tmp_path / "train.csv"
@@ -290,7 +291,7 @@ def test_teacher_task_json_cannot_import_a_module(tmp_path, monkeypatch):
 
 # --- Fault injection: kill a pretraining run again and again. -----------------
 
-FAULT_OVERRIDES = dict(train__steps=40, train__checkpoint_every=1,
+FAULT_OVERRIDES = dict(train__steps=24, train__checkpoint_every=1,
                        train__keep_checkpoints=3, train__log_every=4)
 
 
@@ -328,7 +329,7 @@ def test_killed_again_and_again_ends_with_the_uninterrupted_weights(
                 if proc.poll() is not None or time.time() > wait:
                     break
         else:
-            time.sleep(rng.uniform(0.0, 0.5))
+            time.sleep(rng.uniform(0.0, 0.3))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         proc.stderr.close()
@@ -336,13 +337,14 @@ def test_killed_again_and_again_ends_with_the_uninterrupted_weights(
     assert not os.path.exists(workdir / "final"), kills
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
-    straight = str(tmp_path / "straight")
-    pretrain.run(tiny_config(vocab_dir, **overrides), straight)
+    straight = str(tmp_path / "straight")  # Checkpoints change nothing.
+    pretrain.run(tiny_config(vocab_dir, **dict(
+        overrides, train__checkpoint_every=24)), straight)
     killed_summary = json.load(open(workdir / "summary.json"))
     straight_summary = json.load(open(os.path.join(straight,
                                                    "summary.json")))
+    assert killed_summary["start_step"] > 0, kills
     assert killed_summary["weights_sha256"] == \
         straight_summary["weights_sha256"], kills
     steps = [m["step"] for m in pretrain.read_metrics(str(workdir))]
-    assert steps == [1, *range(4, 41, 4)], steps
-    assert losses(str(workdir)) == losses(straight)
+    assert steps == [1, *range(4, 25, 4)], steps
