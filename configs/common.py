@@ -1,6 +1,10 @@
 """Helpers shared by the experiment configs."""
 
 import ast
+import inspect
+
+from trimzoo.models.backbone import TrimzooBackbone
+from trimzoo.models.input_checks import check_argument_names
 
 
 def parse_arg(arg, **defaults):
@@ -32,3 +36,29 @@ def parse_arg(arg, **defaults):
         except (ValueError, SyntaxError):
             values[key] = value
     return values
+
+
+
+def backbone_arguments():
+    """The ``TrimzooBackbone`` arguments a config may override (every
+    constructor argument but the dtype policy)."""
+    parameters = inspect.signature(TrimzooBackbone.__init__).parameters
+    return [name for name in parameters
+            if name not in ("self", "kwargs", "dtype")]
+
+
+def check_override_flags(argv, prefix="--config.model_overrides."):
+    """Raises ``TypeError`` ("did you mean") for a command-line flag
+    ``--config.model_overrides.NAME=...`` whose NAME is not a backbone
+    argument, which ml_collections would report as a bare AttributeError.
+
+    >>> check_override_flags(["tool", "--config.model_overrides.num_layers=1"])
+    >>> check_override_flags(["tool", "--config.model_overrides.num_layer=1"])
+    Traceback (most recent call last):
+    ...
+    TypeError: --config.model_overrides got an unexpected argument 'num_layer'. Did you mean 'num_layers'? ...
+    """
+    names = [arg[len(prefix):].split("=", 1)[0] for arg in argv
+             if arg.startswith(prefix)]
+    check_argument_names(names, backbone_arguments(),
+                         "--config.model_overrides")

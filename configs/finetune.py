@@ -10,8 +10,9 @@ overridden on the command line, e.g. ``--config.train.learning_rate=3e-5``.
 """
 
 import ml_collections
+from ml_collections import config_dict
 
-from configs.common import parse_arg
+from configs.common import backbone_arguments, parse_arg
 from trimzoo.training.losses import CLASSIFIER_ALPHA, TEMPERATURE
 from trimzoo.training.tasks import JIT_COMPILE
 
@@ -21,8 +22,12 @@ def get_config(arg=None):
                      init_checkpoint="", drop_layers="", runlocal=False)
     config = ml_collections.ConfigDict()
     config.model = args["model"]
-    # Preset overrides, e.g. {"attention_normalizer": "relu_sum"}.
-    config.model_overrides = ml_collections.ConfigDict()
+    # Preset overrides: any TrimzooBackbone argument (None = the preset's),
+    # e.g. --config.model_overrides.num_layers=6 or
+    # --config.model_overrides.attention_normalizer=relu_sum.
+    config.model_overrides = ml_collections.ConfigDict(
+        {name: config_dict.placeholder(object)
+         for name in backbone_arguments()})
     config.init_checkpoint = args["init_checkpoint"]
     # Poor Man's BERT, applied to the pretrained model before fine-tuning:
     # "top:2", "bottom:2", "odd:4", "even:4", "symmetric:4",
@@ -88,7 +93,7 @@ def get_config(arg=None):
         config.data.max_eval_examples = 64
         config.eval.batch_size = 32
         if not config.init_checkpoint:
-            config.model_overrides = ml_collections.ConfigDict(dict(
+            config.model_overrides.update(dict(
                 num_layers=3, hidden_dim=64, num_heads=2,
                 intermediate_dim=128))
     return config

@@ -7,11 +7,16 @@ r"""Fine-tune a trimzoo model on GLUE, the embedded sentiment task or files.
 Re-running with the same --workdir resumes the run.
 """
 
+import sys
+
 import _common  # noqa: F401  (path and logging set-up)
 from absl import app, flags
 from ml_collections import config_flags
 
+from configs.common import check_override_flags
+from trimzoo.training.checkpointing import ConfigChangedError
 from trimzoo.training.finetune import finetune
+from trimzoo.training.loop import NonFiniteLossError
 from trimzoo.training.strategy import STRATEGIES, get_strategy
 
 config_flags.DEFINE_config_file("config", None, "Experiment config file.")
@@ -27,8 +32,21 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     strategy = get_strategy(FLAGS.strategy, tpu=FLAGS.tpu)
-    finetune(FLAGS.config, FLAGS.workdir, strategy=strategy)
+    try:
+        finetune(FLAGS.config, FLAGS.workdir, strategy=strategy)
+    except (ConfigChangedError, NonFiniteLossError) as error:
+        sys.exit(f"Error: {error}")
+
+
+def parse_flags(argv):
+    """absl's parsing, after a clear error for a misspelt
+    ``--config.model_overrides.NAME``."""
+    try:
+        check_override_flags(argv)
+    except TypeError as error:
+        sys.exit(f"FATAL Flags parsing error: {error}")
+    return app.parse_flags_with_usage(argv)
 
 
 if __name__ == "__main__":
-    app.run(main)
+    app.run(main, flags_parser=parse_flags)

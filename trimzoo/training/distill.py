@@ -29,6 +29,7 @@ import keras_hub
 import numpy as np
 from safetensors import safe_open
 
+from trimzoo import models as trimzoo_models
 from trimzoo.data.tokenizers import load_tokenizer
 from trimzoo.models import from_pretrained
 from trimzoo.models.masked_lm import TrimzooMaskedLM
@@ -94,21 +95,49 @@ def check_same_vocabulary(student_tokenizer, teacher_tokenizer,
                 "Distil with the teacher's tokenizer (data.vocab=TEACHER).")
 
 
+def allowed_task_classes():
+    """The task classes a teacher's ``task.json`` may name, by class name:
+    keras-hub's public ``keras_hub.models`` tasks and trimzoo's. Like
+    Keras' safe mode, loading resolves names in this table and never
+    imports the module a file names."""
+    classes = {}
+    for module in (keras_hub.models, trimzoo_models):
+        for name in dir(module):
+            value = getattr(module, name)
+            if isinstance(value, type) and issubclass(
+                    value, keras_hub.models.Task):
+                classes[name] = value
+    return classes
+
+
+def _task_class(path):
+    """The allowed class a ``task.json`` names; ``ValueError`` for any
+    other (nothing is imported)."""
+    with open(path) as f:
+        config = json.load(f)
+    allowed = allowed_task_classes()
+    registered = keras.saving.get_registered_object(
+        str(config.get("registered_name")))
+    if registered in allowed.values():
+        return registered
+    name = config.get("class_name")
+    module = str(config.get("module", ""))
+    if name in allowed and module.split(".")[0] in (
+            "keras_hub", "keras_nlp", "trimzoo"):
+        return allowed[name]
+    masked = sorted(n for n, c in allowed.items()
+                    if issubclass(c, keras_hub.models.MaskedLM))
+    raise ValueError(
+        f"{path} names the task class {module}.{name}, which is not a "
+        "trimzoo or keras-hub task class; a teacher's task.json never "
+        f"imports a module. Masked-LM classes that load: {masked}.")
+
+
 def _is_task_preset(folder):
     path = os.path.join(folder, "task.json")
     if not os.path.exists(path):
         return False
-    with open(path) as f:
-        config = json.load(f)
-    try:
-        cls = keras.saving.get_registered_object(config["registered_name"])
-        if cls is None:
-            module = __import__(config["module"],
-                                fromlist=[config["class_name"]])
-            cls = getattr(module, config["class_name"])
-    except (KeyError, ImportError, AttributeError):
-        return False
-    return isinstance(cls, type) and issubclass(cls, keras_hub.models.MaskedLM)
+    return issubclass(_task_class(path), keras_hub.models.MaskedLM)
 
 
 def _load_tokenizer_if_any(folder):

@@ -16,6 +16,7 @@ Workdir layout::
     final/             preset folder of the model at the end of training
 """
 
+import copy
 import logging
 import math
 import os
@@ -29,10 +30,12 @@ import tensorflow as tf
 from trimzoo.data import compute_metrics, encode_dataset, load_task_data
 from trimzoo.data.embedded import minilm_path
 from trimzoo.data.tokenizers import load_tokenizer
-from trimzoo.models import (TrimzooClassifier, create, drop_layers,
-                            extract, from_pretrained)
+from trimzoo.models import (TrimzooBackbone, TrimzooClassifier, create,
+                            drop_layers, extract, from_pretrained)
 from trimzoo.models.layer_drop import drop_plan, parse_drop_spec
-from trimzoo.training.checkpointing import TrainingState
+from trimzoo.training.checkpointing import (TrainingState, changed_fields,
+                                            record_config)
+from trimzoo.training.loop import NonFiniteLossError
 from trimzoo.training.optimizers import create_optimizer
 from trimzoo.training.strategy import get_strategy
 from trimzoo.training.task_distillation import (distillation_model,
@@ -159,6 +162,7 @@ class EvalCallback(keras.callbacks.Callback):
         if best is None or score > best["score"]:
             self.record["best"] = {"epoch": epoch + 1, "score": score,
                                    "metric": self.best_metric}
+            _require_finite_weights(classifier, "best/")
             save_preset(classifier, self.tokenizer,
                         os.path.join(self.workdir, "best"))
         write_json(os.path.join(self.workdir, "metrics.json"), self.record)
@@ -175,8 +179,58 @@ class StateCallback(keras.callbacks.Callback):
         self.state = state
 
     def on_epoch_end(self, epoch, logs=None):
+        _require_finite_weights(self.model, "the training state")
         self.state.save(self.model, epoch + 1, optimizer_steps=int(
             self.model.optimizer.iterations.numpy()))
+
+
+class StopOnNonFiniteLoss(keras.callbacks.Callback):
+    """Stops training with ``NonFiniteLossError`` when the loss becomes NaN
+    or infinite. (``keras.callbacks.TerminateOnNaN`` stops quietly: the run
+    would exit 0 and save the diverged model.) The last good training
+    state (the previous epoch) is kept.
+
+    Args:
+        state: ``TrainingState`` of the run, named in the message.
+    """
+
+    def __init__(self, state):
+        super().__init__()
+        self.state = state
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check(logs, f"epoch {self.epoch + 1}, batch {batch + 1}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check(logs, f"epoch {epoch + 1}")
+
+    def _check(self, logs, where):
+        loss = (logs or {}).get("loss")
+        if loss is None or math.isfinite(float(loss)):
+            return
+        record = self.state.load_record()
+        kept = (f"The last good state (epoch {record['epoch']}) in "
+                f"{self.state.directory} was kept." if record else
+                "No epoch had completed; nothing was saved.")
+        message = (f"Non-finite training loss ({float(loss)}) at {where}; "
+                   f"training stopped. {kept} Lower train.learning_rate, "
+                   "keep train.clipnorm > 0, or check the input data.")
+        log.error(message)
+        raise NonFiniteLossError(message)
+
+
+def _require_finite_weights(model, what):
+    """Refuses to save ``what`` from a model with NaN or infinite weights."""
+    bad = [w.path for w in model.weights
+           if not np.isfinite(np.asarray(w.numpy(), "float32")).all()]
+    if bad:
+        raise NonFiniteLossError(
+            f"The model has non-finite weights ({len(bad)} tensors, e.g. "
+            f"{bad[:3]}); {what} was not saved.")
 
 
 def _lookup(results, metric):
@@ -233,18 +287,10 @@ def finetune(config, workdir, strategy=None, callbacks=()):
         callbacks: extra Keras callbacks for ``fit``.
     """
     os.makedirs(workdir, exist_ok=True)
-    config_path = os.path.join(workdir, "config.json")
-    previous = read_json(config_path)
-    if previous is not None:
-        changed = _changed_fields(previous, _config_dict(config))
-        changed = [f for f in changed if f not in RESUMABLE_CHANGES]
-        if changed:
-            raise ValueError(
-                f"{workdir} holds a run with a different config (fields "
-                f"{changed}); resume with the same config, or use a new "
-                "--workdir."
-            )
-    write_json(config_path, _config_dict(config))
+    config = _set_model_overrides(config)
+    # Only a run that has trained locks its workdir to its config.
+    record_config(workdir, _config_dict(config), RESUMABLE_CHANGES,
+                  trained=_has_trained(workdir))
     if config.train.mixed_precision:
         keras.mixed_precision.set_global_policy(config.train.mixed_precision)
     keras.utils.set_random_seed(config.seed)
@@ -340,6 +386,7 @@ def finetune(config, workdir, strategy=None, callbacks=()):
         return results
 
     callbacks = [
+        StopOnNonFiniteLoss(state),  # First: nothing of a bad epoch is saved.
         EvalCallback(evaluate, spec, workdir, best_metric, tokenizer, record,
                      model=model),
         StateCallback(state),
@@ -358,9 +405,10 @@ def finetune(config, workdir, strategy=None, callbacks=()):
             # Keras skips on_train_end when fit is interrupted; the
             # TensorBoard callback would leave its writer and record_if
             # condition installed for every later summary in the process.
-            callbacks[2].on_train_end()
+            callbacks[3].on_train_end()
             raise
     record["train_seconds"] = time.time() - start
+    _require_finite_weights(model, "final/")
     save_preset(model, tokenizer, os.path.join(workdir, "final"))
     if test is not None and os.path.isdir(os.path.join(workdir, "best")):
         best = keras_hub.models.TextClassifier.from_preset(
@@ -433,16 +481,26 @@ def _interactive():
     return os.isatty(1)
 
 
-def _changed_fields(old, new, prefix=""):
-    keys = set(old) | set(new)
-    changed = []
-    for key in sorted(keys):
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            changed += _changed_fields(a, b, f"{prefix}{key}.")
-        elif a != b:
-            changed.append(f"{prefix}{key}")
-    return changed
+_changed_fields = changed_fields  # Kept under its former name.
+
+
+def _has_trained(workdir):
+    """A completed epoch or a saved model is in ``workdir``."""
+    return any(os.path.exists(os.path.join(workdir, name)) for name in (
+        os.path.join("checkpoints", "state.json"), "best", "final"))
+
+
+def _set_model_overrides(config):
+    """A copy of ``config`` whose ``model_overrides`` holds only the values
+    that are set, each a ``TrimzooBackbone`` argument (a misspelt name
+    raises ``TypeError`` suggesting the closest one)."""
+    overrides = {k: v for k, v in dict(config.model_overrides).items()
+                 if v is not None}
+    TrimzooBackbone.check_argument_names(overrides, owner="model_overrides")
+    config = copy.deepcopy(config)
+    with config.unlocked():
+        config.model_overrides = overrides
+    return config
 
 
 def _config_dict(config):

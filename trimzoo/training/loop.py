@@ -7,7 +7,8 @@ XLA-compiled (``jit_compile``).
 
 Checkpoints (``tf.train.CheckpointManager``: atomic, last N kept) hold the
 model, the optimizer state, the step, the number of examples consumed and
-the dropout RNG state; a run restarts from the latest one automatically
+the dropout RNG state; a run restarts from the newest one that reads back
+completely (found from the files, see ``checkpointing.restore_newest``)
 and its input pipeline skips the examples already seen. A non-finite loss
 or gradient stops the run with ``NonFiniteLossError`` before anything else
 is saved, so the last checkpoint stays the last good one.
@@ -29,6 +30,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from trimzoo.training.checkpointing import restore_newest
 from trimzoo.training.tasks import JIT_COMPILE
 from trimzoo.utils.io import write_json
 
@@ -71,9 +73,15 @@ class MetricsWriter:
         checkpoint), atomically."""
         if not self.enabled or not os.path.exists(self.path):
             return
+        kept = []
         with open(self.path) as f:
-            kept = [line for line in f
-                    if line.strip() and json.loads(line)["step"] <= step]
+            for line in f:
+                try:
+                    if json.loads(line)["step"] <= step:
+                        kept.append(line)
+                except ValueError:  # A line torn by a kill while writing.
+                    logging.warning("Dropping an unreadable line of %s: %r",
+                                    self.path, line[:80])
         tmp = self.path + ".tmp"
         with open(tmp, "w") as f:
             f.writelines(kept)
@@ -218,8 +226,9 @@ class Trainer:
         else:  # Non-chief workers write to a scratch folder they delete.
             write_dir = os.path.join(
                 self.workdir, "tmp", f"{self.task_type}_{self.task_id}")
+        self.keep_checkpoints = int(keep_checkpoints)
         self.manager = tf.train.CheckpointManager(
-            self.checkpoint, write_dir, max_to_keep=int(keep_checkpoints))
+            self.checkpoint, write_dir, max_to_keep=self.keep_checkpoints)
         self.metrics = MetricsWriter(self.workdir, self.is_chief)
         self._train_fn = None
         self._eval_fn = None
@@ -307,15 +316,20 @@ class Trainer:
         ``train`` calls it unless it was called already.
         """
         self._restored = True
-        latest = tf.train.latest_checkpoint(self.checkpoint_dir)
-        if latest:
-            self.checkpoint.restore(latest).assert_existing_objects_matched()
-            step = int(self.step.numpy())
-            logging.info("Resumed from %s (step %d, %d examples seen).",
-                         latest, step, int(self.examples_seen.numpy()))
-            self.metrics.truncate_after(step)
-            return step
-        return 0
+        restored = restore_newest(self.checkpoint, self.checkpoint_dir,
+                                  clean_up=self.is_chief)
+        if restored is None:  # Rows of a run killed before its first save.
+            self.metrics.truncate_after(0)
+            return 0
+        if self.is_chief:  # Rotation continues from the restored state.
+            self.manager = tf.train.CheckpointManager(
+                self.checkpoint, self.checkpoint_dir,
+                max_to_keep=self.keep_checkpoints)
+        step = int(self.step.numpy())
+        logging.info("Resumed from %s (step %d, %d examples seen).",
+                     restored[1], step, int(self.examples_seen.numpy()))
+        self.metrics.truncate_after(step)
+        return step
 
     def save_checkpoint(self):
         path = self.manager.save(checkpoint_number=int(self.step.numpy()))

@@ -51,8 +51,9 @@ from trimzoo.training.loop import (  # noqa: F401  (public names, kept here)
     use_pre_reduced_gradients, weights_digest, worker_info)
 from trimzoo.training.optimizers import WarmupLinearDecay, create_optimizer
 from trimzoo.training.pretrain_config import (  # noqa: F401  (public names)
-    MIXED_PRECISION, embedded_vocabulary_folder, load_pretraining_tokenizer,
-    model_kwargs, resolve_config, resolve_mixed_precision, validate_config)
+    MIXED_PRECISION, RESUMABLE_CHANGES, check_workdir,
+    embedded_vocabulary_folder, load_pretraining_tokenizer, model_kwargs,
+    resolve_config, resolve_mixed_precision, validate_config)
 from trimzoo.training.pretrain_data import PretrainingData
 from trimzoo.training.tasks import JIT_COMPILE, DistillationTask, MaskedLMTask
 from trimzoo.utils.io import write_json
@@ -64,7 +65,9 @@ class Pretrainer:
     Args:
         config: ``ml_collections.ConfigDict`` from ``configs/pretrain.py``
             (resolved or not).
-        workdir: str. Output folder; an existing run there is resumed.
+        workdir: str. Output folder; an existing run there is resumed
+            (with the same config: see ``check_workdir``); the resolved
+            config is written to ``workdir/config.json``.
         strategy: ``tf.distribute.Strategy``. Defaults to the current one.
         texts: optional list of str, the corpus in memory (overrides
             ``data.input`` and the embedded corpus).
@@ -81,6 +84,8 @@ class Pretrainer:
         self.config = config
         self.workdir = os.fspath(workdir)
         os.makedirs(self.workdir, exist_ok=True)
+        check_workdir(config, self.workdir,
+                      is_chief=worker_info(self.strategy)[0])
         train = config.train
         keras.utils.set_random_seed(int(config.seed))
 

@@ -10,10 +10,24 @@ from trimzoo.data.embedded import minilm_path
 from trimzoo.checkpoints.folders import backbone_defaults, read_config
 from trimzoo.data.tokenizers import load_tokenizer
 from trimzoo.models.zoo import preset_config
+from trimzoo.training.checkpointing import find_checkpoints, record_config
 from trimzoo.training.loop import default_checkpoint_every
 from trimzoo.training.strategy import is_tpu
 
 MIXED_PRECISION = ("", "float32", "mixed_bfloat16", "mixed_float16")
+
+# Fields of a resolved config that may change when a run resumes: its
+# length, how often it logs, evaluates and checkpoints, and how the same
+# computation is laid out (strategy, replicas, steps per call, XLA). Any
+# other change (learning rate, batch, sequence length, masking, data,
+# architecture) is refused by ``check_workdir``.
+RESUMABLE_CHANGES = (
+    "train.steps", "train.log_every", "train.checkpoint_every",
+    "train.keep_checkpoints", "train.benchmark_pipeline_batches",
+    "train.steps_per_execution", "train.jit_compile", "eval_every",
+    "strategy", "tpu", "resolved.strategy", "resolved.num_replicas",
+    "resolved.per_replica_batch_size",
+)
 
 
 def embedded_vocabulary_folder():
@@ -160,3 +174,19 @@ def resolve_config(config, strategy):
             "eval_input": config.data.get("eval_input") or "",
         }
     return config
+
+
+def check_workdir(config, workdir, is_chief=True):
+    """Refuses to resume a trained run in ``workdir`` with a config that
+    differs outside ``RESUMABLE_CHANGES`` (naming the fields), before
+    anything is built or written; then writes ``workdir/config.json`` (on
+    the chief). A workdir without a checkpoint or a ``final/`` model
+    (a run that failed before training) takes the new config.
+
+    Raises:
+        trimzoo.training.checkpointing.ConfigChangedError
+    """
+    trained = bool(find_checkpoints(os.path.join(workdir, "checkpoints"))
+                   or os.path.isdir(os.path.join(workdir, "final")))
+    record_config(workdir, json.loads(config.to_json()), RESUMABLE_CHANGES,
+                  trained=trained, write=is_chief)
