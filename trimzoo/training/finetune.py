@@ -12,8 +12,13 @@ Workdir layout::
     checkpoints/       resumable state (weights + optimizer, epoch record)
     metrics.json       every evaluation, the best one, and test metrics
     tensorboard/       training and evaluation scalars
+    labels.json        the label map: class id -> label name
     best/              preset folder of the best model (by validation)
     final/             preset folder of the model at the end of training
+
+``best/`` and ``final/`` hold the classifier with its preprocessor and label
+names: ``keras_hub.models.TextClassifier.from_preset(folder)`` predicts on
+strings.
 """
 
 import logging
@@ -31,8 +36,10 @@ from trimzoo.data.embedded import minilm_path
 from trimzoo.data.tokenizers import load_tokenizer
 from trimzoo.models import (TrimzooClassifier, create, drop_layers,
                             from_pretrained)
+from trimzoo.models.preprocessors import preprocessor_for
 from trimzoo.training.checkpointing import TrainingState
 from trimzoo.training.optimizers import create_optimizer
+from trimzoo.training.progress import progress_callbacks
 from trimzoo.training.strategy import get_strategy
 from trimzoo.training.tasks import ClassificationTask
 from trimzoo.utils.io import atomic_path, read_json, write_json
@@ -185,16 +192,33 @@ def _lookup(results, metric):
 
 
 def save_preset(model, tokenizer, path):
-    """Classifier + tokenizer as one preset folder, written atomically.
+    """Classifier + preprocessor (with its tokenizer) as one preset folder,
+    written atomically.
 
     The folder holds weights only, not the optimizer state (which would
-    triple its size): a fresh copy of the model is saved.
+    triple its size): a fresh copy of the model is saved, with
+    ``tokenizer`` as its preprocessor when it is one, else a
+    ``TrimzooTextClassifierPreprocessor`` on it.
     """
     clone = model.__class__.from_config(model.get_config())
     clone.set_weights(model.get_weights())
+    if not isinstance(tokenizer, keras_hub.models.Preprocessor):
+        tokenizer = preprocessor_for(model.backbone, tokenizer)
+    clone.preprocessor = tokenizer
     with atomic_path(path) as tmp:
         clone.save_to_preset(tmp)
-        tokenizer.save_to_preset(tmp)
+
+
+def write_label_map(workdir, spec):
+    """Writes ``labels.json`` (``{"label_names": [...]}``, null for
+    regression) into ``workdir`` and prints the map."""
+    names = None if spec.label_names is None else list(spec.label_names)
+    write_json(os.path.join(workdir, "labels.json"), {"label_names": names})
+    if names is None:
+        print(f"Labels: regression ({spec.name}): one score.", flush=True)
+    else:
+        print("Labels: " + ", ".join(f"{i}={n}" for i, n in enumerate(names)),
+              flush=True)
 
 
 def predict_labels(model, dataset, spec):
@@ -259,12 +283,17 @@ def finetune(config, workdir, strategy=None, callbacks=()):
         test = load_task_data(config.task, spec.test_split, **data_kwargs)[0]
     best_metric = config.eval.best_metric or (
         f"{spec.eval_splits[0]}/{spec.main_metric}")
+    write_label_map(workdir, spec)
 
     with strategy.scope():
         raw_train = None
         if config.drop_layers.startswith("contribution"):
             raw_train = train
         model, tokenizer, info = build_model(config, spec, raw_train)
+        # Saved presets read strings and know the label names.
+        model.label_names = spec.label_names
+        preprocessor = preprocessor_for(model.backbone, tokenizer,
+                                        config.max_seq_length)
         num_segments = model.backbone.num_segments
 
         def encode(examples, shuffle=False, batch_size=None):
@@ -320,11 +349,13 @@ def finetune(config, workdir, strategy=None, callbacks=()):
         return results
 
     callbacks = [
-        EvalCallback(evaluate, spec, workdir, best_metric, tokenizer, record),
+        EvalCallback(evaluate, spec, workdir, best_metric, preprocessor,
+                     record),
         StateCallback(state),
         keras.callbacks.TensorBoard(
             os.path.join(workdir, "tensorboard"), update_freq=50),
         *callbacks,
+        *progress_callbacks(config.train.batch_size, _interactive()),
     ]
     start = time.time()
     if initial_epoch < config.train.epochs:
@@ -340,7 +371,7 @@ def finetune(config, workdir, strategy=None, callbacks=()):
             callbacks[2].on_train_end()
             raise
     record["train_seconds"] = time.time() - start
-    save_preset(model, tokenizer, os.path.join(workdir, "final"))
+    save_preset(model, preprocessor, os.path.join(workdir, "final"))
     if test is not None and os.path.isdir(os.path.join(workdir, "best")):
         best = keras_hub.models.TextClassifier.from_preset(
             os.path.join(workdir, "best"))
