@@ -62,7 +62,8 @@ def _check_strings(x):
         if dtype is None and isinstance(segment, (list, np.ndarray)):
             dtype = np.asarray(segment).dtype
         if dtype is not None and not (
-                dtype == tf.string or getattr(dtype, "kind", "") in "USO"):
+                dtype == tf.string or getattr(dtype, "kind", None) in (
+                    "U", "S", "O")):
             raise ValueError(
                 f"The preprocessor takes strings, got values of dtype "
                 f"{dtype}. Pass texts, or feed token-id dicts to the model.")
@@ -130,9 +131,13 @@ class _Packing:
         errors), and the backbone's segment count."""
         if "tokenizer" not in kwargs:
             kwargs["tokenizer"] = tokenizer_of_folder(loader.preset)
+        config = loader.config.get("config", {})
         if "num_segments" not in kwargs:
-            segments = loader.config.get("config", {}).get("num_segments", 2)
-            kwargs["num_segments"] = min(int(segments), 2)
+            kwargs["num_segments"] = min(int(config.get("num_segments", 2)),
+                                         2)
+        kwargs.setdefault("sequence_length", min(
+            DEFAULT_SEQUENCE_LENGTH,
+            int(config.get("max_sequence_length", DEFAULT_SEQUENCE_LENGTH))))
         return kwargs
 
 
