@@ -184,3 +184,18 @@ def test_embedder_exports(tmp_path):
     ids = {k: np.asarray(v) for k, v in embedder.preprocessor(TEXTS).items()}
     np.testing.assert_allclose(TFLiteRunner(path)(ids)["embeddings"],
                                expected, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_readme_quick_start_runs():
+    readme = os.path.join(os.path.dirname(FIXTURES), "..", "README.md")
+    with open(readme, encoding="utf-8") as f:
+        text = f.read()
+    block = text.split("<!-- quick-start: tests/test_text.py runs this "
+                       "block -->\n```python\n", 1)[1].split("```", 1)[0]
+    assert len(block.strip().splitlines()) == 5
+    scope = {}
+    exec(compile(block, "README quick start", "exec"), scope)
+    classifier = scope["classifier"]
+    assert classifier.label_names == ("rotten", "fresh")
+    assert classifier.predict(["a fine film"], verbose=0).shape == (1, 2)
