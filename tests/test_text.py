@@ -199,3 +199,30 @@ def test_readme_quick_start_runs():
     classifier = scope["classifier"]
     assert classifier.label_names == ("rotten", "fresh")
     assert classifier.predict(["a fine film"], verbose=0).shape == (1, 2)
+
+
+def test_finetuned_folder_reads_strings_and_knows_its_labels(tmp_path,
+                                                             capsys):
+    from test_finetune import small_config
+
+    from trimzoo.training.finetune import finetune
+
+    workdir = str(tmp_path / "run")
+    config = small_config()
+    config.train.max_steps_per_epoch = 2
+    finetune(config, workdir)
+    out = capsys.readouterr().out
+    # The label map is printed first and written to the workdir; progress
+    # lines appear when stdout is not a terminal.
+    assert "Labels: 0=rotten, 1=fresh" in out
+    assert "examples/s" in out and "step 2/2 (epoch 1/1)" in out
+    with open(os.path.join(workdir, "labels.json")) as f:
+        assert f.read().count("rotten") == 1
+    best = os.path.join(workdir, "best")
+    a = keras_hub.models.TextClassifier.from_preset(best)
+    b = TrimzooClassifier.from_preset(best)
+    assert a.label_names == b.label_names == ("rotten", "fresh")
+    assert a.preprocessor.sequence_length == config.max_seq_length
+    texts = ["a gripping film", "a dull mess"]
+    np.testing.assert_allclose(a.predict(texts, verbose=0),
+                               b.predict(texts, verbose=0), atol=1e-6)
