@@ -13,6 +13,8 @@ Entry point: :func:`export_model` (``tools/export.py``). Building blocks:
   ``ParityError``;
 - :mod:`~trimzoo.export.quantize`: ``keras_int8`` (Keras 3
   ``quantize("int8")``, the server-side path);
+- :mod:`~trimzoo.export.embedder`: ``TrimzooTextEmbedder`` exports (text-in
+  SavedModel, token-ids-in TFLite);
 - :mod:`~trimzoo.export.benchmark`: round-robin median latencies.
 """
 
@@ -21,6 +23,10 @@ from trimzoo.export.converter import (
     QUANTIZE_MODES,
     FlexOpsError,
     convert_saved_model,
+)
+from trimzoo.export.embedder import (
+    export_embedder_saved_model,
+    export_embedder_tflite,
 )
 from trimzoo.export.data import (
     ParityData,
@@ -68,7 +74,8 @@ __all__ = [
     "ParityError", "SavedModelRunner", "TFLiteRunner",
     "TextSavedModelRunner", "Thresholds", "calibration_data",
     "check_builtin_only", "compare", "convert", "convert_file",
-    "convert_saved_model", "export_model", "export_saved_model",
+    "convert_saved_model", "export_embedder_saved_model",
+    "export_embedder_tflite", "export_model", "export_saved_model",
     "export_text_saved_model", "find_tokenizer", "gate", "keras_int8",
     "load_model", "parity_data", "parse_list", "raise_on_failures",
     "serving_function", "tensor_types", "tflite_ops", "verify",

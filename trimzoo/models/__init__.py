@@ -1,4 +1,5 @@
-"""trimzoo models: the backbone, the preset factories, the task models, the
+"""trimzoo models: the backbone, the preset factories, the task models
+(classifier, masked LM, text embedder) with their preprocessors, the
 tokenizers and Poor Man's BERT."""
 
 from trimzoo.models.backbone import TrimzooBackbone
@@ -10,8 +11,13 @@ from trimzoo.models.layer_drop import (
     parse_drop_spec,
 )
 from trimzoo.models.masked_lm import TrimzooMaskedLM
+from trimzoo.models.preprocessors import (
+    TrimzooMaskedLMPreprocessor,
+    TrimzooTextClassifierPreprocessor,
+)
 from trimzoo.models.pretrained import from_pretrained
 from trimzoo.models.presets import PRESETS
+from trimzoo.models.text_embedder import TrimzooTextEmbedder
 from trimzoo.models.tokenizers import (
     BertWordPieceTokenizer,
     RobertaBPETokenizer,

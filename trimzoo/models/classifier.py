@@ -7,16 +7,21 @@ from trimzoo.layers._utils import default_initializer
 from trimzoo.layers.pooling import SequencePooling
 from trimzoo.models.backbone import TrimzooBackbone
 from trimzoo.models.input_checks import check_predict_data
+from trimzoo.models.preprocessors import TrimzooTextClassifierPreprocessor
+from trimzoo.models.text_task import TextTaskMixin
 
 
 @keras.saving.register_keras_serializable(package="trimzoo")
-class TrimzooClassifier(keras_hub.models.TextClassifier):
+class TrimzooClassifier(TextTaskMixin, keras_hub.models.TextClassifier):
     """Dropout + dense on a pooled vector of the backbone's outputs.
 
     A keras-hub ``TextClassifier``, so ``save_to_preset`` /
-    ``keras_hub.models.TextClassifier.from_preset`` work. Inputs are the
-    backbone's dict of int tensors; outputs are logits ``[batch,
-    num_classes]`` (``num_classes=1`` for regression such as STS-B).
+    ``keras_hub.models.TextClassifier.from_preset`` work. With a
+    preprocessor (``TrimzooTextClassifierPreprocessor``, saved with the
+    preset) ``fit``, ``predict`` and ``evaluate`` take strings (or pairs of
+    strings); token-id dicts are passed to the model as they are. Outputs
+    are logits ``[batch, num_classes]`` (``num_classes=1`` for regression
+    such as STS-B).
 
     Args:
         backbone: ``TrimzooBackbone``.
@@ -32,6 +37,8 @@ class TrimzooClassifier(keras_hub.models.TextClassifier):
             ``sequence_output`` (mean is how sentence encoders such as
             all-MiniLM-L6-v2 were trained; the backbone's unused pooler is
             then frozen). Defaults to ``"cls"``.
+        label_names: sequence of str or None. The name of each class, in
+            order (saved with the preset). Defaults to None.
 
     Examples:
     >>> import trimzoo
@@ -42,9 +49,24 @@ class TrimzooClassifier(keras_hub.models.TextClassifier):
     >>> TrimzooClassifier(backbone, num_classes=2, pooling="mean").pooling
     'mean'
 
+    Strings in, with the reference WordPiece tokenizer of a vocabulary:
+
+    >>> from trimzoo.models import (BertWordPieceTokenizer,
+    ...                             TrimzooTextClassifierPreprocessor)
+    >>> vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "good", "bad"]
+    >>> backbone = trimzoo.models.bert_tiny(vocabulary_size=len(vocab))
+    >>> classifier = TrimzooClassifier(
+    ...     backbone, num_classes=2, label_names=["neg", "pos"],
+    ...     preprocessor=TrimzooTextClassifierPreprocessor(
+    ...         BertWordPieceTokenizer(vocab), sequence_length=8))
+    >>> history = classifier.fit(x=["good", "bad"], y=[1, 0], verbose=0)
+    >>> classifier.predict(["good good", "bad"], verbose=0).shape
+    (2, 2)
+
     """
 
     backbone_cls = TrimzooBackbone
+    preprocessor_cls = TrimzooTextClassifierPreprocessor
 
     def __init__(
         self,
@@ -54,6 +76,7 @@ class TrimzooClassifier(keras_hub.models.TextClassifier):
         activation=None,
         dropout=0.1,
         pooling="cls",
+        label_names=None,
         **kwargs,
     ):
         # === Layers ===
@@ -94,6 +117,16 @@ class TrimzooClassifier(keras_hub.models.TextClassifier):
         self.activation = keras.activations.get(activation)
         self.dropout = float(dropout)
         self.pooling = pooling
+        self.label_names = label_names
+
+    @property
+    def label_names(self):
+        """The name of each class (tuple of str), or None."""
+        return self._label_names
+
+    @label_names.setter
+    def label_names(self, value):
+        self._label_names = _check_label_names(value, self.num_classes)
 
     def predict(self, x, *args, **kwargs):
         check_predict_data(x)
@@ -107,6 +140,23 @@ class TrimzooClassifier(keras_hub.models.TextClassifier):
                 "activation": keras.activations.serialize(self.activation),
                 "dropout": self.dropout,
                 "pooling": self.pooling,
+                "label_names": (None if self.label_names is None
+                                else list(self.label_names)),
             }
         )
         return config
+
+
+def _check_label_names(label_names, num_classes):
+    if label_names is None:
+        return None
+    if isinstance(label_names, str):
+        raise ValueError(
+            f"label_names must be a sequence of str, got the string "
+            f"{label_names!r}.")
+    names = tuple(str(n) for n in label_names)
+    if num_classes == 1 or len(names) != num_classes:
+        raise ValueError(
+            f"label_names {list(names)} must name each of the "
+            f"{num_classes} classes (none for regression, num_classes=1).")
+    return names

@@ -2,14 +2,17 @@
 
 import keras
 import keras_hub
+import numpy as np
 
 from trimzoo.layers._utils import default_initializer
 from trimzoo.models.backbone import TrimzooBackbone
 from trimzoo.models.input_checks import check_predict_data
+from trimzoo.models.preprocessors import TrimzooMaskedLMPreprocessor
+from trimzoo.models.text_task import TextTaskMixin, check_texts
 
 
 @keras.saving.register_keras_serializable(package="trimzoo")
-class TrimzooMaskedLM(keras_hub.models.MaskedLM):
+class TrimzooMaskedLM(TextTaskMixin, keras_hub.models.MaskedLM):
     """A ``TrimzooBackbone`` with BERT's masked-LM head.
 
     The head is keras-hub's ``MaskedLMHead``: a dense + gelu + layernorm
@@ -29,6 +32,13 @@ class TrimzooMaskedLM(keras_hub.models.MaskedLM):
     ``keras_hub.models.Backbone.from_preset`` (backbone only) read. Under a
     mixed-precision backbone the head computes in float32, so the logits
     are float32.
+
+    With a ``TrimzooMaskedLMPreprocessor`` (saved with the preset),
+    ``fit`` takes strings and masks them at random, and ``predict`` takes
+    strings with mask tokens ("the [MASK] was great", ``<mask>`` for BPE)
+    and returns the logits at those positions (padded to the
+    preprocessor's ``mask_selection_length``); :meth:`fill_mask` gives the
+    most likely tokens.
 
     Args:
         backbone: ``TrimzooBackbone``.
@@ -51,7 +61,7 @@ class TrimzooMaskedLM(keras_hub.models.MaskedLM):
     """
 
     backbone_cls = TrimzooBackbone
-    preprocessor_cls = None
+    preprocessor_cls = TrimzooMaskedLMPreprocessor
 
     def __init__(self, backbone, preprocessor=None, **kwargs):
         # === Layers ===
@@ -82,7 +92,61 @@ class TrimzooMaskedLM(keras_hub.models.MaskedLM):
 
     def predict(self, x, *args, **kwargs):
         check_predict_data(x)
-        return super().predict(x, *args, **kwargs)
+        # predict() traces preprocess_samples while building its dataset:
+        # strings are marked at their own mask tokens, not masked at random.
+        self._filling_masks = True
+        try:
+            return super().predict(x, *args, **kwargs)
+        finally:
+            self._filling_masks = False
+
+    def preprocess_samples(self, x, y=None, sample_weight=None):
+        if (getattr(self, "_filling_masks", False) and self.preprocessor
+                is not None and not isinstance(x, dict)):
+            return self.preprocessor.fill_mask_inputs(x)
+        return super().preprocess_samples(x, y=y, sample_weight=sample_weight)
+
+    def fill_mask(self, texts, top_k=1, batch_size=32, progress=None):
+        """The ``top_k`` most likely tokens at each mask token of each text.
+
+        Args:
+            texts: str or list of str, with mask tokens (``[MASK]``,
+                ``<mask>``).
+            top_k: int. Candidates per mask. Defaults to ``1``.
+            batch_size: int. Defaults to ``32``.
+            progress: bool or None. Show a progress bar; None: for long
+                lists. Defaults to None.
+
+        Returns:
+            One list per text, one entry per mask token (left to right):
+            the token (``top_k=1``) or a list of ``top_k`` tokens, most
+            likely first.
+
+        Raises:
+            ValueError: a text without a mask token, or with more than the
+                preprocessor's ``mask_selection_length``.
+        """
+        texts = check_texts(texts)
+        fill = getattr(self.preprocessor, "fill_mask_inputs", None)
+        if fill is None:
+            raise ValueError("fill_mask needs a TrimzooMaskedLMPreprocessor.")
+        tokenizer = self.preprocessor.tokenizer
+        mask_id = self.preprocessor.special_ids["mask"]
+        results = []
+        for x, logits in self._batches(texts, batch_size, progress, fill):
+            counts = np.sum(x["token_ids"] == mask_id, axis=-1)
+            for count, row in zip(counts, logits):
+                i = len(results)
+                if not 1 <= count <= row.shape[0]:
+                    raise ValueError(
+                        f"Text {i} {texts[i]!r:.80} has {count} mask tokens; "
+                        f"give 1 to {row.shape[0]} (mask_selection_length).")
+                best = np.argsort(-row[:count], axis=-1)[:, :top_k]
+                tokens = [[tokenizer.id_to_token(int(t)) for t in b]
+                          for b in best]
+                results.append([t[0] for t in tokens] if top_k == 1
+                               else tokens)
+        return results
 
 
 def _head_dtype(policy):

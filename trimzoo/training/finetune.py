@@ -12,8 +12,13 @@ Workdir layout::
     checkpoints/       resumable state (weights + optimizer, epoch record)
     metrics.json       every evaluation, the best one, and test metrics
     tensorboard/       training and evaluation scalars
+    labels.json        the label map: class id -> label name
     best/              preset folder of the best model (by validation)
     final/             preset folder of the model at the end of training
+
+``best/`` and ``final/`` hold the classifier with its preprocessor and label
+names: ``keras_hub.models.TextClassifier.from_preset(folder)`` predicts on
+strings.
 """
 
 import copy
@@ -33,10 +38,12 @@ from trimzoo.data.tokenizers import load_tokenizer
 from trimzoo.models import (TrimzooBackbone, TrimzooClassifier, create,
                             drop_layers, extract, from_pretrained)
 from trimzoo.models.layer_drop import drop_plan, parse_drop_spec
+from trimzoo.models.preprocessors import preprocessor_for
 from trimzoo.training.checkpointing import (TrainingState, changed_fields,
                                             record_config)
 from trimzoo.training.loop import NonFiniteLossError
 from trimzoo.training.optimizers import create_optimizer
+from trimzoo.training.progress import progress_callbacks
 from trimzoo.training.strategy import get_strategy
 from trimzoo.training.task_distillation import (distillation_model,
                                                is_classifier_folder,
@@ -246,16 +253,33 @@ def _lookup(results, metric):
 
 
 def save_preset(model, tokenizer, path):
-    """Classifier + tokenizer as one preset folder, written atomically.
+    """Classifier + preprocessor (with its tokenizer) as one preset folder,
+    written atomically.
 
     The folder holds weights only, not the optimizer state (which would
-    triple its size): a fresh copy of the model is saved.
+    triple its size): a fresh copy of the model is saved, with
+    ``tokenizer`` as its preprocessor when it is one, else a
+    ``TrimzooTextClassifierPreprocessor`` on it.
     """
     clone = model.__class__.from_config(model.get_config())
     clone.set_weights(model.get_weights())
+    if not isinstance(tokenizer, keras_hub.models.Preprocessor):
+        tokenizer = preprocessor_for(model.backbone, tokenizer)
+    clone.preprocessor = tokenizer
     with atomic_path(path) as tmp:
         clone.save_to_preset(tmp)
-        tokenizer.save_to_preset(tmp)
+
+
+def write_label_map(workdir, spec):
+    """Writes ``labels.json`` (``{"label_names": [...]}``, null for
+    regression) into ``workdir`` and prints the map."""
+    names = None if spec.label_names is None else list(spec.label_names)
+    write_json(os.path.join(workdir, "labels.json"), {"label_names": names})
+    if names is None:
+        print(f"Labels: regression ({spec.name}): one score.", flush=True)
+    else:
+        print("Labels: " + ", ".join(f"{i}={n}" for i, n in enumerate(names)),
+              flush=True)
 
 
 def predict_labels(model, dataset, spec):
@@ -312,12 +336,17 @@ def finetune(config, workdir, strategy=None, callbacks=()):
         test = load_task_data(config.task, spec.test_split, **data_kwargs)[0]
     best_metric = config.eval.best_metric or (
         f"{spec.eval_splits[0]}/{spec.main_metric}")
+    write_label_map(workdir, spec)
 
     with strategy.scope():
         raw_train = None
         if config.drop_layers.startswith("contribution"):
             raw_train = train
         model, tokenizer, info = build_model(config, spec, raw_train)
+        # Saved presets read strings and know the label names.
+        model.label_names = spec.label_names
+        preprocessor = preprocessor_for(model.backbone, tokenizer,
+                                        config.max_seq_length)
         num_segments = model.backbone.num_segments
 
         def encode(examples, shuffle=False, batch_size=None):
@@ -387,12 +416,13 @@ def finetune(config, workdir, strategy=None, callbacks=()):
 
     callbacks = [
         StopOnNonFiniteLoss(state),  # First: nothing of a bad epoch is saved.
-        EvalCallback(evaluate, spec, workdir, best_metric, tokenizer, record,
-                     model=model),
+        EvalCallback(evaluate, spec, workdir, best_metric, preprocessor,
+                     record, model=model),
         StateCallback(state),
         keras.callbacks.TensorBoard(
             os.path.join(workdir, "tensorboard"), update_freq=50),
         *callbacks,
+        *progress_callbacks(config.train.batch_size, _interactive()),
     ]
     start = time.time()
     if initial_epoch < config.train.epochs:
@@ -409,7 +439,7 @@ def finetune(config, workdir, strategy=None, callbacks=()):
             raise
     record["train_seconds"] = time.time() - start
     _require_finite_weights(model, "final/")
-    save_preset(model, tokenizer, os.path.join(workdir, "final"))
+    save_preset(model, preprocessor, os.path.join(workdir, "final"))
     if test is not None and os.path.isdir(os.path.join(workdir, "best")):
         best = keras_hub.models.TextClassifier.from_preset(
             os.path.join(workdir, "best"))

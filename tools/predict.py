@@ -1,0 +1,84 @@
+r"""Predict on a file of text with a fine-tuned classifier, an embedder (or
+any checkpoint: mean-pooled embeddings), a SavedModel or a .tflite file.
+
+    python tools/predict.py --model=/tmp/rt/best --input=reviews.csv \
+        --text_column=text --output=predictions.csv
+    python tools/predict.py --model=/tmp/rt/best --input=test.jsonl \
+        --output=out.jsonl --evaluate --label_column=label
+    python tools/predict.py --model=EXPORT/model.tflite \
+        --tokenizer=/tmp/rt/best --input=lines.txt --output=out.csv
+    python tools/predict.py --model=CHECKPOINT --input=lines.txt \
+        --output=embeddings.npy
+
+Inputs: .csv/.tsv (with a header), .jsonl, .txt (one text per line).
+Outputs: .csv/.jsonl (line, label, its probability, every class's) or
+.npy (embeddings). A bad row (empty text, not UTF-8, missing value) stops
+the run with its line number, or with --skip_bad_rows is reported and
+skipped.
+"""
+
+import json
+import sys
+
+import _common  # noqa: F401  (path and logging set-up)
+from absl import app, flags
+
+flags.DEFINE_string("model", None, "Model folder, SavedModel folder or "
+                    ".tflite file.")
+flags.DEFINE_string("input", None, "Input file: .csv, .tsv, .jsonl or .txt.")
+flags.DEFINE_string("output", None, "Output file: .csv or .jsonl "
+                    "(classifiers), .npy (embeddings).")
+flags.DEFINE_string("text_column", "text", "Column (JSON key) of the text.")
+flags.DEFINE_string("text_pair_column", None, "Column of the second text of "
+                    "a pair.")
+flags.DEFINE_string("label_column", None, "Column of the labels "
+                    "(--evaluate).")
+flags.DEFINE_bool("evaluate", False, "Print the metrics against "
+                  "--label_column.")
+flags.DEFINE_bool("skip_bad_rows", False, "Report and skip bad rows instead "
+                  "of stopping at the first.")
+flags.DEFINE_string("tokenizer", None, "Token-ids-in exports: the model "
+                    "folder they came from (tokenizer, label names); default:"
+                    " the one named in export_report.json beside them.")
+flags.DEFINE_integer("batch_size", 32, "Rows per model call.", lower_bound=1)
+flags.DEFINE_integer("sequence_length", 128, "Token budget of token-ids-in "
+                     "exports.", lower_bound=3)
+flags.mark_flags_as_required(["model", "input", "output"])
+FLAGS = flags.FLAGS
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    if FLAGS.evaluate and not FLAGS.label_column:
+        raise app.UsageError("--evaluate needs --label_column.")
+    from trimzoo.predict import load_predictor, predict_file
+
+    try:
+        predictor = load_predictor(
+            FLAGS.model, tokenizer=FLAGS.tokenizer,
+            batch_size=FLAGS.batch_size,
+            sequence_length=FLAGS.sequence_length)
+        print(f"{predictor.kind} from {predictor.source}"
+              + (f"; labels {list(predictor.label_names)}"
+                 if predictor.label_names else ""), file=sys.stderr)
+        result = predict_file(
+            predictor, FLAGS.input, FLAGS.output,
+            text_column=FLAGS.text_column,
+            text_pair_column=FLAGS.text_pair_column,
+            label_column=FLAGS.label_column, evaluate=FLAGS.evaluate,
+            skip_bad_rows=FLAGS.skip_bad_rows, batch_size=FLAGS.batch_size)
+    except (ValueError, FileNotFoundError, TypeError) as err:
+        print(f"PREDICT FAILED: {err}", file=sys.stderr, flush=True)
+        return 1
+    print(f"wrote {result['rows']} rows to {FLAGS.output}"
+          + (f"; skipped {len(result['skipped'])} bad rows"
+             if result["skipped"] else ""))
+    if "metrics" in result:
+        print("metrics: " + json.dumps(
+            {k: round(v, 4) for k, v in result["metrics"].items()}))
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)

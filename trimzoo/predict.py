@@ -1,0 +1,482 @@
+"""Predictions on a file of text with any trimzoo model: a model folder, a
+SavedModel or a ``.tflite`` file (the library behind ``tools/predict.py``).
+
+``load_predictor(path)`` returns a :class:`Predictor`: ``kind`` is
+``"classifier"`` (outputs: logits ``[batch, num_classes]``, 1 for
+regression) or ``"embedder"`` (outputs: embeddings ``[batch, dim]``).
+``predict_file`` streams an input file through it in batches (constant
+memory) and writes one output row per input row; each bad row raises a
+:class:`~trimzoo.data.DataError` naming its line, or is reported and skipped.
+"""
+
+import csv
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+import keras_hub
+import numpy as np
+import tensorflow as tf
+import tqdm
+
+from trimzoo.data import DataError, compute_metrics, files_task
+from trimzoo.data.files import parse_label
+from trimzoo.export.saved_model import SIGNATURE
+from trimzoo.export.tflite import TFLiteRunner
+from trimzoo.models import TrimzooTextEmbedder
+from trimzoo.models.preprocessors import (
+    TrimzooTextClassifierPreprocessor,
+    tokenizer_of_folder,
+)
+from trimzoo.utils.io import read_json
+
+INPUT_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
+                 ".ndjson": "jsonl", ".txt": "txt"}
+OUTPUT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".npy": "npy"}
+
+
+def _softmax(logits):
+    z = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)
+
+
+class Predictor:
+    """Texts (or pairs) in, a NumPy array out; see the module docstring.
+
+    Attributes:
+        kind: ``"classifier"`` or ``"embedder"``.
+        label_names: tuple of str (classifiers; the class ids as strings
+            when the model has no names), or None (regression, embedders).
+        source: str. What was loaded.
+    """
+
+    def __init__(self, run, kind, label_names, source):
+        self._run, self.kind, self.source = run, kind, source
+        self.label_names = label_names
+
+    def __call__(self, texts, pairs=None):
+        return np.asarray(self._run(list(texts), pairs), dtype="float32")
+
+
+def _model_folder_predictor(folder, batch_size):
+    task = read_json(os.path.join(folder, "task.json")) or {}
+    if "Classifier" in task.get("registered_name", ""):
+        model = keras_hub.models.TextClassifier.from_preset(folder)
+        if model.preprocessor is None:
+            tokenizer_of_folder(folder)  # Raises: no tokenizer.
+        names = model.label_names
+        if names is None and model.num_classes > 1:
+            names = tuple(str(i) for i in range(model.num_classes))
+        kind = "classifier"
+    else:  # An embedder, or any backbone: mean-pooled embeddings.
+        model = TrimzooTextEmbedder.from_preset(folder)
+        names, kind = None, "embedder"
+
+    def run(texts, pairs):
+        x = texts if pairs is None else (texts, pairs)
+        return model.predict(x=x, batch_size=batch_size, verbose=0)
+
+    return Predictor(run, kind, names, folder)
+
+
+def _export_source(path):
+    """The model folder an export was made from (``export_report.json``
+    beside it), or None."""
+    folder = os.path.dirname(os.path.abspath(path))
+    for where in (folder, os.path.dirname(folder)):
+        report = read_json(os.path.join(where, "export_report.json"))
+        if report:
+            return (report.get("model") or {}).get("path")
+    return None
+
+
+def _label_names_of(folder):
+    """The label names in a model folder's ``task.json``, or None."""
+    if not folder:
+        return None
+    task = read_json(os.path.join(folder, "task.json")) or {}
+    names = task.get("config", {}).get("label_names")
+    return None if names is None else tuple(names)
+
+
+def _preprocessor_of(path, folder, sequence_length):
+    """The preprocessor for a token-ids-in export, from its model folder."""
+    if folder is None:
+        raise ValueError(
+            f"{path!r} takes token ids: pass the model folder it was "
+            "exported from as the tokenizer (--tokenizer=DIR).")
+    config = (read_json(os.path.join(folder, "config.json")) or {}).get(
+        "config", {})
+    return TrimzooTextClassifierPreprocessor(
+        tokenizer_of_folder(folder), sequence_length=sequence_length,
+        num_segments=min(int(config.get("num_segments", 2)), 2))
+
+
+def _outputs_to_kind(outputs, names):
+    if "embeddings" in outputs:
+        return "embedder", None
+    if "logits" in outputs:
+        if names is None and outputs["logits"].shape[-1] > 1:
+            names = tuple(str(i) for i in range(outputs["logits"].shape[-1]))
+        return "classifier", names
+    raise ValueError(f"The export has outputs {sorted(outputs)}; expected "
+                     "'logits' (a classifier) or 'embeddings'.")
+
+
+def _export_predictor(path, tokenizer, sequence_length):
+    folder = tokenizer or _export_source(path)
+    text_in, fixed = False, None
+    if path.endswith(".tflite"):
+        runner = TFLiteRunner(path)
+        fixed = runner.seq_len
+
+        def call(x):
+            return runner({k: np.asarray(v) for k, v in x.items()})
+    else:
+        import tensorflow_text  # noqa: F401  (the text-in graph's ops)
+
+        fn = tf.saved_model.load(path).signatures[SIGNATURE]
+        text_in = "text" in fn.structured_input_signature[1]
+
+        def call(x):
+            if text_in:
+                return {k: v.numpy() for k, v in fn(text=tf.constant(
+                    x)).items()}
+            return {k: v.numpy() for k, v in fn(**{
+                k: tf.constant(v, tf.int32) for k, v in x.items()}).items()}
+
+    if text_in:
+        def encode(texts, pairs):
+            if pairs is not None:
+                raise ValueError("This text-in SavedModel takes one text per "
+                                 "example, not pairs.")
+            return texts
+    else:
+        preprocessor = _preprocessor_of(path, folder,
+                                        fixed or sequence_length)
+
+        def encode(texts, pairs):
+            x = (preprocessor(texts) if pairs is None
+                 else preprocessor(x=(texts, pairs)))
+            x = {k: np.asarray(v) for k, v in x.items()}
+            if fixed:  # A fixed-length model: pad to its length.
+                pad = fixed - x["token_ids"].shape[1]
+                values = {"token_ids": preprocessor.special_ids["pad"]}
+                x = {k: np.pad(v, [(0, 0), (0, pad)],
+                               constant_values=values.get(k, 0))
+                     for k, v in x.items()}
+            return x
+
+    kind, names = _outputs_to_kind(call(encode(["probe"], None)),
+                                   _label_names_of(folder))
+    key = "embeddings" if kind == "embedder" else "logits"
+    return Predictor(lambda texts, pairs: call(encode(texts, pairs))[key],
+                     kind, names, path)
+
+
+def load_predictor(path, tokenizer=None, batch_size=32, sequence_length=128):
+    """A :class:`Predictor` for a model folder (fine-tuned classifier,
+    embedder, or any backbone/checkpoint folder: mean-pooled embeddings), a
+    SavedModel folder or a ``.tflite`` file.
+
+    Args:
+        path: str. The model.
+        tokenizer: str or None. For token-ids-in exports: the model folder
+            they were made from (its tokenizer and label names); None:
+            the folder named in the ``export_report.json`` beside the
+            export.
+        batch_size: int. Defaults to 32.
+        sequence_length: int. Token budget of ids-in exports. Defaults to
+            128.
+
+    Raises:
+        FileNotFoundError: no such model, or a model folder without a
+            tokenizer.
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"No such model: {path!r}.")
+    if path.endswith(".tflite") or os.path.exists(
+            os.path.join(path, "saved_model.pb")):
+        return _export_predictor(path, tokenizer, sequence_length)
+    if not os.path.isdir(path):
+        raise ValueError(f"{path!r} is neither a model folder, a SavedModel "
+                         "folder nor a .tflite file.")
+    return _model_folder_predictor(path, batch_size)
+
+
+# --- Reading ------------------------------------------------------------------
+
+def _format(path, table, what):
+    ext = os.path.splitext(os.fspath(path))[1].lower()
+    if ext not in table:
+        raise ValueError(f"Cannot tell the {what} format of {path!r}: use "
+                         f"one of {sorted(table)}.")
+    return table[ext]
+
+
+def _check_text(value, column, path, line):
+    if value is None:
+        raise DataError(path, line, f"no value in column {column!r}.")
+    if not isinstance(value, str):
+        raise DataError(path, line,
+                        f"column {column!r} is {value!r:.40}, not text.")
+    if any("\udc80" <= c <= "\udcff" for c in value):
+        raise DataError(path, line, "not UTF-8 text (undecodable bytes).")
+    if not value.strip():
+        raise DataError(path, line, f"empty text in column {column!r}.")
+    return value
+
+
+def read_rows(path, text_column="text", text_pair_column=None,
+              label_column=None):
+    """Streams ``(line, texts, label)`` from a CSV, TSV, JSONL or TXT file
+    (one text per line; no columns), or ``(line, DataError, None)`` for a
+    bad row: not UTF-8, empty text, missing value or invalid JSON. A file
+    that cannot be read at all, or whose header lacks a column, raises
+    :class:`~trimzoo.data.DataError`.
+
+    Examples:
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "in.csv")
+    >>> with open(path, "wb") as f:
+    ...     _ = f.write(b"text,label\\ngood,1\\n,0\\nbad \\xff,0\\n")
+    >>> for line, texts, label in read_rows(path, label_column="label"):
+    ...     print(line, texts if label is not None else texts.message)
+    2 ('good',)
+    3 empty text in column 'text'.
+    4 not UTF-8 text (undecodable bytes).
+    """
+    fmt = _format(path, INPUT_FORMATS, "input")
+    columns = [text_column] + ([text_pair_column] if text_pair_column
+                               else [])
+    needed = columns + ([label_column] if label_column else [])
+    try:
+        f = open(path, encoding="utf-8", errors="surrogateescape", newline="")
+    except OSError as err:
+        raise DataError(path, None, f"cannot read the file ({err}).") from err
+    with f:
+        if fmt == "txt":
+            if label_column or text_pair_column:
+                raise ValueError("A .txt input has one text per line: no "
+                                 "label or pair columns.")
+            records = ((n, {text_column: line.rstrip("\r\n")})
+                       for n, line in enumerate(f, start=1))
+        elif fmt == "jsonl":
+            records = _jsonl_records(f, path)
+        else:
+            records = _delimited_records(f, path, fmt, needed)
+        for line, record in records:
+            if isinstance(record, DataError):
+                yield line, record, None
+                continue
+            try:
+                missing = [c for c in needed if c not in record]
+                if missing:
+                    raise DataError(path, line, f"missing column(s) {missing}"
+                                    f"; the row has {sorted(record)}.")
+                texts = tuple(_check_text(record[c], c, path, line)
+                              for c in columns)
+            except DataError as err:
+                yield line, err, None
+                continue
+            label = record.get(label_column) if label_column else None
+            yield line, texts, label
+
+
+def _jsonl_records(f, path):
+    for line, text in enumerate(f, start=1):
+        if not text.strip():
+            continue
+        try:
+            record = json.loads(text)
+        except (json.JSONDecodeError, UnicodeEncodeError) as err:
+            message = ("not UTF-8 text (undecodable bytes)."
+                       if "\udc80" <= max(text) else
+                       f"invalid JSON ({getattr(err, 'msg', err)}).")
+            yield line, DataError(path, line, message)
+            continue
+        if not isinstance(record, dict):
+            yield line, DataError(path, line, "expected a JSON object.")
+            continue
+        yield line, record
+
+
+def _delimited_records(f, path, fmt, needed):
+    if fmt == "tsv":
+        reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
+    else:
+        reader = csv.reader(f)
+    header = next(reader, None)
+    if header is None:
+        raise DataError(path, None, "the file is empty.")
+    missing = [c for c in needed if c not in header]
+    if missing:
+        raise DataError(path, 1, f"missing column(s) {missing} in the "
+                        f"header; columns are {header}.")
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            yield reader.line_num, DataError(path, reader.line_num,
+                                             f"malformed row ({err}).")
+            continue
+        if not fields or fields == [""]:
+            continue
+        if len(fields) != len(header):
+            yield reader.line_num, DataError(
+                path, reader.line_num,
+                f"{len(fields)} field(s), expected {len(header)}.")
+            continue
+        yield reader.line_num, dict(zip(header, fields))
+
+
+# --- Writing -------------------------------------------------------------------
+
+class _Writer:
+    """Streams predictions to CSV / JSONL, or embeddings to ``.npy``."""
+
+    def __init__(self, path, predictor):
+        self.fmt = _format(path, OUTPUT_FORMATS, "output")
+        self.predictor = predictor
+        if (self.fmt == "npy") != (predictor.kind == "embedder"):
+            raise ValueError(
+                "Write embeddings to a .npy file and classifier outputs to "
+                f".csv or .jsonl; got {path!r} for a {predictor.kind}.")
+        self.path, self.count, self.dim = path, 0, None
+        if self.fmt == "npy":
+            # Rows go to a raw file first; the .npy header (which holds the
+            # row count) is written once the count is known.
+            self.raw = tempfile.NamedTemporaryFile(
+                dir=os.path.dirname(os.path.abspath(path)), delete=False)
+            return
+        self.file = open(path, "w", encoding="utf-8", newline="")
+        if self.fmt == "csv":
+            self.csv = csv.writer(self.file)
+            self.csv.writerow(self._columns())
+
+    def _columns(self):
+        names = self.predictor.label_names
+        if names is None:
+            return ["line", "score"]
+        return ["line", "label", "probability"] + [f"p_{n}" for n in names]
+
+    def write(self, lines, outputs):
+        if self.fmt == "npy":
+            self.dim = outputs.shape[1]
+            self.raw.write(np.ascontiguousarray(outputs, "<f4").tobytes())
+            self.count += len(lines)
+            return
+        names = self.predictor.label_names
+        probs = None if names is None else _softmax(outputs)
+        for i, line in enumerate(lines):
+            if names is None:
+                row = [line, float(outputs[i, 0])]
+            else:
+                best = int(np.argmax(probs[i]))
+                row = [line, names[best], float(probs[i, best])] + [
+                    float(p) for p in probs[i]]
+            if self.fmt == "csv":
+                self.csv.writerow([f"{v:.6g}" if isinstance(v, float) else v
+                                   for v in row])
+            else:
+                self.file.write(json.dumps(dict(zip(self._columns(), row)),
+                                           ensure_ascii=False) + "\n")
+        self.count += len(lines)
+
+    def close(self):
+        if self.fmt != "npy":
+            self.file.close()
+            return
+        self.raw.close()
+        with open(self.path, "wb") as out, open(self.raw.name, "rb") as raw:
+            np.lib.format.write_array_header_1_0(out, {
+                "descr": "<f4", "fortran_order": False,
+                "shape": (self.count, self.dim or 0)})
+            shutil.copyfileobj(raw, out)
+        os.unlink(self.raw.name)
+
+
+def predict_file(predictor, input_path, output_path, *, text_column="text",
+                 text_pair_column=None, label_column=None, evaluate=False,
+                 skip_bad_rows=False, batch_size=32, progress=True,
+                 log=sys.stderr):
+    """Runs ``predictor`` over ``input_path`` and writes ``output_path``.
+
+    Args:
+        predictor: :class:`Predictor`.
+        input_path: str. ``.csv``, ``.tsv``, ``.jsonl`` or ``.txt``.
+        output_path: str. ``.csv`` or ``.jsonl`` (classifiers: line, label
+            name, its probability and every class probability; regression:
+            the score) or ``.npy`` (embedders: ``[rows, dim]`` float32).
+        text_column, text_pair_column: str. Columns (JSON keys) of the text
+            and of the second text of a pair.
+        label_column: str or None. Labels, for ``evaluate``.
+        evaluate: bool. Return the metrics of the predictions against the
+            labels (``trimzoo.data.compute_metrics``).
+        skip_bad_rows: bool. Report each bad row on ``log`` and go on;
+            False: raise its ``DataError``.
+        batch_size: int. Rows per model call. Defaults to 32.
+        progress: bool. Show a progress bar. Defaults to True.
+
+    Returns:
+        dict: ``rows`` written, ``skipped`` (list of ``"line N: reason"``)
+        and, with ``evaluate``, ``metrics``.
+    """
+    if evaluate and (not label_column or predictor.kind != "classifier"):
+        raise ValueError("evaluate needs a classifier and a label_column.")
+    names = predictor.label_names
+    labels, predictions, skipped = [], [], []
+    writer = _Writer(output_path, predictor)
+    batch = []
+
+    def flush():
+        texts = [t[0] for _, t in batch]
+        pairs = [t[1] for _, t in batch] if text_pair_column else None
+        outputs = predictor(texts, pairs)
+        writer.write([line for line, _ in batch], outputs)
+        if evaluate:
+            predictions.extend(outputs[:, 0] if names is None
+                               else np.argmax(outputs, axis=-1))
+        batch.clear()
+
+    try:
+        rows = read_rows(input_path, text_column, text_pair_column,
+                         label_column if evaluate else None)
+        for line, texts, label in tqdm.tqdm(rows, unit=" rows",
+                                            disable=not progress, file=log):
+            try:
+                if isinstance(texts, DataError):
+                    raise texts
+                if evaluate:
+                    label = parse_label(label, names, input_path, line)
+            except DataError as err:
+                if not skip_bad_rows:
+                    raise
+                skipped.append(f"line {line}: {err.message}")
+                print(f"skipped {err}", file=log)
+                continue
+            labels.append(label)
+            batch.append((line, texts))
+            if len(batch) == batch_size:
+                flush()
+        if batch:
+            flush()
+    finally:
+        writer.close()
+    if writer.count == 0:
+        raise DataError(input_path, None, "no rows to predict (all "
+                        f"{len(skipped)} skipped)." if skipped else
+                        "no rows to predict.")
+    result = {"rows": writer.count, "skipped": skipped}
+    if evaluate:
+        spec = files_task([text_column] + ([text_pair_column]
+                                           if text_pair_column else []),
+                          names)
+        result["metrics"] = compute_metrics(spec, np.asarray(labels),
+                                            np.asarray(predictions))
+    return result
