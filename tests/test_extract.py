@@ -81,6 +81,15 @@ def test_extracting_everything_from_task_models_is_bit_exact():
     copy = extract(classifier)
     assert isinstance(copy, TrimzooClassifier) and copy.num_classes == 3
     np.testing.assert_array_equal(_np(copy(inputs)), _np(classifier(inputs)))
+    # The head's input comes along too: pooling and label names.
+    for pooling in ("mean", "max"):
+        pooled = TrimzooClassifier(backbone, num_classes=2, pooling=pooling,
+                                   label_names=["a", "b"])
+        copy = extract(pooled)
+        assert copy.pooling == pooling
+        assert list(copy.label_names) == ["a", "b"]
+        np.testing.assert_array_equal(_np(copy(inputs)),
+                                      _np(pooled(inputs)))
     mlm = TrimzooMaskedLM(backbone)
     mlm_inputs = {**inputs, "mask_positions": np.array([[1, 2], [3, 0]])}
     copy = extract(mlm)

@@ -334,7 +334,8 @@ def _with_head(source, backbone, hidden):
         model = TrimzooClassifier(
             backbone, num_classes=source.num_classes,
             preprocessor=source.preprocessor, activation=source.activation,
-            dropout=source.dropout)
+            dropout=source.dropout, pooling=source.pooling,
+            label_names=source.label_names)
         old, new = source.output_dense, model.output_dense
         _copy(new.kernel, _value(old.kernel)[hidden])
         _copy(new.bias, _value(old.bias))
