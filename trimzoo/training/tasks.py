@@ -391,24 +391,25 @@ class DistillationTask(MaskedLMTask):
             mlm = losses.masked_lm_loss(outputs["logits"], labels, weights,
                                         denominator=denominator)["mlm_loss"]
             terms = {"loss": self.alpha * mlm, "mlm_loss": mlm}
-        if self.hidden_weight:
-            hidden = _share_of_mean(
-                losses.hidden_state_loss(
-                    outputs["student_states"], outputs["teacher_states"],
-                    batch[0]["padding_mask"])["hidden_loss"],
-                self.count(batch), denominator)
-            terms["hidden_loss"] = hidden
-            terms["loss"] = terms["loss"] + self.hidden_weight * hidden
+        return _with_hidden_term(self, terms, batch, outputs, denominator)
+
+
+def _with_hidden_term(task, terms, batch, outputs, denominator):
+    """``terms`` plus ``task.hidden_weight · hidden_loss`` when the task has
+    a hidden-state term. The hidden-state loss averages over this replica's
+    tokens; weighted by its share of the global count, the replicas' terms
+    add up to one average (as the terms that divide by the global
+    ``denominator`` do)."""
+    if not task.hidden_weight:
         return terms
-
-
-def _share_of_mean(value, count, denominator):
-    """A replica's mean weighted by its share of the global count, so the
-    replicas' terms add up to one average (as the loss terms that divide by
-    the global ``denominator`` do)."""
-    if denominator is None:
-        return value
-    return value * count / denominator
+    hidden = losses.hidden_state_loss(
+        outputs["student_states"], outputs["teacher_states"],
+        batch[0]["padding_mask"])["hidden_loss"]
+    if denominator is not None:
+        hidden = hidden * task.count(batch) / denominator
+    terms["hidden_loss"] = hidden
+    terms["loss"] = terms["loss"] + task.hidden_weight * hidden
+    return terms
 
 
 class ClassificationTask(Task):
@@ -519,18 +520,7 @@ class ClassifierDistillationTask(ClassificationTask):
             outputs["logits"], outputs["teacher_logits"], batch[1],
             alpha=self.alpha, temperature=self.temperature,
             denominator=denominator)
-        if self.hidden_weight:
-            # The hidden-state loss averages over this replica's tokens;
-            # weighted by its share of the examples, the replicas' terms
-            # add up to one average, like the logits' terms.
-            hidden = _share_of_mean(
-                losses.hidden_state_loss(
-                    outputs["student_states"], outputs["teacher_states"],
-                    batch[0]["padding_mask"])["hidden_loss"],
-                self.count(batch), denominator)
-            terms["hidden_loss"] = hidden
-            terms["loss"] = terms["loss"] + self.hidden_weight * hidden
-        return terms
+        return _with_hidden_term(self, terms, batch, outputs, denominator)
 
 
 class HiddenStateDistillationTask(Task):
