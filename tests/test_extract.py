@@ -150,6 +150,15 @@ def test_head_mask_gate_equals_zeroing_the_output_rows():
     np.testing.assert_allclose(gated, _np(block(x)), atol=1e-6)
 
 
+def test_extracted_from_a_frozen_source_is_trainable():
+    # A teacher frozen for distillation: what is cut from it must train.
+    source = _source(num_layers=2)
+    source.trainable = False
+    small = extract(source, layers=[1], heads=[[0, 1]])
+    assert len(small.trainable_weights) == len(small.weights) > 0
+    assert not source.trainable_weights
+
+
 def test_hidden_dims_slice_every_weight_consistently():
     source = _source("trimbert_mini", num_layers=3)
     hidden = [0, 2, 3, 7, 8, 11, 12, 15]

@@ -207,6 +207,12 @@ def test_search_resumes_and_chooses(teacher_dir, tmp_path, monkeypatch):
     assert results["skipped"] > 0 and results["trained"] == results["groups"]
     assert calls["costs"] == 11  # nothing measured twice
     assert calls["errors"] == results["trained"]  # nothing trained twice
+    # Every trained candidate learnt (regression: candidates cut after the
+    # first from the teacher frozen by its distillation task did not).
+    state = json.load(open(os.path.join(work, "search_state.json")))
+    for name, err in state["errors"].items():
+        assert err["train_loss"] is not None
+        assert err["grad_norm"] > 0, name
     # W by hand from the rows, and the chosen one maximises it.
     max_p = max(r["params"] for r in rows)
     max_i = max(r["inference_cost"] for r in rows)
@@ -237,11 +243,16 @@ def test_search_resumes_and_chooses(teacher_dir, tmp_path, monkeypatch):
     assert np.isfinite(history.history["loss"]).all()
 
     # The proxy check on the finished search: only the check runs.
-    def fake_finetune(self, checkpoint, folder):
+    teachers = []
+
+    def fake_finetune(self, checkpoint, folder, teacher=None):
         # A stand-in fine-tune whose accuracy falls with the proxy error of
         # the candidate saved in ``checkpoint``; the plumbing must find a
-        # perfect rank correlation.
+        # perfect rank correlation. Distilled: 0.85.
         note = os.path.join(checkpoint, "search.json")
+        if teacher:
+            teachers.append((checkpoint, teacher))
+            return {"test": {"accuracy": 0.85}, "best": {"score": 0.85}}
         if not os.path.exists(note):
             return {"test": {"accuracy": 0.9}, "best": {"score": 0.9}}
         name = json.load(open(note))["candidate"]
@@ -256,6 +267,13 @@ def test_search_resumes_and_chooses(teacher_dir, tmp_path, monkeypatch):
     assert check["n"] >= 3 and results["chosen"] in check["candidates"]
     assert check["spearman"] == pytest.approx(1.0)
     assert check["teacher"]["test_accuracy"] == 0.9
+    # The chosen one is also distilled from the fine-tuned teacher, once.
+    assert teachers == [(
+        os.path.join(work, "check", results["chosen"], "model"),
+        os.path.join(work, "check", "teacher", "finetune", "best"))]
+    assert check["chosen"] == results["chosen"]
+    assert check["chosen_distilled"]["test_accuracy"] == 0.85
+    assert "task-distilled" in open(os.path.join(work, "report.md")).read()
 
     # Another init in the same workdir is refused.
     with pytest.raises(ValueError, match="other errors settings"):

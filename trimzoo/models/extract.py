@@ -190,7 +190,8 @@ def extract(source, layers=None, heads=None, ffn_neurons=None,
             where a layer has no FFN, ``hidden_dims``). Defaults to False.
 
     Returns:
-        A model of the source's kind, or ``(model, plan)``.
+        A model of the source's kind, or ``(model, plan)``; trainable even
+        when the source is frozen.
 
     Raises:
         ValueError: for indices out of range, duplicates, empty selections
@@ -232,6 +233,9 @@ def extract(source, layers=None, heads=None, ffn_neurons=None,
 
     config = backbone.get_config()
     config.update(config_update)
+    # A new model: trainable even when cut from a frozen source (a teacher
+    # frozen for distillation), whose get_config carries trainable=False.
+    config["trainable"] = True
     head_dim = options[0]["head_dim"]
     num_heads = [len(h) for h in head_sets]
     ffn_widths = {len(n) for n in neuron_sets if n is not None}

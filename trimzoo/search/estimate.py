@@ -189,8 +189,11 @@ def estimate_error(student, teacher, kept, train_inputs, eval_inputs,
             False (removed once done).
 
     Returns:
-        dict with ``error``, ``mse``, ``teacher_variance``, ``steps`` and
-        the last training ``loss``.
+        dict with ``error``, ``mse``, ``teacher_variance``, ``steps``, the
+        last logged training ``train_loss`` and ``grad_norm``.
+
+    Raises:
+        ValueError: too little data, or a student with nothing to train.
     """
     n = len(train_inputs["token_ids"])
     if n < batch_size or not len(eval_inputs["token_ids"]):
@@ -198,6 +201,9 @@ def estimate_error(student, teacher, kept, train_inputs, eval_inputs,
             f"The teacher has too little data: {n} training and "
             f"{len(eval_inputs['token_ids'])} held-out sequences for batches "
             f"of {batch_size}.")
+    if steps and not student.trainable_weights:
+        raise ValueError("The candidate has no trainable weights (is it "
+                         "frozen?); its error estimate would be untrained.")
     task = SubspaceDistillationTask(student, teacher, kept["layers"],
                                     kept["hidden_dims"])
     summary = {}
@@ -224,4 +230,5 @@ def estimate_error(student, teacher, kept, train_inputs, eval_inputs,
                                  batch_size)
     return {"error": mse / variance, "mse": mse,
             "teacher_variance": variance, "steps": int(steps),
-            "train_loss": summary.get("last_logged", {}).get("loss")}
+            "train_loss": summary.get("last_logged", {}).get("loss"),
+            "grad_norm": summary.get("last_logged", {}).get("grad_norm")}

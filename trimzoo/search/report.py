@@ -179,6 +179,17 @@ def markdown(results, top=25):
                 f"{c['test_accuracy']:.4f} | "
                 f"{c['test_accuracy'] / check['teacher']['test_accuracy']:.3f}"
                 " |")
+        teacher_acc = check["teacher"]["test_accuracy"]
+        chosen = check["chosen"]
+        undistilled = check["candidates"][chosen]["test_accuracy"]
+        distilled = check["chosen_distilled"]["test_accuracy"]
+        speed = results["speedup"]["1"]["speedup"]
+        lines += ["", f"The chosen {chosen}: test accuracy "
+                  f"{undistilled:.4f} fine-tuned on labels "
+                  f"({undistilled / teacher_acc:.1%} of the teacher), "
+                  f"**{distilled:.4f}** task-distilled from the fine-tuned "
+                  f"teacher (**{distilled / teacher_acc:.1%}**), at "
+                  f"**{speed:.2f}x** the teacher's batch-1 speed."]
     mark = results.get("mark")
     if mark:
         lines += ["", f"## Placement of {mark['name']}", "",
