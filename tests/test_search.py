@@ -311,3 +311,62 @@ def test_teacher_without_data(teacher_dir, tmp_path):
     with pytest.raises(ValueError, match="no data"):
         Search(_config(teacher_dir), str(tmp_path), _texts(4, 9),
                _texts(2, 9))
+
+
+@pytest.mark.slow
+def test_search_resumes_after_sigkill(teacher_dir, tmp_path, monkeypatch):
+    # tools/search.py killed (SIGKILL) after its first trained candidate:
+    # the same settings continue from search_state.json, measuring and
+    # training only what it did not hold.
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    data = tmp_path / "text.txt"
+    data.write_text("\n".join(_texts(60, 5)) + "\n", encoding="utf-8")
+    work = str(tmp_path / "out")
+    state_path = os.path.join(work, "search_state.json")
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    proc = subprocess.Popen(
+        [sys.executable, os.path.join(root, "tools", "search.py"),
+         f"--config={root}/configs/search.py:teacher={teacher_dir},"
+         "cost=flops,runlocal=True", f"--config.space={SPACE}",
+         f"--config.data.input={data}", "--config.progress=False",
+         f"--workdir={work}"],
+        cwd=root, env={**os.environ, "PYTHONPATH": root},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.time() + 600
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            with open(state_path) as f:
+                if json.load(f)["errors"]:
+                    break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not os.path.exists(os.path.join(work, "results.json"))
+    state = json.load(open(state_path))  # atomic: never torn
+    measured, trained = set(state["costs"]), set(state["errors"])
+    assert len(measured) == 16 and trained
+
+    config = _config(teacher_dir)
+    config.data.input = str(data)
+    config.progress = False
+    calls = []
+    original = run_lib.estimate_error
+
+    def counted(student, *args, **kwargs):
+        calls.append(student)
+        return original(student, *args, **kwargs)
+
+    monkeypatch.setattr(run_lib, "estimate_error", counted)
+    results = search(config, work)
+    assert results["finished"]
+    assert len(calls) == results["trained"] - len(trained) > 0
+    done = json.load(open(state_path))
+    for name in trained:  # the killed run's estimates are kept as they were
+        assert done["errors"][name] == state["errors"][name]
