@@ -43,3 +43,60 @@ def test_table_cuts_trains_and_times_every_row(tmp_path):
     for name in ("table.md", "results.json", "accuracy_latency.png"):
         assert os.path.exists(os.path.join(out, name))
     assert set(METHODS) >= {"top2", "contribution2", "prune50", "trimbert"}
+
+
+def test_healed_method_needs_a_pretraining_config(tmp_path):
+    with pytest.raises(ValueError, match="make_pretrain_config"):
+        compression_table(str(tmp_path), "unused", student_config,
+                          methods=("trimbert_healed",))
+
+
+@pytest.mark.slow
+def test_healed_row_is_healed_in_pretraining_before_fine_tuning(tmp_path):
+    import numpy as np
+
+    from configs.pretrain import get_config as pretrain_config
+    from trimzoo.models import to_trimbert
+    from trimzoo.training.task_distillation import load_classifier
+
+    teacher = str(tmp_path / "teacher")
+    finetune(small_config(model="bert_base"), teacher)  # softmax, 2 LNs
+    teacher_dir = os.path.join(teacher, "best")
+    out = str(tmp_path / "table")
+    rows = compression_table(out, teacher_dir, student_config,
+                             methods=("trimbert_healed",), distill=(True,),
+                             max_seq_length=32, export=False, rounds=3,
+                             make_pretrain_config=pretrain_config,
+                             heal_steps=4, bucket_width=8)
+    row = rows[1]
+    assert (row["key"], row["distilled"], row["heal_steps"]) == (
+        "trimbert_healed", True, 4)
+    summary = json.load(open(os.path.join(out, "heal", "trimbert_healed",
+                                          "run", "summary.json")))
+    assert summary["total_steps"] == 4
+    # The hidden-state loss was the objective (alpha 0: no masked-LM term).
+    config = json.load(open(os.path.join(out, "heal", "trimbert_healed",
+                                         "run", "config.json")))
+    assert config["distill"]["hidden_weight"] == 1.0
+    assert config["distill"]["alpha"] == 0.0
+    # The saved student is the converted teacher with healed weights: same
+    # architecture, different backbone weights, the converted head.
+    converted = to_trimbert(load_classifier(teacher_dir))
+    student = load_classifier(os.path.join(out, "students",
+                                           "trimbert_healed"))
+    assert (student.backbone.get_config()["attention_normalizer"]
+            == converted.backbone.get_config()["attention_normalizer"])
+    changed = [not np.array_equal(a, b) for a, b in zip(
+        student.backbone.get_weights(), converted.backbone.get_weights())]
+    assert any(changed)
+
+    def head(model):
+        backbone = {id(v) for v in model.backbone.weights}
+        return [v.numpy() for v in model.weights if id(v) not in backbone]
+
+    assert head(student)
+    for a, b in zip(head(student), head(converted)):
+        np.testing.assert_array_equal(a, b)  # the head is not healed
+    run = json.load(open(os.path.join(os.path.dirname(row["folder"]),
+                                      "config.json")))
+    assert run["data"]["bucket_width"] == 8

@@ -8,8 +8,9 @@ without task distillation, on one accuracy-vs-latency table.
 Without --teacher, all-MiniLM-L6-v2 is first fine-tuned on the embedded
 Rotten Tomatoes task (mean pooling) into OUT/teacher. Every method cuts a
 student from the teacher by weight inheritance (layers dropped, heads and
-FFN neurons pruned, a narrower hidden size, TrimBERT conversion), which is
-fine-tuned on labels alone and with the teacher's logits; then every
+FFN neurons pruned, a narrower hidden size, TrimBERT conversion, and that
+conversion healed by a short hidden-state distillation in pretraining),
+which is fine-tuned on labels alone and with the teacher's logits; then every
 architecture is timed round-robin (Keras float32 and TFLite dynamic int8,
 batch 1). Writes OUT/table.md, OUT/results.json, OUT/accuracy_latency.png.
 A re-run resumes finished runs.
@@ -22,7 +23,8 @@ flags.DEFINE_string("out", "compress_out", "Output folder.")
 flags.DEFINE_string("teacher", "", "Fine-tuned classifier folder (RUN/best); "
                     "empty: fine-tune all-MiniLM-L6-v2 first.")
 flags.DEFINE_string("methods", "top2,contribution2,prune50,prune25,"
-                    "hidden256,trimbert", "Comma-separated methods.")
+                    "hidden256,trimbert,trimbert_healed",
+                    "Comma-separated methods.")
 flags.DEFINE_bool("labels_only", True, "Also train each student on labels "
                   "alone (the row without distillation).")
 flags.DEFINE_integer("train_examples", 0, "Training examples (0 = all).")
@@ -32,6 +34,11 @@ flags.DEFINE_integer("teacher_epochs", 2, "Teacher fine-tuning epochs.")
 flags.DEFINE_float("teacher_learning_rate", 5e-5, "Teacher's learning rate.")
 flags.DEFINE_integer("max_seq_length", 64, "Token budget per example.")
 flags.DEFINE_bool("export", True, "Also time TFLite dynamic int8 files.")
+flags.DEFINE_integer("heal_steps", 300, "Pretraining steps (batch 32) that "
+                     "heal the trimbert_healed student before fine-tuning.")
+flags.DEFINE_integer("bucket_width", 8, "Batch training reviews of similar "
+                     "length (buckets this many tokens wide; 0 = plain "
+                     "batches).")
 FLAGS = flags.FLAGS
 
 
@@ -41,6 +48,7 @@ def main(argv):
     import os
 
     from configs.finetune import get_config
+    from configs.pretrain import get_config as get_pretrain_config
     from trimzoo.bench.compression import (compression_table,
                                            finetune_teacher, parse_methods)
 
@@ -52,13 +60,16 @@ def main(argv):
     teacher = FLAGS.teacher or finetune_teacher(
         os.path.join(FLAGS.out, "teacher"), make_config,
         epochs=FLAGS.teacher_epochs, learning_rate=FLAGS.teacher_learning_rate,
-        max_seq_length=FLAGS.max_seq_length)
+        max_seq_length=FLAGS.max_seq_length,
+        bucket_width=FLAGS.bucket_width)
     compression_table(
         FLAGS.out, teacher, make_config, methods=methods,
         distill=(False, True) if FLAGS.labels_only else (True,),
         train_examples=FLAGS.train_examples, epochs=FLAGS.epochs,
         learning_rate=FLAGS.learning_rate,
-        max_seq_length=FLAGS.max_seq_length, export=FLAGS.export)
+        max_seq_length=FLAGS.max_seq_length, export=FLAGS.export,
+        make_pretrain_config=get_pretrain_config,
+        heal_steps=FLAGS.heal_steps, bucket_width=FLAGS.bucket_width)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ r"""The main job: a smaller model that keeps the accuracy, end to end.
    parity gate;
 5. write ``OUT/report.md``, ``OUT/results.json`` and ``OUT/accuracy_latency.png``.
 
-    python tools/demo.py --out=demo_out [--train_examples=0 --epochs=1]
+    python tools/demo.py --out=demo_out [--train_examples=0 --epochs=1 \
+        --teacher_epochs=2 --bucket_width=8]
 """
 
 import _common  # noqa: F401  (path and logging set-up)
@@ -18,10 +19,14 @@ from absl import app, flags
 flags.DEFINE_string("out", "demo_out", "Output folder.")
 flags.DEFINE_integer("train_examples", 0,
                      "Training examples used (0 = the whole train split).")
-flags.DEFINE_integer("epochs", 1, "Fine-tuning epochs per model.")
+flags.DEFINE_integer("epochs", 1, "Fine-tuning epochs per student.")
+flags.DEFINE_integer("teacher_epochs", 2, "The teacher's fine-tuning epochs.")
+flags.DEFINE_integer("bucket_width", 8, "Batch reviews of similar length "
+                     "together, in buckets this many tokens wide (0 = plain "
+                     "shuffled batches).")
 flags.DEFINE_integer("max_seq_length", 64, "Token budget per example.")
 flags.DEFINE_bool("export", True, "Export the distilled model to TFLite.")
-flags.DEFINE_float("teacher_learning_rate", 5e-5, "Teacher's learning rate.")
+flags.DEFINE_float("teacher_learning_rate", 1e-4, "Teacher's learning rate.")
 flags.DEFINE_float("student_learning_rate", 1e-4, "Students' learning rate.")
 flags.DEFINE_bool("labels_only_row", False, "Also train the dropped model "
                   "on labels alone, to show what distillation adds (about 5 "
@@ -40,7 +45,9 @@ def main(argv):
              max_seq_length=FLAGS.max_seq_length, export=FLAGS.export,
              teacher_learning_rate=FLAGS.teacher_learning_rate,
              student_learning_rate=FLAGS.student_learning_rate,
-             labels_only_row=FLAGS.labels_only_row)
+             labels_only_row=FLAGS.labels_only_row,
+             teacher_epochs=FLAGS.teacher_epochs,
+             bucket_width=FLAGS.bucket_width)
 
 
 if __name__ == "__main__":

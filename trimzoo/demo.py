@@ -54,8 +54,9 @@ def encode_fixed(tokenizer, examples, max_seq_length):
 
 
 def run_demo(out, make_config, train_examples=0, epochs=1,
-             max_seq_length=64, export=True, teacher_learning_rate=5e-5,
-             student_learning_rate=1e-4, labels_only_row=False):
+             max_seq_length=64, export=True, teacher_learning_rate=1e-4,
+             student_learning_rate=1e-4, labels_only_row=False,
+             teacher_epochs=2, bucket_width=8):
     """Runs every step and writes the report; returns the result rows.
 
     The story: fine-tune the embedded all-MiniLM-L6-v2 (the teacher, mean
@@ -70,14 +71,19 @@ def run_demo(out, make_config, train_examples=0, epochs=1,
         make_config: callable returning a fresh fine-tuning ConfigDict for
             the embedded task (``configs/finetune.py``'s ``get_config``).
         train_examples: int. Training examples (0 = all).
-        epochs: int. Epochs per model.
+        epochs: int. Epochs per student.
         max_seq_length: int. Token budget per review.
         export: bool. Export the distilled model to TFLite dynamic int8.
-        teacher_learning_rate: float. Defaults to 5e-5.
+        teacher_learning_rate: float. Defaults to 1e-4 (best on validation
+            in docs/compression.md).
         student_learning_rate: float. Defaults to 1e-4.
         labels_only_row: bool. Also train the student on labels alone (the
             row that shows what distillation adds). Defaults to False (the
             demo then fits its 15-minute budget on 2 cores).
+        teacher_epochs: int. The teacher's epochs. Defaults to 2.
+        bucket_width: int. Batch reviews of similar length together
+            (``data.bucket_width``; 0 = plain batches). Defaults to 8: one
+            epoch takes about 40% less time than with plain batches.
     """
     os.makedirs(out, exist_ok=True)
     start = time.time()
@@ -100,6 +106,7 @@ def run_demo(out, make_config, train_examples=0, epochs=1,
         config.train.epochs = epochs
         config.train.batch_size = 32
         config.data.max_train_examples = train_examples
+        config.data.bucket_width = bucket_width
         configure(config)
         workdir = os.path.join(out, "runs", name)
         record = finetune(config, workdir)
@@ -131,6 +138,7 @@ def run_demo(out, make_config, train_examples=0, epochs=1,
         # its [CLS] pooler was not (measured in docs/compression.md).
         config.pooling = "mean"
         config.train.learning_rate = teacher_learning_rate
+        config.train.epochs = teacher_epochs
 
     teacher = train("all-MiniLM-L6-v2 (teacher)", "minilm", teacher_config)
 

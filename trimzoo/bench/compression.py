@@ -27,9 +27,11 @@ from trimzoo.demo import encode_fixed, export_tflite
 from trimzoo.export import KerasRunner, TFLiteRunner
 from trimzoo.export.benchmark import (keras_callable, median_latencies,
                                       tflite_callable)
-from trimzoo.models import extract, to_trimbert
+from trimzoo.checkpoints import save_pretrained
+from trimzoo.models import extract, from_pretrained, to_trimbert
 from trimzoo.models.layer_drop import drop_plan
 from trimzoo.models.tokenizers import load_tokenizer
+from trimzoo.training import pretrain
 from trimzoo.training.finetune import finetune, save_preset
 from trimzoo.training.task_distillation import load_classifier
 from trimzoo.utils.io import write_json
@@ -70,6 +72,9 @@ def _trimbert(teacher, data):
         "attention_normalizer": "sigmoid"}
 
 
+#: Methods whose student is healed in pretraining before fine-tuning.
+HEALED = ("trimbert_healed",)
+
 #: key -> (row label, builder(teacher, data) -> (student, note)).
 METHODS = {
     "top2": ("top-2 layers dropped (Poor Man's BERT)", _top),
@@ -83,6 +88,8 @@ METHODS = {
                   _hidden(1 / 3)),
     "trimbert": ("TrimBERT conversion (FFN every 3rd layer, one layernorm "
                  "per block, sigmoid attention)", _trimbert),
+    "trimbert_healed": ("TrimBERT conversion, healed in pretraining "
+                        "(hidden-state distillation)", _trimbert),
 }
 DEFAULT_METHODS = tuple(METHODS)
 
@@ -111,7 +118,8 @@ def parse_methods(value):
 
 
 def finetune_teacher(workdir, make_config, epochs=2, learning_rate=5e-5,
-                     train_examples=0, max_seq_length=64, pooling="mean"):
+                     train_examples=0, max_seq_length=64, pooling="mean",
+                     bucket_width=0):
     """Fine-tunes the embedded all-MiniLM-L6-v2 on the embedded task (the
     teacher of the table); returns its ``best/`` folder. Mean pooling: the
     checkpoint was trained as a mean-pooled sentence encoder."""
@@ -122,8 +130,38 @@ def finetune_teacher(workdir, make_config, epochs=2, learning_rate=5e-5,
     config.train.epochs = epochs
     config.train.learning_rate = learning_rate
     config.data.max_train_examples = train_examples
+    config.data.bucket_width = bucket_width
     finetune(config, workdir)
     return os.path.join(workdir, "best")
+
+
+def heal(student, teacher_dir, tokenizer, workdir, make_pretrain_config,
+         steps=300, batch_size=32, max_seq_length=64, learning_rate=1e-4):
+    """Heals a classifier ``student`` cut from the teacher in pretraining:
+    ``tools/pretrain.py`` with ``init_checkpoint`` = the student's backbone
+    and ``distill.teacher`` = ``teacher_dir``, matching the teacher's hidden
+    states alone (hidden_weight 1, alpha 0: the teacher has no masked-LM
+    head) on the embedded corpus (the task's training reviews, no labels).
+    Returns the student with the healed backbone and its own head, and the
+    pretraining summary. A re-run resumes the heal in ``workdir``."""
+    init = os.path.join(workdir, "init")
+    if not os.path.isdir(init):
+        save_pretrained(student.backbone, tokenizer, init)
+    config = make_pretrain_config()
+    config.init_checkpoint = init
+    config.distill.teacher = teacher_dir
+    config.distill.hidden_weight = 1.0
+    config.distill.alpha = 0.0
+    config.data.max_seq_length = max_seq_length
+    config.train.batch_size = batch_size
+    config.train.steps = steps
+    config.train.warmup_steps = max(1, steps // 10)
+    config.train.learning_rate = learning_rate
+    config.train.log_every = max(1, steps // 10)
+    summary = pretrain.run(config, os.path.join(workdir, "run"))
+    healed, _ = from_pretrained(summary["final"])
+    student.backbone.set_weights(healed.get_weights())
+    return student, summary
 
 
 def importance_data(tokenizer, num_examples=256, max_seq_length=64,
@@ -138,7 +176,8 @@ def importance_data(tokenizer, num_examples=256, max_seq_length=64,
 def compression_table(out, teacher_dir, make_config, methods=DEFAULT_METHODS,
                       distill=(False, True), train_examples=0, epochs=1,
                       learning_rate=1e-4, max_seq_length=64, export=True,
-                      rounds=30):
+                      rounds=30, make_pretrain_config=None, heal_steps=300,
+                      bucket_width=0):
     """Cuts, fine-tunes, times and reports every method; returns the rows.
 
     Args:
@@ -155,7 +194,16 @@ def compression_table(out, teacher_dir, make_config, methods=DEFAULT_METHODS,
         max_seq_length: int.
         export: bool. Also time TFLite dynamic int8 files.
         rounds: int. Timed calls per model.
+        make_pretrain_config: callable returning a fresh pretraining
+            ConfigDict (``configs/pretrain.py``'s ``get_config``); needed by
+            the methods in ``HEALED``.
+        heal_steps: int. Pretraining steps of a heal (batch 32).
+        bucket_width: int. The students' ``data.bucket_width`` (0 = plain
+            batches).
     """
+    if any(key in HEALED for key in methods) and make_pretrain_config is None:
+        raise ValueError(f"Methods {[k for k in methods if k in HEALED]} "
+                         "heal in pretraining: pass make_pretrain_config.")
     start = time.time()
     os.makedirs(out, exist_ok=True)
     teacher = load_classifier(teacher_dir)
@@ -175,8 +223,16 @@ def compression_table(out, teacher_dir, make_config, methods=DEFAULT_METHODS,
     for key in methods:
         label, build = METHODS[key]
         print(f"\n=== {label}", flush=True)
-        student, note = build(teacher, data)
         folder = os.path.join(out, "students", key)
+        student, note = build(teacher, data)
+        if key in HEALED:
+            student, summary = heal(
+                student, teacher_dir, tokenizer,
+                os.path.join(out, "heal", key), make_pretrain_config,
+                steps=heal_steps, max_seq_length=max_seq_length)
+            note = {**note, "heal_steps": heal_steps,
+                    "heal_first_logged": summary.get("first_logged"),
+                    "heal_last_logged": summary.get("last_logged")}
         if not os.path.isdir(folder):
             save_preset(student, tokenizer, folder)
         before = _accuracy(student, test_inputs, test_labels)
@@ -189,6 +245,7 @@ def compression_table(out, teacher_dir, make_config, methods=DEFAULT_METHODS,
             config.train.epochs = epochs
             config.train.learning_rate = learning_rate
             config.data.max_train_examples = train_examples
+            config.data.bucket_width = bucket_width
             if distilled:
                 config.distill.teacher = teacher_dir
             record = finetune(config, os.path.join(out, "runs", name))

@@ -349,16 +349,21 @@ def finetune(config, workdir, strategy=None, callbacks=()):
                                         config.max_seq_length)
         num_segments = model.backbone.num_segments
 
-        def encode(examples, shuffle=False, batch_size=None):
+        def encode(examples, shuffle=False, batch_size=None,
+                   bucket_boundaries=None):
             return encode_dataset(
                 examples, tokenizer, spec,
                 max_seq_length=config.max_seq_length,
                 batch_size=batch_size or config.eval.batch_size,
                 shuffle=shuffle, seed=config.seed,
-                num_segments=num_segments)
+                num_segments=num_segments,
+                bucket_boundaries=bucket_boundaries)
 
         train_ds = encode(train, shuffle=True,
-                          batch_size=config.train.batch_size)
+                          batch_size=config.train.batch_size,
+                          bucket_boundaries=length_buckets(
+                              config.data.bucket_width,
+                              config.max_seq_length))
         num_train = len(train)
         steps = math.ceil(num_train / config.train.batch_size)
         if config.train.max_steps_per_epoch:
@@ -369,7 +374,9 @@ def finetune(config, workdir, strategy=None, callbacks=()):
             warmup_steps=int(config.train.warmup_fraction * total),
             optimizer=config.train.optimizer,
             weight_decay=config.train.weight_decay,
-            clipnorm=config.train.clipnorm)
+            clipnorm=config.train.clipnorm,
+            layer_decay=config.train.layer_decay,
+            num_layers=model.backbone.num_layers)
         # The objective is ClassificationTask's: the classification loss
         # of trimzoo.training.losses, averaged by Keras over the batch.
         compile_args = dict(
@@ -481,6 +488,30 @@ def resolve_jit_compile(config, strategy):
                  strategy.num_replicas_in_sync)
         return False
     return jit_compile
+
+
+def length_buckets(width, max_seq_length):
+    """Bucket boundaries ``width`` tokens apart below ``max_seq_length``
+    (``encode_dataset``'s ``bucket_boundaries``); None when ``width`` is 0.
+
+    Examples:
+
+    >>> length_buckets(16, 64)
+    [17, 33, 49]
+    >>> length_buckets(0, 64) is None
+    True
+    """
+    if width < 0 or width != int(width):
+        raise ValueError(f"data.bucket_width must be an integer >= 0, got "
+                         f"{width!r}.")
+    if not width:
+        return None
+    boundaries = list(range(width + 1, max_seq_length + 1, width))
+    if not boundaries:
+        raise ValueError(f"data.bucket_width {width} is not below "
+                         f"max_seq_length {max_seq_length}: one bucket; use "
+                         "0 for plain batches.")
+    return boundaries
 
 
 def _data_kwargs(config):

@@ -1,0 +1,39 @@
+"""``make demo``'s pipeline end to end on a budget of a few steps (the real
+run is ``tools/demo.py``; its numbers are in docs/compression.md)."""
+
+import json
+import os
+
+import pytest
+
+from configs.finetune import get_config
+from trimzoo.demo import load_results, run_demo
+
+
+def tiny_config():
+    config = get_config("task=rotten_tomatoes")
+    config.train.max_steps_per_epoch = 2
+    config.data.max_eval_examples = 32
+    return config
+
+
+@pytest.mark.slow
+def test_demo_trains_teacher_and_distilled_student(tmp_path):
+    out = str(tmp_path / "demo")
+    rows = run_demo(out, tiny_config, train_examples=64, epochs=1,
+                    max_seq_length=32, export=False, teacher_epochs=2,
+                    bucket_width=8)
+    assert [r["key"] for r in rows] == ["minilm", "minilm_top2_distilled"]
+    assert [r["distilled"] for r in rows] == [False, True]
+    assert [r["layers"] for r in rows] == [6, 4]
+    assert load_results(out) == rows
+    epochs = []
+    for row in rows:
+        folder = os.path.dirname(row["folder"])
+        epochs.append(len(json.load(open(os.path.join(
+            folder, "metrics.json")))["evals"]))
+        config = json.load(open(os.path.join(folder, "config.json")))
+        assert config["data"]["bucket_width"] == 8
+        assert row["keras_ms_b1"] > 0
+    assert epochs == [2, 1]  # teacher_epochs, then the student's epochs
+    assert os.path.exists(os.path.join(out, "report.md"))
