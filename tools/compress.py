@@ -31,7 +31,7 @@ flags.DEFINE_integer("train_examples", 0, "Training examples (0 = all).")
 flags.DEFINE_integer("epochs", 1, "Fine-tuning epochs per student.")
 flags.DEFINE_float("learning_rate", 1e-4, "Students' learning rate.")
 flags.DEFINE_integer("teacher_epochs", 2, "Teacher fine-tuning epochs.")
-flags.DEFINE_float("teacher_learning_rate", 5e-5, "Teacher's learning rate.")
+flags.DEFINE_float("teacher_learning_rate", 1e-4, "Teacher's learning rate.")
 flags.DEFINE_integer("max_seq_length", 64, "Token budget per example.")
 flags.DEFINE_bool("export", True, "Also time TFLite dynamic int8 files.")
 flags.DEFINE_integer("heal_steps", 300, "Pretraining steps (batch 32) that "

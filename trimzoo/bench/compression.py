@@ -117,7 +117,7 @@ def parse_methods(value):
     return tuple(keys)
 
 
-def finetune_teacher(workdir, make_config, epochs=2, learning_rate=5e-5,
+def finetune_teacher(workdir, make_config, epochs=2, learning_rate=1e-4,
                      train_examples=0, max_seq_length=64, pooling="mean",
                      bucket_width=0):
     """Fine-tunes the embedded all-MiniLM-L6-v2 on the embedded task (the
