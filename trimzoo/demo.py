@@ -121,8 +121,9 @@ def run_demo(out, make_config, train_examples=0, epochs=1,
             "layers": record["num_layers"],
             "params": model.backbone.count_params(),
             "test_accuracy": record["test"]["accuracy"],
-            "validation_accuracy": record["evals"][-1]["validation"][
-                "accuracy"],
+            # The best epoch's (the one whose test accuracy is reported).
+            "validation_accuracy": record["evals"][
+                record["best"]["epoch"] - 1]["validation"]["accuracy"],
             "train_seconds": record["train_seconds"],
         })
         print(f"   test accuracy {rows[-1]['test_accuracy']:.4f}"
