@@ -15,8 +15,9 @@ from configs.finetune import get_config
 from trimzoo.data import encode_dataset, load_task_data
 from trimzoo.data.tokenizers import load_tokenizer
 from trimzoo.training.finetune import (default_tokenizer, finetune,
-                                       parse_drop_spec, predict_labels,
-                                       resolve_jit_compile)
+                                       length_buckets, parse_drop_spec,
+                                       predict_labels, resolve_jit_compile)
+from trimzoo.training.optimizers import create_optimizer
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -118,6 +119,50 @@ def test_resume_restores_optimizer_state(tmp_path):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
     assert sorted(os.listdir(tmp_path)) == ["epoch-2.weights.h5",
                                             "state.json"]
+
+
+@pytest.mark.parametrize("bucket_width,layer_decay", [(0, 1.0), (8, 0.8)])
+def test_bucket_width_and_layer_decay_reach_the_training_run(
+        tmp_path, monkeypatch, bucket_width, layer_decay):
+    import trimzoo.training.finetune as finetune_module
+    from trimzoo.training.optimizers import LayerDecayAdamW
+
+    seen = {"boundaries": [], "optimizers": []}
+
+    def recording_encode(*args, **kwargs):
+        seen["boundaries"].append(kwargs.get("bucket_boundaries"))
+        return encode_dataset(*args, **kwargs)
+
+    def recording_optimizer(*args, **kwargs):
+        opt = create_optimizer(*args, **kwargs)
+        seen["optimizers"].append(opt)
+        return opt
+
+    monkeypatch.setattr(finetune_module, "encode_dataset", recording_encode)
+    monkeypatch.setattr(finetune_module, "create_optimizer",
+                        recording_optimizer)
+    config = small_config(bucket_width=bucket_width)
+    config.train.epochs = 1
+    config.train.max_steps_per_epoch = 2
+    config.train.layer_decay = layer_decay
+    finetune(config, str(tmp_path / "run"))
+    # The training split is encoded first, with the configured buckets
+    # (max_seq_length 32); evaluation splits are never bucketed.
+    expected = [9, 17, 25] if bucket_width else None
+    assert seen["boundaries"][0] == expected
+    assert all(b is None for b in seen["boundaries"][1:])
+    (opt,) = seen["optimizers"]
+    if layer_decay == 1.0:
+        assert not isinstance(opt, LayerDecayAdamW)
+    else:
+        assert isinstance(opt, LayerDecayAdamW)
+        assert (opt.num_layers, opt.layer_decay) == (3, layer_decay)
+
+
+def test_bad_bucket_width_is_refused():
+    for width in (-1, 2.5, 32, 40):
+        with pytest.raises(ValueError, match="bucket_width"):
+            length_buckets(width, 32)
 
 
 def test_glue_pair_and_regression_tasks_with_mock_data(tmp_path):
