@@ -201,9 +201,10 @@ def compression_table(out, teacher_dir, make_config, methods=DEFAULT_METHODS,
         bucket_width: int. The students' ``data.bucket_width`` (0 = plain
             batches).
     """
-    if any(key in HEALED for key in methods) and make_pretrain_config is None:
-        raise ValueError(f"Methods {[k for k in methods if k in HEALED]} "
-                         "heal in pretraining: pass make_pretrain_config.")
+    healed = [key for key in methods if key in HEALED]
+    if healed and make_pretrain_config is None:
+        raise ValueError(f"Methods {healed} heal in pretraining: pass "
+                         "make_pretrain_config.")
     start = time.time()
     os.makedirs(out, exist_ok=True)
     teacher = load_classifier(teacher_dir)
