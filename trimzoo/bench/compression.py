@@ -344,7 +344,12 @@ def write_table(out, rows, max_seq_length, seconds):
     with open(os.path.join(out, "table.md"), "w") as f:
         f.write(table + f"\n\nTotal time: {seconds / 60:.1f} min.\n")
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), sharey=True)
+    # One colour per method (its labels-only and distilled rows share it),
+    # the marker tells them apart; a legend instead of point labels, which
+    # overlap where two rows of a method land close together.
+    keys = list(dict.fromkeys(row["key"] for row in rows))
+    colours = {k: plt.get_cmap("tab10")(i % 10) for i, k in enumerate(keys)}
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), sharey=True)
     for ax, key, title in ((axes[0], "keras_ms_b1", "Keras float32"),
                            (axes[1], "tflite_int8_ms_b1",
                             "TFLite dynamic int8")):
@@ -353,18 +358,21 @@ def write_table(out, rows, max_seq_length, seconds):
                 continue
             marker = "*" if row["key"] == "teacher" else (
                 "o" if row["distilled"] else "x")
-            ax.scatter(row[key], row["test_accuracy"], marker=marker, s=60)
-            ax.annotate(row["key"] + (" +KD" if row["distilled"] else ""),
-                        (row[key], row["test_accuracy"]), fontsize=7,
-                        textcoords="offset points", xytext=(4, 3))
+            ax.scatter(row[key], row["test_accuracy"], marker=marker,
+                       s=90 if marker == "*" else 50,
+                       color=colours[row["key"]])
         ax.set_xlabel(f"median latency, batch 1, {max_seq_length} tokens "
                       "(ms)")
         ax.set_title(title)
         ax.grid(alpha=0.3)
     axes[0].set_ylabel("test accuracy")
+    handles = [plt.Line2D([], [], linestyle="", marker="s", markersize=8,
+                          color=colours[k], label=k) for k in keys]
+    fig.legend(handles=handles, loc="center right", fontsize=8,
+               title="method", title_fontsize=8)
     fig.suptitle("Rotten Tomatoes: accuracy vs latency "
                  "(o distilled, x labels only, * teacher)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 0.86, 1))
     fig.savefig(os.path.join(out, "accuracy_latency.png"), dpi=120)
     plt.close(fig)
     return table
