@@ -165,6 +165,34 @@ def test_bad_bucket_width_is_refused():
             length_buckets(width, 32)
 
 
+class _Policy(keras.callbacks.Callback):
+    def on_train_begin(self, logs=None):
+        self.name = self.model.backbone.dtype_policy.name
+
+
+def test_mixed_precision_trains_and_saves_loadable_float32_presets(tmp_path):
+    workdir = str(tmp_path / "run")
+    config = small_config()
+    config.train.mixed_precision = "mixed_bfloat16"
+    policy = _Policy()
+    record = finetune(config, workdir, callbacks=[policy])
+    assert policy.name == "mixed_bfloat16"  # The run trained in bfloat16,
+    assert keras.config.dtype_policy().name == "float32"  # then restored.
+    assert "accuracy" in record["test"]  # best/ was reloaded for the test.
+    for folder in ("best", "final"):
+        loaded = keras_hub.models.TextClassifier.from_preset(
+            os.path.join(workdir, folder))
+        assert loaded.backbone.dtype_policy.name == "float32"
+
+
+def test_unknown_mixed_precision_is_refused(tmp_path):
+    config = small_config()
+    config.train.mixed_precision = "fp8"
+    with pytest.raises(ValueError, match="mixed_precision"):
+        finetune(config, str(tmp_path / "run"))
+    assert keras.config.dtype_policy().name == "float32"
+
+
 def test_glue_pair_and_regression_tasks_with_mock_data(tmp_path):
     import tensorflow_datasets as tfds
 

@@ -21,6 +21,7 @@ names: ``keras_hub.models.TextClassifier.from_preset(folder)`` predicts on
 strings.
 """
 
+import contextlib
 import copy
 import logging
 import math
@@ -43,6 +44,7 @@ from trimzoo.training.checkpointing import (TrainingState, changed_fields,
                                             record_config)
 from trimzoo.training.loop import NonFiniteLossError
 from trimzoo.training.optimizers import create_optimizer
+from trimzoo.training.pretrain_config import MIXED_PRECISION
 from trimzoo.training.progress import progress_callbacks
 from trimzoo.training.strategy import get_strategy
 from trimzoo.training.task_distillation import (distillation_model,
@@ -261,7 +263,13 @@ def save_preset(model, tokenizer, path):
     ``tokenizer`` as its preprocessor when it is one, else a
     ``TrimzooTextClassifierPreprocessor`` on it.
     """
-    clone = model.__class__.from_config(model.get_config())
+    config = model.get_config()
+    # Saved in float32 (a mixed policy keeps its variables in float32
+    # anyway): keras-hub's preset loader cannot parse a mixed policy name,
+    # and a loader picks its own policy for float32 weights.
+    config["backbone"] = copy.deepcopy(config["backbone"])
+    config["backbone"]["config"]["dtype"] = "float32"
+    clone = model.__class__.from_config(config)
     clone.set_weights(model.get_weights())
     if not isinstance(tokenizer, keras_hub.models.Preprocessor):
         tokenizer = preprocessor_for(model.backbone, tokenizer)
@@ -310,13 +318,32 @@ def finetune(config, workdir, strategy=None, callbacks=()):
         strategy: ``tf.distribute.Strategy`` or None (the default strategy).
         callbacks: extra Keras callbacks for ``fit``.
     """
+    with _dtype_policy(config.train.mixed_precision):
+        return _finetune(config, workdir, strategy, callbacks)
+
+
+@contextlib.contextmanager
+def _dtype_policy(name):
+    """``train.mixed_precision`` ("" = float32) as the global Keras dtype
+    policy while the run builds its models; the caller's policy after."""
+    if name not in MIXED_PRECISION:
+        raise ValueError(
+            f"Unknown train.mixed_precision {name!r}. Valid values: "
+            f"{list(MIXED_PRECISION)}.")
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name or "float32")
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def _finetune(config, workdir, strategy, callbacks):
     os.makedirs(workdir, exist_ok=True)
     config = _set_model_overrides(config)
     # Only a run that has trained locks its workdir to its config.
     record_config(workdir, _config_dict(config), RESUMABLE_CHANGES,
                   trained=_has_trained(workdir))
-    if config.train.mixed_precision:
-        keras.mixed_precision.set_global_policy(config.train.mixed_precision)
     keras.utils.set_random_seed(config.seed)
     strategy = strategy or get_strategy()
 
