@@ -44,7 +44,7 @@ from trimzoo.training.checkpointing import (TrainingState, changed_fields,
                                             record_config)
 from trimzoo.training.loop import NonFiniteLossError
 from trimzoo.training.optimizers import create_optimizer
-from trimzoo.training.pretrain_config import MIXED_PRECISION
+from trimzoo.training.pretrain_config import resolve_mixed_precision
 from trimzoo.training.progress import progress_callbacks
 from trimzoo.training.strategy import get_strategy
 from trimzoo.training.task_distillation import (distillation_model,
@@ -318,20 +318,17 @@ def finetune(config, workdir, strategy=None, callbacks=()):
         strategy: ``tf.distribute.Strategy`` or None (the default strategy).
         callbacks: extra Keras callbacks for ``fit``.
     """
-    with _dtype_policy(config.train.mixed_precision):
+    # Validated as in pretraining ("" = float32; no TPU default here).
+    with _dtype_policy(resolve_mixed_precision(config)):
         return _finetune(config, workdir, strategy, callbacks)
 
 
 @contextlib.contextmanager
 def _dtype_policy(name):
-    """``train.mixed_precision`` ("" = float32) as the global Keras dtype
-    policy while the run builds its models; the caller's policy after."""
-    if name not in MIXED_PRECISION:
-        raise ValueError(
-            f"Unknown train.mixed_precision {name!r}. Valid values: "
-            f"{list(MIXED_PRECISION)}.")
+    """``name`` as the global Keras dtype policy while the run builds its
+    models; the caller's policy after."""
     previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(name or "float32")
+    keras.config.set_dtype_policy(name)
     try:
         yield
     finally:
