@@ -1,11 +1,13 @@
-# trimzoo: `make demo` runs the main job, `make test` runs the test suite.
-# Both create .venv and install everything on first use.
+# trimzoo: `make demo` runs the main job; `make test` runs the fast test tier
+# (every exactness claim on tiny shapes, minutes), `make test-all` every test
+# including the slow end-to-end runs (what CI runs). All create .venv and
+# install everything on first use.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast bench clean
+.PHONY: install demo test test-all bench clean
 
 install: $(STAMP)
 
@@ -20,11 +22,13 @@ $(STAMP): setup.cfg pyproject.toml
 demo: install
 	$(PY) tools/demo.py --out=demo_out
 
+# The fast tier: no test marked slow, each held to FAST_TIMEOUT seconds.
+FAST_TIMEOUT ?= 60
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -m "not slow" --timeout=$(FAST_TIMEOUT)
 
-test-fast: install
-	$(PY) -m pytest -m "not slow"
+test-all: install
+	$(PY) -m pytest
 
 bench: install
 	$(PY) tools/benchmark.py --out=bench_out

@@ -51,6 +51,7 @@ def get_config(arg=None):
     config.data.label_column = "label"
     config.data.max_train_examples = 0   # 0 = all
     config.data.max_eval_examples = 0
+    config.data.max_test_examples = 0    # 0 = the whole test split
     # Batch training examples of similar length together, in buckets this
     # many tokens wide (less padding: faster epochs on short texts); 0 =
     # plain shuffled batches, padded to their longest example.
@@ -99,6 +100,7 @@ def get_config(arg=None):
         config.train.max_steps_per_epoch = 20
         config.data.max_train_examples = 320
         config.data.max_eval_examples = 64
+        config.data.max_test_examples = 64
         config.eval.batch_size = 32
         if not config.init_checkpoint:
             config.model_overrides.update(dict(

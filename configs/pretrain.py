@@ -23,6 +23,7 @@ import ml_collections
 from ml_collections import config_dict
 
 from configs.common import parse_arg
+from trimzoo.models.preprocessors import MASK_RATE
 from trimzoo.training.losses import ALPHA, BETA, TEMPERATURE
 from trimzoo.training.tasks import JIT_COMPILE
 
@@ -66,8 +67,8 @@ def get_config(arg=None):
     # keras-hub preset) or a vocab.txt file; "" = embedded bert-base-uncased.
     config.data.vocab = ""
     config.data.max_seq_length = 128
-    config.data.max_predictions_per_seq = 0   # 0 = ceil(0.15 · length)
-    config.data.mask_rate = 0.15
+    config.data.max_predictions_per_seq = 0   # 0 = ceil(mask_rate · length)
+    config.data.mask_rate = MASK_RATE
     config.data.mask_token_rate = 0.8
     config.data.random_token_rate = 0.1
     config.data.shuffle_buffer = 10_000

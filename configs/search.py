@@ -4,7 +4,7 @@ Arguments (all optional): ``teacher`` (a folder that
 ``trimzoo.models.from_pretrained`` reads; ``""`` = the embedded
 all-MiniLM-L6-v2), ``reference`` (a preset name for a costs-only search
 without a teacher, e.g. ``bert_large``), ``space`` (``auto``, ``paper``,
-``fractions`` or ``"D=2,4;A=4,8;H=256;I=768"``), ``cost`` (``flops``,
+``fractions``, ``small`` (8 candidates; runlocal's default) or ``"D=2,4;A=4,8;H=256;I=768"``), ``cost`` (``flops``,
 ``keras``, ``tflite``), ``init`` (``inherit``, ``random``), ``task`` (e.g.
 ``rotten_tomatoes``: the error becomes the validation error after a short
 fine-tune), ``runlocal``. Every field can be overridden on the command line,
@@ -82,4 +82,7 @@ def get_config(arg=None):
         finetune.max_seq_length = 16
         finetune.data.max_train_examples = 32
         finetune.data.max_eval_examples = 16
+        finetune.data.max_test_examples = 16
+        if config.space == "auto":  # a handful of candidates, not 192
+            config.space = "small"
     return config

@@ -831,6 +831,17 @@ def test_tpu_and_full_configs():
             full.distill.temperature) == (0.1, 0.5, 2.0)
 
 
+@pytest.mark.parametrize("arg", ["model=trimbert_base", "model=bort,tpu=True",
+                                 "model=bert_tiny,runlocal=True"])
+def test_every_config_masks_bert_rates(arg):
+    """Every real run masks BERT's 15% (80% [MASK], 10% random), the
+    masking function's default: a changed config value is caught here."""
+    data = get_config(arg).data
+    assert (data.mask_rate, data.mask_token_rate,
+            data.random_token_rate) == (0.15, 0.8, 0.1)
+    assert data_lib.default_max_predictions(128) == 20  # ceil(0.15 * 128)
+
+
 # ---------------------------------------------------------------------------
 # Heavier: real multi-worker training, real text.
 # ---------------------------------------------------------------------------

@@ -30,7 +30,8 @@ from trimzoo.training.loop import NonFiniteLossError
 
 # Shared fixtures and helpers of the pretraining tests (not their tests).
 from test_pretrain import (  # noqa: F401  (vocab_dir is a fixture)
-    PYTHON, ROOT, as_flags, losses, synthetic_lines, tiny_config, vocab_dir)
+    PYTHON, ROOT, as_flags, final_weights, losses, synthetic_lines,
+    tiny_config, vocab_dir)
 
 TEXTS = synthetic_lines(120, seed=4)
 
@@ -170,6 +171,41 @@ def test_every_damaged_checkpoint_file_falls_back_or_names_the_file(
     assert steps == sorted(set(steps)) and steps[-1] == 8
     assert [s for s, _ in find_checkpoints(directory)] == [4, 6, 8]
     assert not os.path.exists(os.path.join(directory, "ckpt-8_temp"))
+
+
+def test_interrupted_pretraining_resumes_exactly(vocab_dir, tmp_path,
+                                                 monkeypatch):
+    """Stopped right after its step-3 checkpoint, a run resumes from it
+    and ends with the uninterrupted run's losses and weights: the model,
+    the optimizer moments, the step and the data position all come back
+    (in one process; the SIGKILL version is in test_pretrain)."""
+    from trimzoo.training.loop import Trainer
+
+    config = tiny_config(vocab_dir, train__steps=6,
+                         train__checkpoint_every=3)
+    straight = str(tmp_path / "straight")
+    pretrain.run(config, straight, texts=TEXTS)
+
+    save = Trainer.save_checkpoint
+
+    def save_then_stop(self):
+        path = save(self)
+        if int(self.step.numpy()) == 3:
+            raise KeyboardInterrupt("stopped after the step-3 checkpoint")
+        return path
+
+    stopped = str(tmp_path / "stopped")
+    monkeypatch.setattr(Trainer, "save_checkpoint", save_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        pretrain.run(config, stopped, texts=TEXTS)
+    monkeypatch.setattr(Trainer, "save_checkpoint", save)
+    summary = pretrain.run(config, stopped, texts=TEXTS)
+    assert summary["start_step"] == 3
+    a, b = losses(stopped), losses(straight)
+    assert sorted(a) == sorted(b) == list(range(1, 7))
+    assert max(abs(a[s] - b[s]) for s in a) <= 1e-6
+    for x, y in zip(final_weights(stopped), final_weights(straight)):
+        np.testing.assert_allclose(x, y, atol=1e-6)
 
 
 # --- Fine-tuning: a non-finite loss stops the run. ----------------------------

@@ -58,6 +58,11 @@ def test_trained_objective_equals_numpy(alpha, temperature):
     """The loss Keras fit trains (TaskModel.compute_loss) is the documented
     objective: T² (not T) and alpha weight the terms; tolerance 1e-5."""
     teacher, student = classifier(seed=0), classifier(num_layers=2, seed=1)
+    # A confident teacher (head scaled up): its distribution differs from
+    # the student's, so the KD term is large and T vs T² is visible.
+    kernel = teacher.output_dense.kernel
+    kernel.assign(np.random.default_rng(2).normal(
+        0.0, 5.0, kernel.shape).astype("float32"))
     x, y = batch()
     model = distillation_model(student, teacher, 2, alpha=alpha,
                                temperature=temperature)
@@ -65,7 +70,11 @@ def test_trained_objective_equals_numpy(alpha, temperature):
     logs = model.evaluate(x, y, batch_size=6, verbose=0, return_dict=True)
     expected = numpy_objective(np.asarray(student(x)), np.asarray(teacher(x)),
                                y, alpha, temperature)
-    assert logs["loss"] == pytest.approx(expected, abs=1e-5)
+    kd = (expected - numpy_objective(np.asarray(student(x)),
+                                     np.asarray(teacher(x)), y, 1.0,
+                                     temperature) * alpha)
+    assert kd > 0.05  # (1-alpha)·T²·KL, far above the tolerance
+    assert logs["loss"] == pytest.approx(expected, rel=1e-5)
     assert set(logs) == {"loss", "ce_loss", "kd_loss", "accuracy"}
     # Only the student is trained and saved.
     assert len(model.trainable_weights) == len(student.trainable_weights)

@@ -24,6 +24,7 @@ from trimzoo.data.embedded import minilm_path
 from trimzoo.data.rotten_tomatoes import load_split
 from trimzoo.data.tokenizers import load_tokenizer, special_token_ids
 from trimzoo.models.masked_lm import TrimzooMaskedLM
+from trimzoo.models.preprocessors import MASK_RATE
 from trimzoo.training.optimizers import create_optimizer
 from trimzoo.training.tasks import JIT_COMPILE, MaskedLMTask
 
@@ -72,7 +73,7 @@ def text_inputs(batch_size, seq_len, vocabulary_size, offset=0):
     }
 
 
-def mlm_batch(batch_size, seq_len, vocabulary_size, mask_rate=0.15,
+def mlm_batch(batch_size, seq_len, vocabulary_size, mask_rate=MASK_RATE,
               seed=0):
     """A masked-LM training batch from real text: ``(inputs, labels,
     weights)`` with ``round(mask_rate * seq_len)`` masked positions per

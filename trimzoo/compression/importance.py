@@ -38,6 +38,7 @@ import tensorflow as tf
 
 from trimzoo.models import TrimzooClassifier, TrimzooMaskedLM
 from trimzoo.models.extract import backbone_of
+from trimzoo.models.preprocessors import MASK_RATE
 
 IMPORTANCE = ("gradient", "magnitude")
 
@@ -77,7 +78,7 @@ class ImportanceLoss:
         seed: int. Defaults to 0.
     """
 
-    def __init__(self, model, mask_token_id=None, mask_rate=0.15, seed=0):
+    def __init__(self, model, mask_token_id=None, mask_rate=MASK_RATE, seed=0):
         backbone_of(model)
         if not 0.0 < mask_rate < 1.0:
             raise ValueError(f"mask_rate must be in (0, 1), got {mask_rate}.")

@@ -30,6 +30,11 @@ from keras_hub.src.utils.tensor_utils import preprocessing_function
 from trimzoo.models.tokenizers import load_tokenizer
 from trimzoo.models.tokenizers import special_token_ids as _special_token_ids
 
+# BERT's masked-LM rate: the share of real tokens selected for prediction
+# (of which 80% become [MASK], 10% a random token, 10% stay). The one value
+# every masking default and config reads.
+MASK_RATE = 0.15
+
 # Plain Python over the vocabulary, also when a tf.data map traces it.
 special_token_ids = tf.autograph.experimental.do_not_convert(
     _special_token_ids)
@@ -246,7 +251,7 @@ class TrimzooMaskedLMPreprocessor(_Packing,
     """
 
     def __init__(self, tokenizer, sequence_length=DEFAULT_SEQUENCE_LENGTH,
-                 truncate="round_robin", mask_selection_rate=0.15,
+                 truncate="round_robin", mask_selection_rate=MASK_RATE,
                  mask_selection_length=20, mask_token_rate=0.8,
                  random_token_rate=0.1, num_segments=2, **kwargs):
         super().__init__(

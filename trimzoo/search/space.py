@@ -10,6 +10,8 @@ Three ways to give it:
 - ``"fractions"``: fractions of the reference's sizes, for references
   smaller than the paper's grid: D ∈ {⅓, ½, ⅔, 1}·L, A ∈ {⅓, ½, ⅔, 1}·heads,
   H ∈ {½, ⅔, 1}·hidden, I ∈ {⅛, ¼, ½, 1}·intermediate (rounded, at least 1);
+- ``"small"``: a handful of fractions (8 candidates: D ∈ {⅓, ⅔}·L,
+  A ∈ {½, 1}·heads, H = hidden, I ∈ {¼, 1}·intermediate), for quick runs;
 - an explicit grid ``"D=2,4;A=4,8;H=256,384;I=384,1536"`` (every
   combination; ``/`` separates values too, ``D=2/4``, for config argument
   strings where commas separate arguments).
@@ -29,6 +31,8 @@ Examples:
 >>> space = build_space("fractions", ref)
 >>> len(space), space[0].name
 (192, 'D2-A4-H192-I192')
+>>> [c.name for c in build_space("small", ref)][:3]
+['D2-A6-H384-I384', 'D2-A6-H384-I1536', 'D2-A12-H384-I384']
 >>> len(build_space("D=2;A=4,8;H=384;I=768", ref))
 2
 """
@@ -36,7 +40,7 @@ Examples:
 import dataclasses
 import itertools
 
-SPACES = ("auto", "paper", "fractions")
+SPACES = ("auto", "paper", "fractions", "small")
 
 PAPER_GRID = {
     "num_layers": (2, 4, 6, 8, 10, 12),
@@ -50,6 +54,15 @@ FRACTIONS = {
     "num_heads": (1 / 3, 1 / 2, 2 / 3, 1),
     "hidden_dim": (1 / 2, 2 / 3, 1),
     "intermediate_dim": (1 / 8, 1 / 4, 1 / 2, 1),
+}
+
+# A handful of candidates (8) that still vary every dimension: for quick
+# runs (runlocal) and tests.
+SMALL_FRACTIONS = {
+    "num_layers": (1 / 3, 2 / 3),
+    "num_heads": (1 / 2, 1),
+    "hidden_dim": (1,),
+    "intermediate_dim": (1 / 4, 1),
 }
 
 #: Short names of the dimensions (``"D=2,4;A=..."``).
@@ -142,10 +155,10 @@ def _clip(grid, reference):
             for dim, values in grid.items()}
 
 
-def _fractions(reference):
+def _fractions(reference, fractions=None):
     return {dim: tuple(sorted({max(1, round(f * reference[dim]))
                                for f in fracs}))
-            for dim, fracs in FRACTIONS.items()}
+            for dim, fracs in (fractions or FRACTIONS).items()}
 
 
 def build_space(space, reference, ffn_every=(None,), normalizers=(None,)):
@@ -175,7 +188,9 @@ def build_space(space, reference, ffn_every=(None,), normalizers=(None,)):
     space = space.strip()
     if space in SPACES:
         grid = _clip(PAPER_GRID, reference)
-        if space == "fractions" or (space == "auto"
+        if space == "small":
+            grid = _fractions(reference, SMALL_FRACTIONS)
+        elif space == "fractions" or (space == "auto"
                                     and not all(grid.values())):
             grid = _fractions(reference)
         elif not all(grid.values()):

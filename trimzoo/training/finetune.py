@@ -357,7 +357,9 @@ def _finetune(config, workdir, strategy, callbacks):
              for split in spec.eval_splits}
     test = None
     if spec.test_split:
-        test = load_task_data(config.task, spec.test_split, **data_kwargs)[0]
+        test = _limit(load_task_data(config.task, spec.test_split,
+                                     **data_kwargs)[0],
+                      config.data.get("max_test_examples", 0), config.seed)
     best_metric = config.eval.best_metric or (
         f"{spec.eval_splits[0]}/{spec.main_metric}")
     write_label_map(workdir, spec)

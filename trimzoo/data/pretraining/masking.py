@@ -15,6 +15,8 @@ import keras_hub
 import tensorflow as tf
 import tensorflow_text as tf_text
 
+from trimzoo.models.preprocessors import MASK_RATE
+
 
 class _StatelessItemSelector(tf_text.RandomItemSelector):
     """tf-text's selector with a stateless shuffle seeded by its owner."""
@@ -125,14 +127,14 @@ class StatelessMaskedLMMaskGenerator(keras_hub.layers.MaskedLMMaskGenerator):
             self._seeds = None
 
 
-def default_max_predictions(max_seq_length, mask_rate=0.15):
+def default_max_predictions(max_seq_length, mask_rate=MASK_RATE):
     """BERT's ``max_predictions_per_seq``: enough for every sequence."""
     return int(math.ceil(max_seq_length * mask_rate))
 
 
 def masked_lm_features(sequences, special_ids, vocabulary_size,
                        max_seq_length, seed=0, max_predictions=None,
-                       mask_rate=0.15, mask_token_rate=0.8,
+                       mask_rate=MASK_RATE, mask_token_rate=0.8,
                        random_token_rate=0.1, start_index=0,
                        seed_offset=0):
     """Masks and pads a stream of packed sequences.

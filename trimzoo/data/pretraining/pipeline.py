@@ -6,7 +6,7 @@ import time
 
 import tensorflow as tf
 
-from trimzoo.data.pretraining.masking import masked_lm_features
+from trimzoo.data.pretraining.masking import MASK_RATE, masked_lm_features
 from trimzoo.data.pretraining.packing import _budget, packed_text_dataset
 from trimzoo.data.pretraining.records import parse_sequence
 from trimzoo.data.rotten_tomatoes import load_split
@@ -61,7 +61,7 @@ def make_pretraining_dataset(
     data_format="auto",
     seed=0,
     max_predictions=None,
-    mask_rate=0.15,
+    mask_rate=MASK_RATE,
     mask_token_rate=0.8,
     random_token_rate=0.1,
     shuffle_buffer=10_000,
