@@ -21,7 +21,11 @@ try:
 except RuntimeError:  # already initialised by an earlier import
     pass
 
+import json  # noqa: E402
+
 import keras  # noqa: E402
+
+from helpers import LETTERS, WORDS, synthetic_lines  # noqa: E402
 
 # Small dimensions that keep every preset's structure (FFN policy, layernorm
 # policy, normaliser, segments) but build in a fraction of a second.
@@ -60,3 +64,55 @@ def two_cpu_strategy():
     strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
     assert strategy.num_replicas_in_sync == 2
     return strategy
+
+
+# --- Shared fixtures, built once per session. ----------------------------------
+
+@pytest.fixture(scope="session")
+def vocab_dir(tmp_path_factory):
+    """A small WordPiece vocabulary (BERT specials, words, characters)."""
+    folder = tmp_path_factory.mktemp("vocab")
+    tokens = (["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ","]
+              + WORDS + LETTERS + ["##" + c for c in LETTERS])
+    tokens = list(dict.fromkeys(tokens))  # "a" is a word and a letter
+    (folder / "vocab.txt").write_text("\n".join(tokens) + "\n")
+    (folder / "tokenizer_config.json").write_text(
+        json.dumps({"do_lower_case": True}))
+    return str(folder)
+
+
+@pytest.fixture(scope="session")
+def tokenizer(vocab_dir):
+    from trimzoo.data.tokenizers import load_tokenizer
+
+    return load_tokenizer(vocab_dir)
+
+
+@pytest.fixture(scope="session")
+def text_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("text") / "corpus.txt"
+    path.write_text("\n".join(synthetic_lines(400, seed=1)) + "\n")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def finetuned_run(tmp_path_factory):
+    """One tiny fine-tuning run (a 3-layer, 32-wide BERT on 2 steps of
+    Rotten Tomatoes), shared as a teacher and as a fine-tuned folder:
+    ``{"workdir", "best", "record", "stdout", "config"}``. Tests must not
+    write into it."""
+    import contextlib
+    import io
+    import os
+
+    from helpers import small_config
+    from trimzoo.training.finetune import finetune
+
+    workdir = str(tmp_path_factory.mktemp("finetuned") / "run")
+    config = small_config(model="bert_base")  # softmax, both layernorms
+    config.train.max_steps_per_epoch = 2
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        record = finetune(config, workdir)
+    return {"workdir": workdir, "best": os.path.join(workdir, "best"),
+            "record": record, "stdout": out.getvalue(), "config": config}

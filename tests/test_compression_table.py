@@ -7,9 +7,8 @@ import os
 import pytest
 
 from trimzoo.bench.compression import METHODS, compression_table
-from trimzoo.training.finetune import finetune
 
-from test_finetune import small_config
+from helpers import small_config
 
 
 def student_config():
@@ -19,9 +18,8 @@ def student_config():
 
 
 @pytest.mark.slow
-def test_table_cuts_trains_and_times_every_row(tmp_path):
-    teacher = str(tmp_path / "teacher")
-    finetune(small_config(), teacher)
+def test_table_cuts_trains_and_times_every_row(tmp_path, finetuned_run):
+    teacher = finetuned_run["workdir"]
     out = str(tmp_path / "table")
     rows = compression_table(out, os.path.join(teacher, "best"),
                              student_config, methods=("top2", "prune50"),
@@ -52,16 +50,15 @@ def test_healed_method_needs_a_pretraining_config(tmp_path):
 
 
 @pytest.mark.slow
-def test_healed_row_is_healed_in_pretraining_before_fine_tuning(tmp_path):
+def test_healed_row_is_healed_in_pretraining_before_fine_tuning(
+        tmp_path, finetuned_run):
     import numpy as np
 
     from configs.pretrain import get_config as pretrain_config
     from trimzoo.models import to_trimbert
     from trimzoo.training.task_distillation import load_classifier
 
-    teacher = str(tmp_path / "teacher")
-    finetune(small_config(model="bert_base"), teacher)  # softmax, 2 LNs
-    teacher_dir = os.path.join(teacher, "best")
+    teacher_dir = finetuned_run["best"]  # bert_base: softmax, 2 LNs
     out = str(tmp_path / "table")
     rows = compression_table(out, teacher_dir, student_config,
                              methods=("trimbert_healed",), distill=(True,),

@@ -165,6 +165,63 @@ def tool_export(classifier_folder, tmp_path_factory):
     return out, report, result.stdout + result.stderr
 
 
+# --- Fast: one tiny classifier exported once, in process. --------------------
+
+@pytest.fixture(scope="module")
+def tiny_export(classifier_folder, tmp_path_factory):
+    """The module's 2-layer classifier exported in process (SavedModel,
+    TFLite float32 and dynamic int8) with the gate on 64 validation
+    reviews: ``(folder, report)``."""
+    out = tmp_path_factory.mktemp("tiny_export")
+    report = export_model(str(classifier_folder), str(out),
+                          formats="saved_model,tflite",
+                          quantize="none,dynamic", num_examples=64)
+    return out, report
+
+
+def test_tiny_exports_pass_the_gate_within_its_tolerances(tiny_export):
+    """SavedModel within 1e-5 and TFLite float32 within 1e-4 of the Keras
+    logits; int8 judged by its labels; builtin ops only."""
+    out, report = tiny_export
+    assert report["passed"] and not report["failures"]
+    by_format = {e["format"]: e for e in report["exports"]}
+    assert set(by_format) >= {"saved_model", "tflite_float32",
+                              "tflite_dynamic_int8"}
+    assert by_format["saved_model"]["parity"]["metrics"][
+        "max_abs_diff"] <= 1e-5
+    float32 = by_format["tflite_float32"]["parity"]
+    assert float32["metrics"]["max_abs_diff"] <= 1e-4
+    assert {c["metric"] for c in float32["checks"]} == {"max_abs_diff"}
+    int8 = by_format["tflite_dynamic_int8"]["parity"]
+    assert {c["metric"] for c in int8["checks"]} & {
+        "label_agreement", "accuracy_drop_points"}
+    assert report["parity_data"]["num_examples"] == 64
+    for entry in by_format.values():
+        assert os.path.exists(out / entry["path"])
+        assert not [op for op in entry.get("ops", {})
+                    if op.startswith("CUSTOM")]
+
+
+def test_gate_fails_on_a_corrupted_tflite_file(tiny_export,
+                                               classifier_folder, tmp_path):
+    """The gate compares real outputs: the intact file passes, a copy with
+    one weight tensor changed fails, naming the format and metric."""
+    from trimzoo.data.tokenizers import load_tokenizer
+    from trimzoo.export import parity_data
+
+    out, report = tiny_export
+    model = load_model(str(classifier_folder))
+    data = parity_data(model, load_tokenizer(str(classifier_folder)),
+                       report["parity_data"]["padded_length"], 64)
+    source = out / "model_float32.tflite"
+    assert verify(model, str(source), data=data)["passed"]
+    tflite = tmp_path / "model_float32.tflite"
+    shutil.copy(source, tflite)
+    _corrupt(tflite, model.backbone.token_embedding.embeddings.numpy())
+    with pytest.raises(ParityError, match="tflite_float32: max_abs_diff"):
+        verify(model, str(tflite), data=data)
+
+
 # --- Every preset converts, builtin ops only, within 1e-4. -------------------
 
 @pytest.mark.slow

@@ -19,20 +19,9 @@ from trimzoo.training.finetune import (default_tokenizer, finetune,
                                        predict_labels, resolve_jit_compile)
 from trimzoo.training.optimizers import create_optimizer
 
+from helpers import small_config, write_keyword_task
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def small_config(task="rotten_tomatoes", model="trimbert_mini", **data):
-    config = get_config(f"model={model},task={task},runlocal=True")
-    config.max_seq_length = 32
-    config.train.max_steps_per_epoch = 6
-    config.data.max_train_examples = 96
-    config.data.max_eval_examples = 32
-    config.model_overrides = {"num_layers": 3, "hidden_dim": 32,
-                              "num_heads": 2, "intermediate_dim": 48}
-    for key, value in data.items():
-        config.data[key] = value
-    return config
 
 
 def test_parse_drop_spec():
@@ -206,21 +195,6 @@ def test_glue_pair_and_regression_tasks_with_mock_data(tmp_path):
             assert set(metrics) >= {"accuracy", "f1"}
         else:
             assert set(metrics) >= {"pearson", "spearman"}
-
-
-def write_keyword_task(folder, seed=0):
-    """A learnable task in CSV files: reviews made of positive words are
-    ``pos``, of negative words ``neg`` (balanced, 40 rows per split)."""
-    rng = np.random.default_rng(seed)
-    words = {"pos": ["good", "great", "fine", "happy", "funny"],
-             "neg": ["bad", "awful", "dull", "sad", "boring"]}
-    for split in ("train", "validation"):
-        with open(folder / f"{split}.csv", "w") as f:
-            f.write("review,sentiment\n")
-            for i in range(40):
-                label = ("pos", "neg")[i % 2]
-                f.write(" ".join(rng.choice(words[label], 5)) + ","
-                        + label + "\n")
 
 
 def test_files_task_and_mirrored_strategy(tmp_path, two_cpu_strategy):

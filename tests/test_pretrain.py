@@ -2,7 +2,6 @@
 distributed training loop (1 vs 2 replicas, multi-worker), checkpoints and
 resume, NaN handling, Bort distillation and the configs."""
 
-import importlib.util
 import json
 import math
 import os
@@ -26,109 +25,9 @@ from trimzoo.training import distill, pretrain
 
 import numpy_losses  # tests/ helper
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PYTHON = sys.executable
-
-WORDS = ("the a cat dog bird sat ran flew on in over mat park tree big small "
-         "red blue happy sad movie film good bad very not and but is was it "
-         "this that story actor plot funny dull").split()
-LETTERS = list("abcdefghijklmnopqrstuvwxyz")
-
-
-def _load_config_module():
-    if ROOT not in sys.path:  # configs/ is a folder of the checkout
-        sys.path.insert(0, ROOT)
-    spec = importlib.util.spec_from_file_location(
-        "pretrain_config", os.path.join(ROOT, "configs", "pretrain.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-get_config = _load_config_module().get_config
-
-
-def synthetic_lines(n, seed=0, doc_every=6):
-    """Sentences of vocabulary words, a blank line between documents."""
-    rng = np.random.default_rng(seed)
-    lines = []
-    for i in range(n):
-        lines.append(" ".join(rng.choice(WORDS, rng.integers(3, 14))) + ".")
-        if i % doc_every == doc_every - 1:
-            lines.append("")
-    return lines
-
-
-@pytest.fixture(scope="module")
-def vocab_dir(tmp_path_factory):
-    """A small WordPiece vocabulary (BERT specials, words, characters)."""
-    folder = tmp_path_factory.mktemp("vocab")
-    tokens = (["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", ","]
-              + WORDS + LETTERS + ["##" + c for c in LETTERS])
-    tokens = list(dict.fromkeys(tokens))  # "a" is a word and a letter
-    (folder / "vocab.txt").write_text("\n".join(tokens) + "\n")
-    (folder / "tokenizer_config.json").write_text(
-        json.dumps({"do_lower_case": True}))
-    return str(folder)
-
-
-@pytest.fixture(scope="module")
-def tokenizer(vocab_dir):
-    return load_tokenizer(vocab_dir)
-
-
-@pytest.fixture(scope="module")
-def text_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("text") / "corpus.txt"
-    path.write_text("\n".join(synthetic_lines(400, seed=1)) + "\n")
-    return str(path)
-
-
-# Shared by the in-process and command-line runs of the same experiment.
-TINY_OVERRIDES = {
-    "model_overrides.num_layers": 2,
-    "model_overrides.hidden_dim": 16,
-    "model_overrides.num_heads": 2,
-    "model_overrides.intermediate_dim": 32,
-    "data.max_seq_length": 24,
-    "data.shuffle_buffer": 64,
-    "train.batch_size": 8,
-    "train.steps": 6,
-    "train.warmup_steps": 1,
-    "train.learning_rate": 1e-3,
-    "train.log_every": 1,
-    "train.checkpoint_every": 100,
-    "train.steps_per_execution": 1,
-    "train.benchmark_pipeline_batches": 0,
-}
-
-
-def tiny_config(vocab_dir, model="bert_tiny", **overrides):
-    config = get_config(f"model={model}")
-    values = {**TINY_OVERRIDES, "data.vocab": vocab_dir}
-    values.update({k.replace("__", "."): v for k, v in overrides.items()})
-    for key, value in values.items():
-        node = config
-        *parents, leaf = key.split(".")
-        for parent in parents:
-            node = node[parent]
-        node[leaf] = value
-    return config
-
-
-def as_flags(vocab_dir, **overrides):
-    values = {**TINY_OVERRIDES, "data.vocab": vocab_dir}
-    values.update({k.replace("__", "."): v for k, v in overrides.items()})
-    return [f"--config.{k}={v}" for k, v in values.items()]
-
-
-def losses(workdir):
-    return {m["step"]: m["loss"] for m in pretrain.read_metrics(workdir)}
-
-
-def final_weights(workdir):
-    model = TrimzooMaskedLM.from_preset(os.path.join(workdir, "final"))
-    return model.get_weights()
+from helpers import (LETTERS, PYTHON, ROOT, TINY_OVERRIDES,  # noqa: F401
+                     WORDS, as_flags, final_weights, get_config, losses,
+                     synthetic_lines, tiny_config)
 
 
 # ---------------------------------------------------------------------------

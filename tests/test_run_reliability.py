@@ -28,10 +28,8 @@ from trimzoo.training.checkpointing import (CheckpointError,
 from trimzoo.training.finetune import finetune
 from trimzoo.training.loop import NonFiniteLossError
 
-# Shared fixtures and helpers of the pretraining tests (not their tests).
-from test_pretrain import (  # noqa: F401  (vocab_dir is a fixture)
-    PYTHON, ROOT, as_flags, final_weights, losses, synthetic_lines,
-    tiny_config, vocab_dir)
+from helpers import (PYTHON, ROOT, as_flags, final_weights, losses,
+                     synthetic_lines, tiny_config)
 
 TEXTS = synthetic_lines(120, seed=4)
 

@@ -16,7 +16,7 @@ from trimzoo.training.task_distillation import (TaskModel, distillation_model,
                                                load_classifier,
                                                load_classifier_teacher)
 
-from test_finetune import small_config
+from helpers import small_config
 
 VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [
     f"w{i}" for i in range(27)]
@@ -178,12 +178,12 @@ def test_task_model_saves_only_the_student(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
-def test_finetune_distils_a_dropped_student_from_its_teacher(tmp_path):
+def test_finetune_distils_a_dropped_student_from_its_teacher(
+        tmp_path, finetuned_run):
     """Teacher run -> its best/ with the top layer dropped (head kept) ->
     distilled run; the record says so and best/ is the 2-layer student."""
-    teacher_dir = str(tmp_path / "teacher")
-    finetune(small_config(), teacher_dir)
-    config = small_config()
+    teacher_dir = finetuned_run["workdir"]
+    config = small_config(model="bert_base")
     config.model_overrides = {}
     config.init_checkpoint = os.path.join(teacher_dir, "best")
     config.drop_layers = "top:1"

@@ -201,17 +201,9 @@ def test_readme_quick_start_runs():
     assert classifier.predict(["a fine film"], verbose=0).shape == (1, 2)
 
 
-def test_finetuned_folder_reads_strings_and_knows_its_labels(tmp_path,
-                                                             capsys):
-    from test_finetune import small_config
-
-    from trimzoo.training.finetune import finetune
-
-    workdir = str(tmp_path / "run")
-    config = small_config()
-    config.train.max_steps_per_epoch = 2
-    finetune(config, workdir)
-    out = capsys.readouterr().out
+def test_finetuned_folder_reads_strings_and_knows_its_labels(finetuned_run):
+    workdir, config = finetuned_run["workdir"], finetuned_run["config"]
+    out = finetuned_run["stdout"]
     # The label map is printed first and written to the workdir; progress
     # lines appear when stdout is not a terminal.
     assert "Labels: 0=rotten, 1=fresh" in out
