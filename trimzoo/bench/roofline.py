@@ -38,6 +38,8 @@ import os
 
 from trimzoo.bench import workloads
 from trimzoo.utils import timing
+from trimzoo.utils.hardware import cpu_fields as _fields
+from trimzoo.utils.hardware import read_text as _read
 
 #: FMA units per core assumed for every x86 core (see the module notes).
 FMA_UNITS = 2
@@ -45,31 +47,6 @@ FMA_UNITS = 2
 #: the machine's matrix-product rate at any batch).
 SQUARE = (2048, 2048, 2048)
 _MAX_FREQ = "/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq"
-
-
-def _read(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return None
-
-
-def _fields(cpuinfo):
-    """The first processor's fields of ``/proc/cpuinfo``, plus the highest
-    ``cpu MHz`` over all processors."""
-    fields, mhz = {}, []
-    for line in cpuinfo.splitlines():
-        key, sep, value = line.partition(":")
-        key, value = key.strip(), value.strip()
-        if not sep:
-            continue
-        if key == "cpu MHz":
-            mhz.append(float(value))
-        fields.setdefault(key, value)
-    if mhz:
-        fields["cpu MHz"] = max(mhz)
-    return fields
 
 
 def _vector_width(fields):
