@@ -1,0 +1,147 @@
+"""The precision a model computes in: ``"float32"``, ``"bfloat16"`` or
+``"auto"``.
+
+``"bfloat16"`` is Keras's ``mixed_bfloat16`` policy: variables stay float32
+(saved weights are the same files), matrix products and activations run in
+bfloat16, the logits come back float32 from the classifier head. ``"auto"``
+picks bfloat16 only where the CPU has bfloat16 units (AMX-BF16 or
+AVX512-BF16, see :mod:`trimzoo.utils.hardware`) *and* a short measurement
+on this machine finds it faster than float32; everywhere else it stays
+float32, which is always correct. The choice and its reason are returned so
+that tools can say which precision ran.
+
+Examples:
+
+>>> no_bf16 = "flags : fpu avx2 fma"
+>>> resolve_precision("auto", cpuinfo=no_bf16)
+('float32', 'auto: this CPU has no bfloat16 units')
+>>> resolve_precision("bfloat16")
+('bfloat16', 'asked for')
+>>> policy_name("bfloat16"), policy_name("float32")
+('mixed_bfloat16', 'float32')
+"""
+
+import contextlib
+
+import keras
+import numpy as np
+
+from trimzoo.utils import timing
+from trimzoo.utils.hardware import cpu_features
+
+PRECISIONS = ("auto", "float32", "bfloat16")
+_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
+#: ``auto`` takes bfloat16 when it measures at least this much faster.
+MIN_SPEEDUP = 1.05
+_MEASURED = {}
+
+
+def check_precision(precision, what="precision"):
+    """``precision`` if valid, else a ValueError listing the values."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"Unknown {what} {precision!r}. Valid values: "
+                         f"{list(PRECISIONS)}.")
+    return precision
+
+
+def policy_name(precision):
+    """The Keras dtype policy of a resolved precision."""
+    return _POLICIES[check_precision(precision)] if precision != "auto" else (
+        _POLICIES[resolve_precision("auto")[0]])
+
+
+def measure_bf16_speedup(rounds=5, batch_size=8, seq_len=128, hidden_dim=512,
+                         num_layers=2):
+    """float32 time / bfloat16 time of a BERT encoder's forward pass on this
+    machine (round-robin, median of per-round ratios; cached per shape).
+
+    The probe is a ``num_layers``-layer post-LN encoder of width
+    ``hidden_dim`` (4× FFN) at ``batch_size`` × ``seq_len``: the
+    matrix-product mix of the zoo's models, small enough to time in a few
+    seconds.
+    """
+    key = (rounds, batch_size, seq_len, hidden_dim, num_layers)
+    if key in _MEASURED:
+        return _MEASURED[key]
+    from trimzoo.models.backbone import TrimzooBackbone
+
+    kwargs = dict(vocabulary_size=1000, num_layers=num_layers,
+                  num_heads=max(1, hidden_dim // 64), hidden_dim=hidden_dim,
+                  intermediate_dim=4 * hidden_dim,
+                  max_sequence_length=seq_len)
+    models = {}
+    for precision in ("float32", "bfloat16"):
+        models[precision] = TrimzooBackbone(dtype=_POLICIES[precision],
+                                            **kwargs)
+    models["bfloat16"].set_weights(models["float32"].get_weights())
+    rng = np.random.default_rng(0)
+    inputs = {"token_ids": rng.integers(1, 1000, (batch_size, seq_len)
+                                        ).astype("int32"),
+              "segment_ids": np.zeros((batch_size, seq_len), "int32"),
+              "padding_mask": np.ones((batch_size, seq_len), "int32")}
+    calls = {p: (lambda m=m: m.predict_on_batch(inputs))
+             for p, m in models.items()}
+    times = timing.round_robin(calls, rounds=rounds, warmup=1)
+    ratio = timing.median_ratio(times["float32"], times["bfloat16"])
+    _MEASURED[key] = ratio
+    return ratio
+
+
+def resolve_precision(precision="auto", cpuinfo=None, measure=None):
+    """``(precision, reason)``: ``"float32"`` or ``"bfloat16"``.
+
+    Args:
+        precision: str. ``"auto"``, ``"float32"`` or ``"bfloat16"``.
+        cpuinfo: str or None. ``/proc/cpuinfo`` text (tests inject flags);
+            None reads this machine's.
+        measure: callable or None. Returns the float32/bfloat16 time ratio;
+            None: :func:`measure_bf16_speedup` (run once per process).
+    """
+    check_precision(precision)
+    if precision != "auto":
+        return precision, "asked for"
+    units = cpu_features(cpuinfo)["bf16_units"]
+    if not units:
+        return "float32", "auto: this CPU has no bfloat16 units"
+    ratio = (measure or measure_bf16_speedup)()
+    if ratio >= MIN_SPEEDUP:
+        return "bfloat16", (f"auto: {', '.join(units)}; bfloat16 measured "
+                            f"{ratio:.2f}x float32")
+    return "float32", (f"auto: {', '.join(units)}, but bfloat16 measured "
+                       f"only {ratio:.2f}x float32")
+
+
+@contextlib.contextmanager
+def dtype_policy(name):
+    """``name`` as the global Keras dtype policy inside the block; the
+    caller's policy after."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def with_precision(model, precision):
+    """A copy of ``model`` (a backbone or a task model with a ``backbone``)
+    computing in ``precision`` (``"float32"`` or ``"bfloat16"``), with the
+    same float32 weights; the model itself when it already does."""
+    policy = _POLICIES[check_precision(precision)] if precision != "auto" \
+        else policy_name("auto")
+    backbone = getattr(model, "backbone", model)
+    if backbone.dtype_policy.name == policy:
+        return model
+    config = model.get_config()
+    if model is backbone:
+        config["dtype"] = policy
+    else:
+        config["backbone"] = dict(config["backbone"])
+        config["backbone"]["config"] = dict(config["backbone"]["config"],
+                                            dtype=policy)
+    with dtype_policy(policy):
+        clone = model.__class__.from_config(config)
+    clone.set_weights(model.get_weights())
+    if getattr(model, "preprocessor", None) is not None:
+        clone.preprocessor = model.preprocessor
+    return clone
