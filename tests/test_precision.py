@@ -1,0 +1,77 @@
+"""Precision: CPU flags, the auto choice (flags injected), and models
+copied between float32 and bfloat16 with their float32 weights."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import trimzoo
+from trimzoo.models import TrimzooClassifier
+from trimzoo.models.precision import (check_precision, resolve_precision,
+                                      with_precision)
+from trimzoo.utils.hardware import cpu_features, describe
+
+from conftest import random_inputs
+
+AMX = "model name : Xeon\nflags : avx2 fma avx512f amx_bf16 amx_int8 avx512_bf16"
+ZEN3 = "model name : EPYC 7B13\nflags : avx2 fma"
+
+
+def test_flags_are_read():
+    assert cpu_features(AMX)["bf16_units"] == ["amx_bf16", "avx512_bf16"]
+    assert cpu_features(AMX)["int8_units"] == ["amx_int8"]
+    assert cpu_features(ZEN3)["bf16_units"] == []
+    assert "bf16 units: none" in describe(cpu_features(ZEN3))
+    here = cpu_features()  # this machine: whatever it has, well-formed
+    assert isinstance(here["bf16_units"], list) and here["model"]
+
+
+def test_auto_needs_bf16_units_and_a_measured_gain():
+    def never():
+        raise AssertionError("no bf16 units: nothing to measure")
+
+    assert resolve_precision("auto", ZEN3, measure=never)[0] == "float32"
+    assert resolve_precision("auto", AMX, measure=lambda: 1.8) == (
+        "bfloat16", "auto: amx_bf16, avx512_bf16; bfloat16 measured 1.80x "
+        "float32")
+    choice, reason = resolve_precision("auto", AMX, measure=lambda: 1.01)
+    assert choice == "float32" and "only 1.01x" in reason
+    assert resolve_precision("float32", AMX)[0] == "float32"
+    with pytest.raises(ValueError, match="Valid values"):
+        check_precision("fp8")
+
+
+def _classifier():
+    backbone = trimzoo.models.bert_tiny(
+        vocabulary_size=97, num_layers=2, hidden_dim=32, num_heads=2,
+        intermediate_dim=48, max_sequence_length=32)
+    return TrimzooClassifier(backbone, num_classes=3)
+
+
+def test_bfloat16_computes_in_bfloat16_and_keeps_float32_variables(tmp_path):
+    model = _classifier()
+    x = random_inputs(batch=4, length=12)
+    reference = model.predict(x, verbose=0)
+    fast = with_precision(model, "bfloat16")
+    assert fast.backbone.dtype_policy.name == "mixed_bfloat16"
+    blocks = [l for l in fast.backbone.layers if "transformer" in l.name
+              or "encoder" in l.name]
+    assert blocks and all(l.compute_dtype == "bfloat16" for l in blocks)
+    assert {v.dtype for v in fast.weights} == {"float32"}
+    hidden = fast.backbone(x)["sequence_output"]
+    assert keras.backend.standardize_dtype(hidden.dtype) == "bfloat16"
+    out = fast.predict(x, verbose=0)
+    assert out.dtype == np.float32  # ... logits back in float32
+    assert 0 < np.abs(out - reference).max() < 0.05
+    assert keras.config.dtype_policy().name == "float32"  # not leaked
+    # Saved from bfloat16, loaded as float32 (and back): the same weights.
+    path = str(tmp_path / "bf16.weights.h5")
+    fast.save_weights(path)
+    plain = _classifier()
+    plain.load_weights(path)
+    np.testing.assert_array_equal(plain.predict(x, verbose=0), reference)
+    again = with_precision(plain, "bfloat16")
+    np.testing.assert_array_equal(again.predict(x, verbose=0), out)
+    assert with_precision(plain, "float32") is plain
