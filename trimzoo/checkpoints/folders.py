@@ -21,6 +21,7 @@ import keras
 import keras_hub
 
 from trimzoo.checkpoints import hf
+from trimzoo.data.embedded import resolve_checkpoint
 from trimzoo.checkpoints.keras_hub_bert import (
     config_from_keras_hub_bert,
     state_from_keras_hub_bert,
@@ -219,7 +220,7 @@ def load_backbone(path, expected=None):
     >>> load_backbone(path, expected=request).dropout
     0.0
     """
-    path = os.fspath(path)
+    path = os.fspath(resolve_checkpoint(path))
     fmt, config = read_config(path)
     overrides = {}
     if expected is not None:
