@@ -33,6 +33,7 @@ import keras_hub
 import numpy as np
 import tensorflow as tf
 
+from trimzoo.checkpoints.folders import save_classifier
 from trimzoo.data import compute_metrics, encode_dataset, load_task_data
 from trimzoo.data.embedded import minilm_path
 from trimzoo.data.tokenizers import load_tokenizer
@@ -301,19 +302,9 @@ def save_preset(model, tokenizer, path):
     ``tokenizer`` as its preprocessor when it is one, else a
     ``TrimzooTextClassifierPreprocessor`` on it.
     """
-    config = model.get_config()
-    # Saved in float32 (a mixed policy keeps its variables in float32
-    # anyway): keras-hub's preset loader cannot parse a mixed policy name,
-    # and a loader picks its own policy for float32 weights.
-    config["backbone"] = copy.deepcopy(config["backbone"])
-    config["backbone"]["config"]["dtype"] = "float32"
-    clone = model.__class__.from_config(config)
-    clone.set_weights(model.get_weights())
     if not isinstance(tokenizer, keras_hub.models.Preprocessor):
         tokenizer = preprocessor_for(model.backbone, tokenizer)
-    clone.preprocessor = tokenizer
-    with atomic_path(path) as tmp:
-        clone.save_to_preset(tmp)
+    save_classifier(model, tokenizer, path, overwrite=True)
 
 
 def write_label_map(workdir, spec):
