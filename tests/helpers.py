@@ -110,3 +110,55 @@ def write_keyword_task(folder, seed=0):
                 label = ("pos", "neg")[i % 2]
                 f.write(" ".join(rng.choice(words[label], 5)) + ","
                         + label + "\n")
+
+
+# --- A fine-tuned run folder of a task of the user's own. ---------------------
+
+TOPIC_ROWS = [("stocks fell on the market news", "business"),
+              ("the bank raised its rates", "business"),
+              ("a late goal won the match", "sport"),
+              ("the team lost the final", "sport"),
+              ("the telescope found a new planet", "science"),
+              ("cells divide in the lab", "science")]
+
+
+def make_classifier_run(root, num_layers=2):
+    """A tiny fine-tuning run folder as ``tools/finetune.py`` leaves it:
+    ``RUN/config.json`` (task ``files``: a 3-class topic CSV) and
+    ``RUN/best`` (a classifier with its preprocessor and label names).
+    Returns ``RUN``."""
+    import csv
+    import json
+
+    import trimzoo
+    from trimzoo.checkpoints.folders import save_classifier
+    from trimzoo.models.preprocessors import preprocessor_for
+    from trimzoo.models.tokenizers import BertWordPieceTokenizer
+
+    run = os.path.join(str(root), "run")
+    os.makedirs(run)
+    words = sorted({w for text, _ in TOPIC_ROWS for w in text.split()})
+    tokenizer = BertWordPieceTokenizer(
+        ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + words)
+    for split in ("train", "validation"):
+        with open(os.path.join(run, f"{split}.csv"), "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["body", "topic"])
+            writer.writerows(TOPIC_ROWS)
+    backbone = trimzoo.models.bert_tiny(
+        vocabulary_size=tokenizer.vocabulary_size(), num_layers=num_layers,
+        hidden_dim=16, num_heads=2, intermediate_dim=32,
+        max_sequence_length=32)
+    model = trimzoo.models.TrimzooClassifier(backbone, num_classes=3,
+                                             pooling="mean")
+    model.label_names = ["business", "science", "sport"]
+    save_classifier(model, preprocessor_for(backbone, tokenizer, 16),
+                    os.path.join(run, "best"))
+    config = {"task": "files", "model": "bert_base", "data": {
+        "train_files": os.path.join(run, "train.csv"),
+        "validation_files": os.path.join(run, "validation.csv"),
+        "test_files": "", "text_column": "body", "text_pair_column": "",
+        "label_column": "topic"}}
+    with open(os.path.join(run, "config.json"), "w") as f:
+        json.dump(config, f)
+    return run

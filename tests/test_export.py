@@ -144,6 +144,7 @@ def classifier_folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("classifier") / "model"
     backbone = trimzoo.models.create("bert_tiny", num_layers=2, **SMALL)
     model = trimzoo.models.TrimzooClassifier(backbone, num_classes=2)
+    model.label_names = ["rotten", "fresh"]  # A classifier of that task.
     model.save_to_preset(str(folder))
     BertWordPieceTokenizer(vocabulary=small_vocabulary()).save_to_preset(
         str(folder))
@@ -561,3 +562,59 @@ def test_tool_rejects_unknown_format(tmp_path):
                    "--formats=saved_model,onnx"], timeout=300)
     assert result.returncode != 0
     assert "onnx" in result.stderr and "tflite" in result.stderr
+
+
+def test_export_checks_on_the_models_own_task_and_sets_failures_aside(
+        tmp_path):
+    """A fine-tuned 3-class topic classifier is checked on its own task's
+    files (recorded in RUN/config.json), not on movie reviews; an export
+    that fails the gate is set aside and predict refuses it unless
+    forced."""
+    from helpers import make_classifier_run
+    from trimzoo.predict import check_export_gate
+
+    run = make_classifier_run(tmp_path)
+    out = tmp_path / "export"
+    report = export_model(os.path.join(run, "best"), str(out),
+                          formats="tflite", quantize="none",
+                          thresholds=Thresholds(float32_max_abs=0.0),
+                          check=False)
+    assert report["parity_data"]["source"].startswith(
+        "task files, split validation (recorded in")
+    assert report["parity_data"]["num_examples"] == 6
+    assert report["parity_data"]["labelled"] is True
+    assert report["passed"] is False
+    assert sorted(os.listdir(out)) == ["export_report.json",
+                                       "model_float32.failed.tflite"]
+    entry = report["exports"][0]
+    assert entry["path"] == "model_float32.failed.tflite"
+    with pytest.raises(ValueError, match="FAILED the export parity gate.*"
+                       "--force"):
+        check_export_gate(str(out / "model_float32.failed.tflite"))
+    check_export_gate(str(out / "model_float32.failed.tflite"), force=True)
+
+
+def test_user_data_file_and_keras_int8_of_a_classifier_with_preprocessor(
+        tmp_path):
+    from helpers import make_classifier_run
+    from trimzoo.export.quantize import keras_int8
+
+    run = make_classifier_run(tmp_path)
+    mine = tmp_path / "mine.jsonl"
+    mine.write_text('{"t": "stocks fell", "y": "business"}\n'
+                    '{"t": "a late goal", "y": "sport"}\n')
+    model = load_model(os.path.join(run, "best"))
+    assert model.preprocessor is not None
+    # Quantises the backbone and head, not the tokenizer.
+    quantized = keras_int8(model)
+    assert quantized(model.preprocessor(["stocks fell"])).shape == (1, 3)
+    assert str(quantized.backbone.transformer_layers[0].attention.qkv
+               .quantization_mode) == "int8"
+    from trimzoo.export.pipeline import _model_texts
+
+    parity, calibration = _model_texts(model, os.path.join(run, "best"),
+                                       str(mine), "t", "y")
+    assert parity.texts == ["stocks fell", "a late goal"]
+    assert parity.labels == [0, 2]
+    assert parity.source.startswith("--data=") and calibration.texts == (
+        parity.texts)

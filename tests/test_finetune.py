@@ -300,3 +300,45 @@ def test_init_checkpoint_with_layer_drop(tmp_path):
         imported = backbone.token_embedding.embeddings.numpy()
         tuned = final.backbone.token_embedding.embeddings.numpy()
         assert np.abs(tuned - imported).max() < 1e-3
+
+
+def test_build_model_warns_on_random_weights_and_describes_the_model(caplog):
+    from trimzoo.data import load_task_data as load
+    from trimzoo.training.finetune import build_model
+
+    _, spec = load("rotten_tomatoes", "validation")
+    config = small_config(model="bert_tiny")
+    config.model_overrides = {"num_layers": 1, "hidden_dim": 16,
+                              "num_heads": 2, "intermediate_dim": 32}
+    with caplog.at_level("WARNING", logger="trimzoo"):
+        _, _, info = build_model(config, spec)
+    assert "RANDOM weights" in caplog.text and "init_checkpoint=minilm" in (
+        caplog.text)
+    assert info["random_init"] is True
+    assert info["model"] == {
+        "preset": "bert_tiny", "init_checkpoint": None, "num_layers": 1,
+        "hidden_dim": 16, "num_heads": 2, "intermediate_dim": 32,
+        "vocabulary_size": 30522}
+
+
+def test_init_checkpoint_names_the_embedded_checkpoint(caplog):
+    from trimzoo.data import load_task_data as load
+    from trimzoo.training.finetune import _set_model_overrides, build_model
+
+    _, spec = load("rotten_tomatoes", "validation")
+    for name in ("minilm", "embedded:minilm"):
+        config = _set_model_overrides(
+            get_config(f"task=rotten_tomatoes,init_checkpoint={name}"))
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="trimzoo"):
+            _, tokenizer, info = build_model(config, spec)
+        assert "RANDOM" not in caplog.text
+        assert info["model"] == {
+            "preset": None, "init_checkpoint": name, "num_layers": 6,
+            "hidden_dim": 384, "num_heads": 12, "intermediate_dim": 1536,
+            "vocabulary_size": 30522}
+        assert tokenizer.vocabulary_size() == 30522
+    config = _set_model_overrides(
+        get_config("task=rotten_tomatoes,init_checkpoint=embedded:bert"))
+    with pytest.raises(ValueError, match="Unknown embedded checkpoint"):
+        build_model(config, spec)

@@ -388,3 +388,30 @@ def test_tool_takes_a_drop_spec(tmp_path):
              f"--output={tmp_path / 'x'}", *args],
             capture_output=True, text=True, timeout=300)
         assert bad.returncode != 0 and error in bad.stderr, bad.stderr[-2000:]
+
+
+def test_dropping_layers_of_a_classifier_folder_keeps_the_classifier(
+        tmp_path):
+    import keras_hub
+
+    from helpers import make_classifier_run
+    from trimzoo.data.model_data import recorded_task
+
+    run = make_classifier_run(tmp_path, num_layers=3)
+    source = keras_hub.models.TextClassifier.from_preset(
+        os.path.join(run, "best"))
+    out = str(tmp_path / "small")
+    note = drop_checkpoint(os.path.join(run, "best"), out, strategy="top",
+                           k=1)
+    assert note["kind"] == "classifier" and note["kept"] == [0, 1]
+    assert os.path.isfile(os.path.join(out, "task.json"))
+    small = keras_hub.models.TextClassifier.from_preset(out)
+    assert small.backbone.num_layers == 2 and small.pooling == "mean"
+    assert list(small.label_names) == ["business", "science", "sport"]
+    texts = ["stocks fell", "a late goal"]
+    expected = trimzoo.models.extract(source, layers=[0, 1]).predict(texts, verbose=0)
+    np.testing.assert_allclose(small.predict(texts, verbose=0), expected,
+                               atol=1e-6)
+    # The task it was trained on comes along (export, prune read it).
+    assert recorded_task(out)["task"] == "files"
+    assert recorded_task(out)["data"]["label_column"] == "topic"

@@ -17,6 +17,7 @@ from trimzoo.compression import (
     ImportanceLoss,
     importance_scores,
     prune,
+    prune_checkpoint,
     prune_counts,
     select,
 )
@@ -327,3 +328,37 @@ def test_tool_writes_a_loadable_pruned_folder(tmp_path):
          "--importance=magnitude"],
         capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and "prune everything" in bad.stderr
+
+
+def test_pruning_a_classifier_folder_scores_its_own_task(tmp_path):
+    import keras_hub
+
+    from helpers import make_classifier_run
+    from trimzoo.data.model_data import recorded_task
+
+    run = make_classifier_run(tmp_path)
+    lines = []
+    out = str(tmp_path / "pruned")
+    report = prune_checkpoint(os.path.join(run, "best"), out, heads=1,
+                              ffn=0.5, batch_size=2, sequence_length=16,
+                              progress=lines.append)
+    # The importance data are the task's own files, said out loud.
+    assert report["kind"] == "classifier"
+    assert report["data"].startswith("task files, split train")
+    assert report["num_examples"] == 6 and report["num_batches"] == 3
+    assert lines[0].startswith("Importance data: task files, split train")
+    assert [line.strip() for line in lines[1:]] == [
+        f"importance: batch {i}/3" for i in (1, 2, 3)]
+    small = keras_hub.models.TextClassifier.from_preset(out)
+    assert os.path.isfile(os.path.join(out, "task.json"))
+    assert small.backbone.num_heads == 1 and small.num_classes == 3
+    assert list(small.label_names) == ["business", "science", "sport"]
+    assert small.predict(["stocks fell"], verbose=0).shape == (1, 3)
+    assert recorded_task(out)["task"] == "files"
+    note = json.loads(open(os.path.join(out, "prune.json")).read())
+    assert note["data"] == report["data"]
+
+
+def test_prune_without_data_names_the_data_flag(tmp_path):
+    with pytest.raises(ValueError, match="--data=FILE"):
+        prune_checkpoint(HF_TINY_BERT, str(tmp_path / "out"), heads=1)

@@ -1,7 +1,8 @@
 r"""Poor Man's BERT: drop layers of a pretrained checkpoint.
 
-Writes a folder that ``trimzoo.models.from_pretrained`` loads, with
-``drop_layers.json`` noting what was dropped and why. Layer indices are
+Writes a folder of the checkpoint's kind (a classifier folder ``RUN/best``
+gives a classifier folder, head kept; a backbone folder gives one that
+``trimzoo.models.from_pretrained`` loads), with ``drop_layers.json`` noting what was dropped and why. Layer indices are
 0-based; the note also gives the paper's 1-based numbering.
 
     python tools/drop_layers.py --checkpoint=DIR --strategy=top --k=2 \
@@ -73,9 +74,12 @@ def main(argv):
             FLAGS.checkpoint, FLAGS.output, texts=texts,
             sequence_length=FLAGS.sequence_length, overwrite=FLAGS.overwrite,
             **spec)
-    except FileExistsError as e:
+    except (FileExistsError, FileNotFoundError, ValueError) as e:
         raise app.UsageError(str(e)) from None
     print(note["reason"])
+    print(f"kept a {note['kind']}"
+          + (" (head, pooling, label names and task kept)"
+             if note["kind"] == "classifier" else ""))
     if note["similarities"] is not None:
         print("similarities:", json.dumps([round(s, 4)
                                            for s in note["similarities"]]))

@@ -37,6 +37,15 @@ flags.DEFINE_string("tokenizer", None, "Tokenizer folder for the real-text "
                     "the model folder's.")
 flags.DEFINE_boolean("overwrite", False, "Export into a non-empty --output, "
                      "replacing the files of an earlier export there.")
+flags.DEFINE_string("data", None, "Your texts for the parity gate and int8 "
+                    "calibration: .txt (one per line) or .csv/.tsv/.jsonl "
+                    "with --text_column (and --label_column for accuracy). "
+                    "Default: the task a fine-tuned folder records "
+                    "(RUN/config.json); the embedded movie reviews for the "
+                    "embedded checkpoint.")
+flags.DEFINE_string("text_column", "text", "--data: the text column.")
+flags.DEFINE_string("label_column", None, "--data: the label column (the "
+                    "classifier's class names or ids).")
 flags.mark_flags_as_required(["model", "output"])
 FLAGS = flags.FLAGS
 
@@ -65,11 +74,14 @@ def main(argv):
         report = export_model(
             FLAGS.model, FLAGS.output, formats=formats, quantize=quantize,
             seq_len=FLAGS.seq_len, benchmark=FLAGS.benchmark,
-            tokenizer=FLAGS.tokenizer, overwrite=FLAGS.overwrite)
+            tokenizer=FLAGS.tokenizer, overwrite=FLAGS.overwrite,
+            data=FLAGS.data, text_column=FLAGS.text_column,
+            label_column=FLAGS.label_column)
     except (ParityError, FlexOpsError, FileNotFoundError, FileExistsError,
             NotADirectoryError, ValueError, TypeError) as err:
         print(f"\nEXPORT FAILED: {err}", file=sys.stderr, flush=True)
         return 1
+    print(f"Parity data: {report['parity_data']['source']}")
     for entry in report["exports"]:
         parity = entry["parity"]
         print(f"{entry['format']:<22} {entry['size_bytes'] / 1e6:8.2f} MB  "

@@ -43,6 +43,8 @@ flags.DEFINE_string("tokenizer", None, "Token-ids-in exports: the model "
 flags.DEFINE_integer("batch_size", 32, "Rows per model call.", lower_bound=1)
 flags.DEFINE_integer("sequence_length", 128, "Token budget of token-ids-in "
                      "exports.", lower_bound=3)
+flags.DEFINE_bool("force", False, "Use an export that failed its parity "
+                  "gate (export_report.json beside it) anyway.")
 flags.mark_flags_as_required(["model", "input", "output"])
 FLAGS = flags.FLAGS
 
@@ -58,7 +60,7 @@ def main(argv):
         predictor = load_predictor(
             FLAGS.model, tokenizer=FLAGS.tokenizer,
             batch_size=FLAGS.batch_size,
-            sequence_length=FLAGS.sequence_length)
+            sequence_length=FLAGS.sequence_length, force=FLAGS.force)
         print(f"{predictor.kind} from {predictor.source}"
               + (f"; labels {list(predictor.label_names)}"
                  if predictor.label_names else ""), file=sys.stderr)

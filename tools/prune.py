@@ -1,8 +1,11 @@
 r"""Structured pruning of a pretrained checkpoint: heads, FFN neurons and
 hidden dimensions ranked by importance (gradient or magnitude).
 
-Writes a folder that ``trimzoo.models.from_pretrained`` loads, with
-``prune.json``: kept indices, scores, parameters before and after.
+Writes a folder of the checkpoint's kind, with ``prune.json``: kept
+indices, scores, parameters before and after, the data scored on. A
+classifier folder (``RUN/best``) gives a classifier folder (head sliced
+along) that ``tools/predict.py`` and ``tools/export.py`` take; a backbone
+folder gives one that ``trimzoo.models.from_pretrained`` loads.
 
     python tools/prune.py --checkpoint=DIR --output=DIR --heads=0.5 \
         --ffn=0.25
@@ -32,8 +35,15 @@ flags.DEFINE_enum("importance", "gradient", ["gradient", "magnitude"],
                   "How parts are ranked.")
 flags.DEFINE_enum("scope", "layer", ["layer", "global"], "A fraction applies "
                   "to each layer or to the whole model.")
-flags.DEFINE_string("data", None, "gradient: text file, one sentence per "
-                    "line (default: the embedded Rotten Tomatoes sentences).")
+flags.DEFINE_string("data", None, "gradient: texts to score on: .txt (one "
+                    "per line) or .csv/.tsv/.jsonl with --text_column. "
+                    "Default: the task the folder was fine-tuned on "
+                    "(RUN/config.json); the embedded reviews only for "
+                    "--checkpoint=minilm.")
+flags.DEFINE_string("text_column", "text", "--data: the text column.")
+flags.DEFINE_string("label_column", None, "--data: a label column (a "
+                    "classifier's class names); without one a classifier "
+                    "is scored on its own predictions.")
 flags.DEFINE_integer("max_examples", 512, "gradient: sentences used.")
 flags.DEFINE_integer("sequence_length", 128, "gradient: token budget.")
 flags.DEFINE_integer("batch_size", 32, "gradient: batch size.")
@@ -65,21 +75,25 @@ def main(argv):
     if not any(amounts.values()):
         raise app.UsageError("Nothing to prune: pass --heads, --ffn or "
                              "--hidden.")
-    texts = None
-    if FLAGS.data:
-        with open(FLAGS.data, encoding="utf-8") as f:
-            texts = [line.strip() for line in f if line.strip()]
     from trimzoo.compression import prune_checkpoint
+
+    def say(line):
+        print(line, flush=True)
 
     try:
         report = prune_checkpoint(
             FLAGS.checkpoint, FLAGS.output, importance=FLAGS.importance,
-            scope=FLAGS.scope, texts=texts,
+            scope=FLAGS.scope, data=FLAGS.data,
+            text_column=FLAGS.text_column, label_column=FLAGS.label_column,
             sequence_length=FLAGS.sequence_length,
             batch_size=FLAGS.batch_size, max_examples=FLAGS.max_examples,
-            seed=FLAGS.seed, overwrite=FLAGS.overwrite, **amounts)
-    except FileExistsError as e:
+            seed=FLAGS.seed, overwrite=FLAGS.overwrite, progress=say,
+            **amounts)
+    except (FileExistsError, FileNotFoundError, ValueError) as e:
         raise app.UsageError(str(e)) from None
+    print(f"wrote a {report['kind']} folder"
+          + (" (head sliced along, label names and task kept)"
+             if report["kind"] == "classifier" else ""))
     kept = report["kept"]
     print(f"heads per layer: {[len(h) for h in kept['heads']]}")
     print("FFN neurons per layer: "

@@ -11,6 +11,7 @@ memory) and writes one output row per input row; each bad row raises a
 
 import csv
 import json
+import logging
 import os
 import shutil
 import sys
@@ -35,6 +36,8 @@ from trimzoo.utils.io import read_json
 INPUT_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
                  ".ndjson": "jsonl", ".txt": "txt"}
 OUTPUT_FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".npy": "npy"}
+
+log = logging.getLogger("trimzoo")
 
 
 def _softmax(logits):
@@ -125,7 +128,39 @@ def _outputs_to_kind(outputs, names):
                      "'logits' (a classifier) or 'embeddings'.")
 
 
-def _export_predictor(path, tokenizer, sequence_length):
+def check_export_gate(path, force=False):
+    """Refuses an export that failed its parity gate: its entry in the
+    ``export_report.json`` beside it says ``passed: false`` (or the file
+    was set aside as ``*.failed.tflite``), unless ``force``.
+
+    Raises:
+        ValueError: naming the failed checks and ``--force``.
+    """
+    name = os.path.basename(os.path.normpath(path))
+    report = read_json(os.path.join(os.path.dirname(os.path.abspath(path)),
+                                    "export_report.json")) or {}
+    entry = next((e for e in report.get("exports") or []
+                  if e.get("path") == name), None)
+    parity = (entry or {}).get("parity") or {}
+    failed = parity.get("passed") is False or name.endswith(".failed.tflite")
+    if not failed:
+        return
+    checks = ", ".join(
+        f"{c['metric']} {c['value']:.4g} (limit {c['limit']})"
+        for c in parity.get("checks") or [] if not c.get("passed")
+        and isinstance(c.get("value"), (int, float)))
+    message = (f"{path} FAILED the export parity gate"
+               + (f" ({checks})" if checks else "")
+               + ": its outputs differ from the Keras model's beyond the "
+               "limits (export_report.json beside it).")
+    if not force:
+        raise ValueError(message + " Use another export, or pass --force "
+                         "(force=True) to use it anyway.")
+    log.warning("%s Used anyway (--force).", message)
+
+
+def _export_predictor(path, tokenizer, sequence_length, force=False):
+    check_export_gate(path, force)
     folder = tokenizer or _export_source(path)
     text_in, fixed = False, None
     if path.endswith(".tflite"):
@@ -176,7 +211,8 @@ def _export_predictor(path, tokenizer, sequence_length):
                      kind, names, path)
 
 
-def load_predictor(path, tokenizer=None, batch_size=32, sequence_length=128):
+def load_predictor(path, tokenizer=None, batch_size=32, sequence_length=128,
+                   force=False):
     """A :class:`Predictor` for a model folder (fine-tuned classifier,
     embedder, or any backbone/checkpoint folder: mean-pooled embeddings), a
     SavedModel folder or a ``.tflite`` file.
@@ -190,6 +226,8 @@ def load_predictor(path, tokenizer=None, batch_size=32, sequence_length=128):
         batch_size: int. Defaults to 32.
         sequence_length: int. Token budget of ids-in exports. Defaults to
             128.
+        force: bool. Use an export whose parity gate failed
+            (``export_report.json``). Defaults to False.
 
     Raises:
         FileNotFoundError: no such model, or a model folder without a
@@ -200,7 +238,7 @@ def load_predictor(path, tokenizer=None, batch_size=32, sequence_length=128):
         raise FileNotFoundError(f"No such model: {path!r}.")
     if path.endswith(".tflite") or os.path.exists(
             os.path.join(path, "saved_model.pb")):
-        return _export_predictor(path, tokenizer, sequence_length)
+        return _export_predictor(path, tokenizer, sequence_length, force)
     if not os.path.isdir(path):
         raise ValueError(f"{path!r} is neither a model folder, a SavedModel "
                          "folder nor a .tflite file.")

@@ -21,6 +21,7 @@ import keras
 import keras_hub
 
 from trimzoo.checkpoints import hf
+from trimzoo.data.embedded import resolve_checkpoint
 from trimzoo.checkpoints.keras_hub_bert import (
     config_from_keras_hub_bert,
     state_from_keras_hub_bert,
@@ -219,7 +220,7 @@ def load_backbone(path, expected=None):
     >>> load_backbone(path, expected=request).dropout
     0.0
     """
-    path = os.fspath(path)
+    path = os.fspath(resolve_checkpoint(path))
     fmt, config = read_config(path)
     overrides = {}
     if expected is not None:
@@ -349,5 +350,81 @@ def save_pretrained(backbone, tokenizer, path, overwrite=False,
         backbone.save_to_preset(tmp)
         if tokenizer is not None:
             tokenizer.save_to_preset(tmp)
+        for name, value in (extra_files or {}).items():
+            write_json(os.path.join(tmp, name), value)
+
+
+#: keras-hub ``task.json`` classes a classifier folder may name; anything
+#: else is refused before it is deserialised.
+CLASSIFIER_CLASSES = ("trimzoo>TrimzooClassifier",)
+
+
+def is_classifier_folder(path):
+    """True for a preset folder holding a classifier (``task.json``), e.g.
+    a fine-tuning run's ``best/`` or ``final/``."""
+    return os.path.isfile(os.path.join(os.fspath(path), "task.json"))
+
+
+def load_classifier_folder(path):
+    """The ``TrimzooClassifier`` of a classifier folder, with its
+    preprocessor (tokenizer, sequence length) and label names.
+
+    Raises:
+        FileNotFoundError: no ``task.json`` in ``path``.
+        ValueError: ``task.json`` names a class other than trimzoo's
+            classifier.
+    """
+    import json
+
+    from trimzoo.models import TrimzooClassifier
+
+    path = os.fspath(path)
+    task_file = os.path.join(path, "task.json")
+    if not os.path.isfile(task_file):
+        raise FileNotFoundError(
+            f"{path} holds no classifier (no task.json); a classifier "
+            "folder is written by tools/finetune.py (RUN/best or RUN/final).")
+    with open(task_file, encoding="utf-8") as f:
+        spec = json.load(f)
+    name = spec.get("registered_name") if isinstance(spec, dict) else None
+    if name not in CLASSIFIER_CLASSES:
+        raise ValueError(
+            f"{task_file} names the class {name!r}; only "
+            f"{list(CLASSIFIER_CLASSES)} are loaded as classifiers.")
+    return TrimzooClassifier.from_preset(path)
+
+
+def save_classifier(model, preprocessor, path, overwrite=False,
+                    extra_files=None):
+    """Writes a classifier with its preprocessor (tokenizer, sequence
+    length) and label names as one preset folder (``task.json``), which
+    ``keras_hub.models.TextClassifier.from_preset``, ``tools/predict.py``
+    and ``tools/export.py`` read. Written atomically; weights only, in
+    float32.
+
+    Args:
+        model: ``TrimzooClassifier``.
+        preprocessor: keras-hub ``Preprocessor`` of the classifier.
+        path: str. The folder to create.
+        overwrite: bool. Replace an existing ``path``. Defaults to False.
+        extra_files: dict or None. ``{file name: JSON value}`` written into
+            the folder.
+    """
+    import copy
+
+    path = os.path.abspath(os.fspath(path))
+    if os.path.exists(path) and not overwrite:
+        raise FileExistsError(
+            f"{path!r} exists; pass overwrite=True to replace it.")
+    config = model.get_config()
+    # keras-hub's preset loader cannot parse a mixed policy name; a mixed
+    # policy keeps its variables in float32 anyway.
+    config["backbone"] = copy.deepcopy(config["backbone"])
+    config["backbone"]["config"]["dtype"] = "float32"
+    clone = model.__class__.from_config(config)
+    clone.set_weights(model.get_weights())
+    clone.preprocessor = preprocessor
+    with atomic_path(path) as tmp:
+        clone.save_to_preset(tmp)
         for name, value in (extra_files or {}).items():
             write_json(os.path.join(tmp, name), value)

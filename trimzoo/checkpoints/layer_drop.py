@@ -1,42 +1,102 @@
 """Poor Man's BERT on checkpoint folders: read one, drop layers, write the
-smaller one with a note of what was dropped and why."""
+smaller one with a note of what was dropped and why.
+
+A classifier folder (``task.json``: ``RUN/best`` of ``tools/finetune.py``)
+gives a classifier folder: head, pooling, label names and preprocessor
+come along, and the task it was trained on is recorded
+(``task_data.json``), so ``tools/predict.py --evaluate`` and
+``tools/export.py`` work on the result as on the source. A backbone folder
+gives a backbone folder.
+"""
 
 import os
 
-from trimzoo.checkpoints.folders import load_pretrained, save_pretrained
+from trimzoo.checkpoints.folders import (
+    is_classifier_folder,
+    load_classifier_folder,
+    load_pretrained,
+    save_classifier,
+    save_pretrained,
+)
+from trimzoo.data.embedded import resolve_checkpoint
+from trimzoo.data.model_data import RECORD_FILE, recorded_task
+from trimzoo.models.extract import extract
 from trimzoo.models.layer_drop import describe_plan, drop_plan, keep_layers
 from trimzoo.models.tokenizers import encode
 
 
 def load_source(checkpoint, output, texts=None, sequence_length=128,
-                batch_size=32, overwrite=False):
-    """``(backbone, tokenizer, texts, batches)`` for a procedure that turns
+                batch_size=32, overwrite=False, labels=None):
+    """``(model, tokenizer, texts, batches)`` for a procedure that turns
     the checkpoint folder ``checkpoint`` into the folder ``output`` (layer
     dropping, pruning): checks that ``output`` may be written, loads the
-    checkpoint and encodes the non-empty ``texts`` (if any) into batches of
-    backbone inputs."""
+    checkpoint (a ``TrimzooClassifier`` for a classifier folder, else a
+    ``TrimzooBackbone``) and encodes the non-empty ``texts`` (if any) into
+    batches of backbone inputs, ``(inputs, labels)`` tuples when
+    ``labels`` (one per text) are given."""
     if os.path.exists(output) and not overwrite:
         raise FileExistsError(
             f"{output!r} exists; pass overwrite=True to replace it.")
-    backbone, tokenizer = load_pretrained(checkpoint)
+    checkpoint = resolve_checkpoint(checkpoint)
+    if is_classifier_folder(checkpoint):
+        model = load_classifier_folder(checkpoint)
+        tokenizer = model.preprocessor.tokenizer
+    else:
+        model, tokenizer = load_pretrained(checkpoint)
     data = None
     if texts is not None:
+        texts, data = encode_batches(tokenizer, texts, labels,
+                                     sequence_length, batch_size)
+    return model, tokenizer, texts, data
+
+
+def encode_batches(tokenizer, texts, labels=None, sequence_length=128,
+                   batch_size=32):
+    """``(texts, batches)``: the non-empty ``texts`` and their batches of
+    backbone inputs (``(inputs, labels)`` tuples when ``labels``, one per
+    text, are given)."""
+    if labels is not None:
+        pairs = [(t, y) for t, y in zip(texts, labels) if t.strip()]
+        texts, labels = [t for t, _ in pairs], [y for _, y in pairs]
+    else:
         texts = [t for t in texts if t.strip()]
-        data = [encode(tokenizer, texts[i:i + batch_size], sequence_length)
-                for i in range(0, len(texts), batch_size)]
-    return backbone, tokenizer, texts, data
+    data = []
+    for i in range(0, len(texts), batch_size):
+        inputs = encode(tokenizer, texts[i:i + batch_size], sequence_length)
+        data.append(inputs if labels is None else (
+            inputs, labels[i:i + batch_size]))
+    return texts, data
+
+
+def save_result(model, source, tokenizer, checkpoint, output, note_file,
+                note, overwrite=False):
+    """Writes a cut ``model`` to ``output``: a classifier folder (the
+    ``source`` classifier's preprocessor, label names and recorded task
+    along) or a backbone folder, with ``note_file`` holding ``note``."""
+    extra = {note_file: note}
+    if model is not source and hasattr(source, "preprocessor"):
+        record = recorded_task(resolve_checkpoint(checkpoint))
+        if record is not None:
+            extra[RECORD_FILE] = record
+        model.label_names = getattr(source, "label_names", None)
+        save_classifier(model, source.preprocessor, output,
+                        overwrite=overwrite, extra_files=extra)
+    else:
+        save_pretrained(model, tokenizer, output, overwrite=overwrite,
+                        extra_files=extra)
 
 
 def drop_checkpoint(checkpoint, output, strategy=None, k=None, layers=None,
                     threshold=None, texts=None, sequence_length=128,
                     batch_size=32, overwrite=False):
     """Drops layers of the checkpoint folder ``checkpoint`` and saves the
-    result to ``output`` (a folder ``trimzoo.models.from_pretrained``
-    loads), with ``drop_layers.json``: the plan (``drop_plan``), a sentence
+    result to ``output`` (a backbone folder ``trimzoo.models.from_pretrained``
+    loads, or a classifier folder for a classifier), with ``drop_layers.json``: the plan (``drop_plan``), a sentence
     saying why (``describe_plan``) and the source folder.
 
     Args:
-        checkpoint: str. Any folder ``from_pretrained`` reads.
+        checkpoint: str. Any folder ``from_pretrained`` reads, or a
+            classifier folder (``RUN/best``): its head is kept.
         output: str. Folder to write.
         strategy, k, layers, threshold: as ``drop_layers``.
         texts: list of str. Sentences for ``"contribution"``, encoded with
@@ -63,14 +123,19 @@ def drop_checkpoint(checkpoint, output, strategy=None, k=None, layers=None,
     >>> trimzoo.models.from_pretrained(folder + "/small")[0].num_layers
     1
     """
-    backbone, tokenizer, texts, data = load_source(
+    model, tokenizer, texts, data = load_source(
         checkpoint, output, texts, sequence_length, batch_size, overwrite)
+    backbone = getattr(model, "backbone", model)
     plan = drop_plan(backbone, strategy=strategy, k=k, layers=layers,
                      data=data, threshold=threshold)
     note = {**plan, "reason": describe_plan(plan),
-            "source": os.path.abspath(os.fspath(checkpoint)),
+            "source": os.path.abspath(os.fspath(
+                resolve_checkpoint(checkpoint))),
+            "kind": "classifier" if model is not backbone else "backbone",
             "num_examples": None if texts is None else len(texts)}
-    small = keep_layers(backbone, plan["kept"])
-    save_pretrained(small, tokenizer, output, overwrite=overwrite,
-                    extra_files={"drop_layers.json": note})
+    # extract keeps a classifier's head (and pooling) with the kept layers.
+    small = (extract(model, layers=plan["kept"]) if model is not backbone
+             else keep_layers(backbone, plan["kept"]))
+    save_result(small, model, tokenizer, checkpoint, output,
+                "drop_layers.json", note, overwrite)
     return note

@@ -258,7 +258,7 @@ def _score_variables(model, parts):
 
 def importance_scores(model, data=None, importance="gradient",
                       parts=("heads", "ffn", "hidden"), mask_token_id=None,
-                      max_batches=None, seed=0):
+                      max_batches=None, seed=0, progress=None):
     """Raw importance scores of a model's heads, FFN neurons and hidden
     dimensions (see the module docstring; not normalised).
 
@@ -274,6 +274,8 @@ def importance_scores(model, data=None, importance="gradient",
         mask_token_id: int or None. See ``ImportanceLoss``.
         max_batches: int or None. Stop after this many batches.
         seed: int. Seed of the input corruption. Defaults to 0.
+        progress: callable or None. Called after each gradient batch with
+            the number of batches done.
 
     Returns:
         dict with ``heads`` (one float64 array per layer), ``ffn`` (one
@@ -329,6 +331,8 @@ def importance_scores(model, data=None, importance="gradient",
                         for v, g in zip(variables, grads) if g is not None}
             _accumulate(model, products, scores, parts)
             batches += 1
+            if progress is not None:
+                progress(batches)
         if not batches:
             raise ValueError("data yielded no batches.")
     out = {key: scores[key] for key in parts}

@@ -26,9 +26,13 @@ from trimzoo.compression.importance import (
     backbone_of,
     importance_scores,
 )
-from trimzoo.checkpoints import save_pretrained
-from trimzoo.checkpoints.layer_drop import load_source
-from trimzoo.data.rotten_tomatoes import load_split
+from trimzoo.checkpoints.layer_drop import (
+    encode_batches,
+    load_source,
+    save_result,
+)
+from trimzoo.data.embedded import is_embedded_checkpoint, resolve_checkpoint
+from trimzoo.data.model_data import texts_for_model
 from trimzoo.data.tokenizers import special_token_ids
 from trimzoo.models.extract import extract
 
@@ -141,7 +145,7 @@ def _normalise_heads(scores):
 
 def prune(model, heads=None, ffn=None, hidden=None, data=None,
           importance="gradient", scope="layer", mask_token_id=None,
-          max_batches=None, seed=0, return_scores=False):
+          max_batches=None, seed=0, return_scores=False, progress=None):
     """Prunes the least important heads, FFN neurons and hidden dimensions.
 
     Args:
@@ -164,6 +168,8 @@ def prune(model, heads=None, ffn=None, hidden=None, data=None,
         max_batches: int or None. Batches of ``data`` used.
         seed: int. Seed of the corruption. Defaults to 0.
         return_scores: bool. Also return the report. Defaults to False.
+        progress: callable or None. Called with the number of batches
+            scored so far (see ``importance_scores``).
 
     Returns:
         The pruned model (the source's kind), or ``(model, report)``: a
@@ -194,7 +200,8 @@ def prune(model, heads=None, ffn=None, hidden=None, data=None,
                                        ("hidden", hidden)) if amount]
     scores = importance_scores(model, data, importance, parts=parts,
                                mask_token_id=mask_token_id,
-                               max_batches=max_batches, seed=seed) if parts \
+                               max_batches=max_batches, seed=seed,
+                               progress=progress) if parts \
         else {"num_batches": 0}
     kept = {}
     if "heads" in scores:
@@ -226,43 +233,92 @@ def prune(model, heads=None, ffn=None, hidden=None, data=None,
 def prune_checkpoint(checkpoint, output, heads=None, ffn=None, hidden=None,
                      importance="gradient", scope="layer", texts=None,
                      sequence_length=128, batch_size=32, max_examples=512,
-                     seed=0, overwrite=False):
-    """Prunes the backbone of a checkpoint folder and saves the result to
-    ``output`` (a folder ``trimzoo.models.from_pretrained`` loads) with
-    ``prune.json`` (the ``prune`` report plus the source folder).
+                     seed=0, overwrite=False, data=None, text_column="text",
+                     label_column=None, labels=None, progress=print):
+    """Prunes a checkpoint folder and saves the result to ``output``, with
+    ``prune.json`` (the ``prune`` report plus the source folder and the
+    data the importance was scored on).
+
+    A classifier folder (``RUN/best``) gives a classifier folder: the head
+    is sliced along, label names, pooling and preprocessor are kept, and
+    importance comes from the task loss on labelled texts (the model's own
+    predictions stand in for missing labels). A backbone folder gives a
+    backbone folder (``trimzoo.models.from_pretrained`` loads it);
+    importance comes from the backbone's denoising self-distillation loss
+    with the tokenizer's mask token.
 
     Args:
-        checkpoint: str. Any folder ``from_pretrained`` reads.
+        checkpoint: str. Any folder ``from_pretrained`` reads, a
+            classifier folder, or ``minilm``.
         output: str. Folder to write.
         heads, ffn, hidden, importance, scope, seed: as ``prune``.
-        texts: list of str or None. Sentences for gradient importance,
-            encoded with the checkpoint's tokenizer; None uses the embedded
-            Rotten Tomatoes training sentences. The loss is the backbone's
-            denoising self-distillation loss with the tokenizer's mask
-            token.
+        texts: list of str or None. Sentences for gradient importance
+            (``labels``: their class ids, optional).
+        data: str or None. A file of texts instead (``.txt``, or
+            ``.csv``/``.tsv``/``.jsonl`` with ``text_column`` and optional
+            ``label_column``; see ``trimzoo.data.model_data``). With
+            neither, the task the folder was fine-tuned on (its training
+            split), or for the embedded checkpoint only, the embedded
+            Rotten Tomatoes reviews; else a ``ValueError`` asks for
+            ``data``.
         sequence_length: int. Defaults to 128.
         batch_size: int. Defaults to 32.
         max_examples: int. Sentences used. Defaults to 512.
         overwrite: bool. Replace an existing ``output``. Defaults to False.
+        progress: callable or None. Receives progress lines (the data
+            used, each scored batch). Defaults to ``print``.
 
     Returns:
         The report written to ``prune.json``.
     """
-    source = None
-    if importance == "gradient" and texts is None:
-        texts = [text for text, _ in load_split("train")]
-        source = "rotten_tomatoes/train"
-    if texts is not None:
-        texts = texts[:max_examples] if importance == "gradient" else None
-    backbone, tokenizer, texts, data = load_source(
-        checkpoint, output, texts, sequence_length, batch_size, overwrite)
+    say = progress or (lambda line: None)
+    model, tokenizer, _, _ = load_source(checkpoint, output,
+                                         overwrite=overwrite)
+    is_classifier = model is not backbone_of(model)
+    source, batches, count = None, None, None
+    if importance == "gradient":
+        if texts is not None:
+            source = "texts"
+        else:
+            chosen = texts_for_model(
+                resolve_checkpoint(checkpoint), data, text_column,
+                label_column, getattr(model, "label_names", None),
+                split="train",
+                allow_default=is_embedded_checkpoint(checkpoint),
+                what="Gradient importance")
+            texts, labels, source = chosen.texts, chosen.labels, chosen.source
+        texts = texts[:max_examples]
+        labels = None if labels is None or not is_classifier else list(
+            labels[:max_examples])
+        texts, batches = encode_batches(tokenizer, texts, labels,
+                                        sequence_length, batch_size)
+        count = len(texts)
+        if is_classifier and labels is None:
+            # The model's own predictions stand in for the missing labels.
+            batches = [(inputs, _predicted(model, inputs))
+                       for inputs in batches]
+            source += " (labels: the model's own predictions)"
+        say(f"Importance data: {source}, {count} texts in {len(batches)} "
+            "batches.")
+    total = len(batches) if batches else 0
+
+    def step(done):
+        say(f"  importance: batch {done}/{total}")
+
     small, report = prune(
-        backbone, heads=heads, ffn=ffn, hidden=hidden, data=data,
+        model, heads=heads, ffn=ffn, hidden=hidden, data=batches,
         importance=importance, scope=scope, seed=seed, return_scores=True,
-        mask_token_id=special_token_ids(tokenizer)["mask"])
-    report.update({"source": os.path.abspath(os.fspath(checkpoint)),
-                   "data": source or ("texts" if data else None),
-                   "num_examples": None if data is None else len(texts)})
-    save_pretrained(small, tokenizer, output, overwrite=overwrite,
-                    extra_files={"prune.json": report})
+        mask_token_id=special_token_ids(tokenizer)["mask"], progress=step)
+    report.update({"source": os.path.abspath(os.fspath(
+                       resolve_checkpoint(checkpoint))),
+                   "kind": "classifier" if is_classifier else "backbone",
+                   "data": source, "num_examples": count})
+    save_result(small, model, tokenizer, checkpoint, output, "prune.json",
+                report, overwrite)
     return report
+
+
+def _predicted(model, inputs):
+    """The classifier's own labels (its scores, for regression)."""
+    out = np.asarray(model(inputs, training=False))
+    return out[:, 0] if out.shape[-1] == 1 else out.argmax(axis=-1)

@@ -141,7 +141,7 @@ def format_table(rows, reference="keras_float32"):
 def benchmark_formats(model, reference, data, seq_len, length, output_dir,
                       exports, tflite_entries, tok, calibration_samples,
                       isolate, tmp, num_threads, thresholds,
-                      reference_cache):
+                      reference_cache, calibration_texts=None):
     """Sizes and latencies of every format next to the Keras model (float32
     and Keras ``quantize("int8")``), plus the Keras int8 model's parity;
     the benchmark of ``trimzoo.export.export_model(..., benchmark=True)``.
@@ -196,7 +196,8 @@ def benchmark_formats(model, reference, data, seq_len, length, output_dir,
                 if entry["quantize"] == "int8":
                     calibration = calibration_data(
                         model, tok, length, b,
-                        max(calibration_samples // b, 8))
+                        max(calibration_samples // b, 8),
+                        texts=calibration_texts)
                 model_file = convert_file(source, entry["quantize"],
                                           calibration, isolate=isolate)
             for t in threads:

@@ -1,9 +1,10 @@
 """Real inputs for the parity gate, int8 calibration and the benchmark.
 
-Texts come from the embedded Rotten Tomatoes task
-(``trimzoo.data.rotten_tomatoes``): its validation split for the parity gate
-(with labels, for classifier accuracy) and its training split for int8
-calibration. They are tokenized with the model's own tokenizer and packed as
+Texts are the model's own (``trimzoo.data.model_data``): the user's file
+(``--data``), else the task a fine-tuned folder records (its validation
+split for the parity gate, with labels for classifier accuracy, and its
+training split for int8 calibration), else the embedded Rotten Tomatoes
+reviews (labels only for a classifier of that task). They are tokenized with the model's own tokenizer and packed as
 single sentences (``[CLS] text [SEP]``), as fine-tuning packs them.
 
 The tokenizer is the model folder's (fine-tuned folders and
@@ -141,7 +142,8 @@ def random_inputs(model, num_examples, seq_len, seed=0):
 
 
 def parity_data(model, tokenizer=None, seq_len=128, num_examples=None,
-                split="validation", seed=0, tokenizer_source=None):
+                split="validation", seed=0, tokenizer_source=None,
+                texts=None):
     """Inputs (and labels, for classifiers) for the parity gate.
 
     Args:
@@ -156,6 +158,9 @@ def parity_data(model, tokenizer=None, seq_len=128, num_examples=None,
         seed: int. Seed of the random fallback.
         tokenizer_source: str or None. Where the tokenizer came from, for
             the report.
+        texts: ``trimzoo.data.model_data.ModelTexts`` or None. The texts
+            (and labels) to check on: the model's own task or the user's
+            file. None: the embedded task's ``split``.
 
     Returns:
         :class:`ParityData`.
@@ -171,38 +176,46 @@ def parity_data(model, tokenizer=None, seq_len=128, num_examples=None,
             "token sequences, not real text.", count)
         return ParityData(random_inputs(model, count, seq_len, seed), None,
                           "random token ids", None)
-    examples = task_examples(split)
+    if texts is None:
+        from trimzoo.data.model_data import default_texts
+
+        texts = default_texts(split)
+    chosen, labels = list(texts.texts), texts.labels
     if num_examples is not None:
-        examples = examples[:num_examples]
-    texts = [text for text, _ in examples]
-    labels = None
-    if is_classifier and num_classes(model) == 2:
-        labels = np.array([label for _, label in examples], dtype="int64")
-    elif is_classifier:
+        chosen = chosen[:num_examples]
+        labels = None if labels is None else labels[:num_examples]
+    if not is_classifier or labels is None:
+        labels = None
+    elif max(labels) >= num_classes(model) or num_classes(model) == 1:
         log.warning(
-            "The classifier has %d classes and the real task 2: the gate "
-            "compares predicted labels but cannot measure accuracy.",
-            num_classes(model))
-    return ParityData(_encode(tokenizer, texts, seq_len), labels,
-                      f"{TASK}/{split}", tokenizer_source, texts)
+            "The labels of %s do not fit the classifier's %d classes: the "
+            "gate compares predicted labels but cannot measure accuracy.",
+            texts.source, num_classes(model))
+        labels = None
+    else:
+        labels = np.array(labels, dtype="int64")
+    return ParityData(_encode(tokenizer, chosen, seq_len), labels,
+                      texts.source, tokenizer_source, chosen)
 
 
 def calibration_data(model, tokenizer=None, seq_len=128, batch_size=1,
-                     num_samples=128, seed=0):
+                     num_samples=128, seed=0, texts=None):
     """The representative dataset for full-integer int8: a list of input
-    dicts of shape ``[batch_size, seq_len]`` from the real task's training
-    split (random ids without a tokenizer)."""
+    dicts of shape ``[batch_size, seq_len]`` from ``texts`` (a list of str:
+    the model's own task's training texts, or the user's file), by default
+    the embedded task's training split (random ids without a
+    tokenizer)."""
     seq_len = min(int(seq_len), backbone_of(model).max_sequence_length)
     total = num_samples * batch_size
     if tokenizer is None:
         inputs = random_inputs(model, total, seq_len, seed + 1)
     else:
         rng = np.random.default_rng(seed)
-        examples = task_examples("train")
-        chosen = rng.choice(len(examples), size=min(total, len(examples)),
+        if texts is None:
+            texts = [text for text, _ in task_examples("train")]
+        chosen = rng.choice(len(texts), size=min(total, len(texts)),
                             replace=False)
-        inputs = _encode(tokenizer, [examples[i][0] for i in chosen],
-                         seq_len)
+        inputs = _encode(tokenizer, [texts[i] for i in chosen], seq_len)
     count = len(inputs["token_ids"]) // batch_size
     return [{name: value[i * batch_size:(i + 1) * batch_size]
              for name, value in inputs.items()} for i in range(count)]

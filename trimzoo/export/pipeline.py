@@ -26,6 +26,8 @@ import tempfile
 import time
 
 import trimzoo
+from trimzoo.data.embedded import is_embedded_checkpoint, resolve_checkpoint
+from trimzoo.data.model_data import recorded_task, texts_for_model
 from trimzoo.export.benchmark import benchmark_formats
 from trimzoo.export.data import calibration_data, find_tokenizer, parity_data
 from trimzoo.export.converter import FlexOpsError
@@ -70,7 +72,18 @@ REPORT_FILE = "export_report.json"
 DEFAULT_SEQ_LEN = 128
 #: Entries of the output folder that an export writes.
 OUTPUT_ENTRIES = ("saved_model", "saved_model_text", REPORT_FILE) + tuple(
-    filename for _, filename in TFLITE_FORMATS.values())
+    filename for _, filename in TFLITE_FORMATS.values()) + tuple(
+    filename[:-len(".tflite")] + ".failed.tflite"
+    for _, filename in TFLITE_FORMATS.values())
+
+
+def failed_name(filename):
+    """Where a ``.tflite`` file that failed its parity gate is set aside.
+
+    >>> failed_name("model_int8.tflite")
+    'model_int8.failed.tflite'
+    """
+    return filename[:-len(".tflite")] + ".failed.tflite"
 
 
 def parse_list(value, valid, what):
@@ -166,7 +179,8 @@ def export_model(model, output_dir, formats=FORMATS, quantize=("none",),
                  seq_len=None, benchmark=False, tokenizer=None,
                  thresholds=None, num_examples=None, calibration_samples=128,
                  isolate=False, num_threads=None, check=True,
-                 overwrite=False):
+                 overwrite=False, data=None, text_column="text",
+                 label_column=None):
     """Exports a backbone or classifier and runs the parity gate on every
     export.
 
@@ -201,6 +215,14 @@ def export_model(model, output_dir, formats=FORMATS, quantize=("none",),
         overwrite: bool. Export into a non-empty ``output_dir``, replacing
             an earlier export (see :func:`prepare_output_dir`). Defaults to
             False.
+        data: str or None. The user's texts for the parity gate and int8
+            calibration (``--data``: ``.txt``, or ``.csv``/``.tsv``/
+            ``.jsonl`` with ``text_column`` and optional ``label_column``).
+            None: the task a fine-tuned folder records (``RUN/config.json``),
+            else the embedded Rotten Tomatoes reviews, with a warning unless
+            the model is the embedded checkpoint (their labels then count
+            only for a classifier with the labels ``rotten``, ``fresh``).
+        text_column, label_column: str. Columns of ``data``.
 
     Returns:
         dict. The report (also written to ``output_dir``).
@@ -217,10 +239,12 @@ def export_model(model, output_dir, formats=FORMATS, quantize=("none",),
     quantize = parse_list(quantize, QUANTIZE_MODES, "quantize modes")
     model_dir = None
     if isinstance(model, (str, os.PathLike)):
-        model_dir = os.fspath(model)
+        model_dir = os.fspath(resolve_checkpoint(model))
         log.info("Loading %s", model_dir)
         model = load_model(model_dir)
     kind = model_kind(model)
+    texts, calibration_texts = _model_texts(model, model_dir, data,
+                                            text_column, label_column)
     backbone = backbone_of(model)
     if seq_len is not None:
         seq_len = int(seq_len)
@@ -235,9 +259,10 @@ def export_model(model, output_dir, formats=FORMATS, quantize=("none",),
     tok, tok_source = find_tokenizer(model, model_dir, tokenizer)
     length = seq_len or min(DEFAULT_SEQ_LEN, backbone.max_sequence_length)
     data = parity_data(model, tok, length, num_examples,
-                       tokenizer_source=tok_source)
-    log.info("Parity inputs: %d from %s, padded to %d", data.num_examples,
-             data.source, data.seq_len)
+                       tokenizer_source=tok_source, texts=texts)
+    log.info("Parity data: %d texts from %s, padded to %d%s",
+             data.num_examples, data.source, data.seq_len,
+             ", with labels" if data.labels is not None else "")
     reference = KerasRunner(model)
     caches = {True: {}, False: {}}  # Reference outputs, trimmed / padded.
     exports, records, skipped = [], [], []
@@ -270,6 +295,9 @@ def export_model(model, output_dir, formats=FORMATS, quantize=("none",),
             "thresholds": dataclasses.asdict(thresholds),
         },
         "parity_data": data.describe(),
+        "calibration_data": (calibration_texts.source
+                             if "int8" in quantize and "tflite" in formats
+                             else None),
         "exports": exports,
         "skipped": skipped,
     }
@@ -284,12 +312,23 @@ def export_model(model, output_dir, formats=FORMATS, quantize=("none",),
                 tflite_entries = _export_tflite(
                     model, tok, seq_len, length, quantize, output_dir, tmp,
                     calibration_samples, isolate, check_export, exports,
-                    formats)
+                    formats, calibration_texts.texts)
             if benchmark:
-                report["benchmark"], report["keras_int8"] = benchmark_formats(
-                    model, reference, data, seq_len, length, output_dir,
-                    exports, tflite_entries, tok, calibration_samples,
-                    isolate, tmp, num_threads, thresholds, caches[True])
+                try:
+                    report["benchmark"], report["keras_int8"] = (
+                        benchmark_formats(
+                            model, reference, data, seq_len, length,
+                            output_dir, exports, tflite_entries, tok,
+                            calibration_samples, isolate, tmp, num_threads,
+                            thresholds, caches[True],
+                            calibration_texts.texts))
+                except Exception as err:  # noqa: BLE001
+                    # The benchmark measures; the gate's verdict and the
+                    # report stand without it.
+                    log.warning("The benchmark failed (%s: %s); the exports "
+                                "and their parity gate are unaffected.",
+                                type(err).__name__, err)
+                    report["benchmark_error"] = f"{type(err).__name__}: {err}"
     except FlexOpsError as err:
         # The report still says what was exported and why the rest failed.
         report.update(error=str(err).splitlines()[0], flex_ops=err.ops,
@@ -304,6 +343,29 @@ def export_model(model, output_dir, formats=FORMATS, quantize=("none",),
     if check:
         raise_on_failures(records, path)
     return report
+
+
+def _model_texts(model, model_dir, data, text_column, label_column):
+    """``(parity texts, calibration texts)`` (``ModelTexts``) for the
+    export of ``model`` (see :func:`export_model`'s ``data``)."""
+    label_names = getattr(model, "label_names", None)
+    chosen = dict(data=data, text_column=text_column,
+                  label_column=label_column, label_names=label_names,
+                  allow_default=True)
+    parity = texts_for_model(model_dir, split="validation", **chosen)
+    calibration = texts_for_model(model_dir, split="train", **chosen)
+    if data or recorded_task(model_dir) is not None:
+        return parity, calibration
+    if model_dir is None or not is_embedded_checkpoint(model_dir):
+        log.warning(
+            "WARNING: no data given (--data) and none recorded for this "
+            "model: the parity gate and int8 calibration use the embedded "
+            "Rotten Tomatoes MOVIE REVIEWS. Pass --data=FILE (your texts; "
+            "--text_column, --label_column) to check on yours.")
+    if model_kind(model) == "classifier" and tuple(
+            label_names or ()) != tuple(parity.label_names):
+        parity.labels = None  # Not this classifier's labels.
+    return parity, calibration
 
 
 def verify(model, path, fmt=None, data=None, thresholds=None, tokenizer=None,
@@ -401,7 +463,7 @@ def _export_saved_models(model, kind, tok, length, output_dir, check_export,
 
 def _export_tflite(model, tok, seq_len, length, quantize, output_dir, tmp,
                    calibration_samples, isolate, check_export, exports,
-                   formats):
+                   formats, calibration_texts=None):
     batch_size = 1 if seq_len else None
     if seq_len is None and "saved_model" in formats:
         source = os.path.join(output_dir, "saved_model")  # Same shapes.
@@ -410,7 +472,8 @@ def _export_tflite(model, tok, seq_len, length, quantize, output_dir, tmp,
     calibration = None
     if "int8" in quantize:
         calibration = calibration_data(model, tok, length, 1,
-                                       calibration_samples)
+                                       calibration_samples,
+                                       texts=calibration_texts)
     entries = []
     for mode in quantize:
         fmt, filename = TFLITE_FORMATS[mode]
@@ -426,6 +489,14 @@ def _export_tflite(model, tok, seq_len, length, quantize, output_dir, tmp,
                  seconds)
         runner = TFLiteRunner(path)
         record = check_export(fmt, runner, trim=runner.seq_len is None)
+        if not record["passed"]:
+            # Not left under the name a user would take.
+            del runner
+            aside = failed_name(filename)
+            os.replace(path, os.path.join(output_dir, aside))
+            log.warning("  %s FAILED the parity gate: set aside as %s.",
+                        filename, aside)
+            filename = aside
         entry = {"format": fmt, "quantize": mode, "path": filename,
                  "size_bytes": len(flatbuffer),
                  "input_shape": [batch_size, seq_len],

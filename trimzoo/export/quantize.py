@@ -15,6 +15,8 @@
 
 import warnings
 
+import keras
+
 from trimzoo.export.saved_model import model_kind
 
 #: Keras quantisation modes measured next to the TFLite formats.
@@ -50,9 +52,19 @@ def keras_int8(model):
     'int8'
     """
     clone = copy_model(model)
+    preprocessor = getattr(clone, "preprocessor", None)
     with warnings.catch_warnings():
         # Layers without weights to quantise (Add, embeddings...) warn.
         warnings.filterwarnings(
             "ignore", message=r".*does not have a `quantize` method.*")
-        clone.quantize("int8")
+        if preprocessor is None:
+            clone.quantize("int8")
+        else:
+            # The backbone and the head are quantised, never the
+            # preprocessor's tokenizer (it has no weights to quantise).
+            clone.backbone.quantize("int8")
+            for layer in clone.layers:
+                if layer is not clone.backbone and layer is not preprocessor \
+                        and isinstance(layer, keras.layers.Dense):
+                    layer.quantize("int8")
     return clone

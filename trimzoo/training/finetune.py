@@ -33,6 +33,7 @@ import keras_hub
 import numpy as np
 import tensorflow as tf
 
+from trimzoo.checkpoints.folders import save_classifier
 from trimzoo.data import compute_metrics, encode_dataset, load_task_data
 from trimzoo.data.embedded import minilm_path
 from trimzoo.data.tokenizers import load_tokenizer
@@ -96,6 +97,13 @@ def build_model(config, spec, train_data=None):
             backbone, tokenizer = from_pretrained(config.init_checkpoint)
         info["init_checkpoint"] = config.init_checkpoint
     else:
+        log.warning(
+            "WARNING: no init_checkpoint: the %s classifier starts from "
+            "RANDOM weights (nothing pretrained), so it learns only from "
+            "this task's examples. To fine-tune a pretrained model set "
+            "init_checkpoint=FOLDER, or init_checkpoint=minilm for the "
+            "embedded all-MiniLM-L6-v2.", config.model)
+        info["random_init"] = True
         tokenizer = default_tokenizer()
         vocab = tokenizer.vocabulary_size()
         if overrides.get("vocabulary_size", vocab) != vocab:
@@ -125,6 +133,9 @@ def build_model(config, spec, train_data=None):
         info["dropped_layers"] = plan["dropped"]
     info["num_layers"] = backbone.num_layers
     info["params"] = int(backbone.count_params())
+    info["model"] = describe_architecture(
+        backbone, preset=None if config.init_checkpoint else config.model,
+        init_checkpoint=config.init_checkpoint or None)
     if classifier is not None:
         info["pooling"] = classifier.pooling
         return classifier, tokenizer, info
@@ -133,6 +144,34 @@ def build_model(config, spec, train_data=None):
         backbone, num_classes=spec.num_classes, dropout=config.train.dropout,
         pooling=info["pooling"])
     return model, tokenizer, info
+
+
+def describe_architecture(backbone, preset=None, init_checkpoint=None):
+    """What a model is, for ``metrics.json``: where it came from (the preset
+    it was built from, or the ``init_checkpoint`` it was read from) and the
+    backbone's real sizes.
+
+    Examples:
+    >>> import trimzoo
+    >>> backbone = trimzoo.models.bert_tiny(vocabulary_size=50, num_layers=1)
+    >>> describe_architecture(backbone, preset="bert_tiny")
+    ... # doctest: +NORMALIZE_WHITESPACE
+    {'preset': 'bert_tiny', 'init_checkpoint': None, 'num_layers': 1,
+     'hidden_dim': 128, 'num_heads': 2, 'intermediate_dim': 512,
+     'vocabulary_size': 50}
+    """
+    def sizes(value):  # One int, or one per layer (pruned models).
+        if isinstance(value, (list, tuple)):
+            value = [int(v) for v in value]
+            return value[0] if len(set(value)) == 1 else value
+        return int(value)
+
+    return {"preset": preset, "init_checkpoint": init_checkpoint,
+            "num_layers": int(backbone.num_layers),
+            "hidden_dim": int(backbone.hidden_dim),
+            "num_heads": sizes(backbone.num_heads),
+            "intermediate_dim": sizes(backbone.intermediate_dim),
+            "vocabulary_size": int(backbone.vocabulary_size)}
 
 
 class EvalCallback(keras.callbacks.Callback):
@@ -263,19 +302,9 @@ def save_preset(model, tokenizer, path):
     ``tokenizer`` as its preprocessor when it is one, else a
     ``TrimzooTextClassifierPreprocessor`` on it.
     """
-    config = model.get_config()
-    # Saved in float32 (a mixed policy keeps its variables in float32
-    # anyway): keras-hub's preset loader cannot parse a mixed policy name,
-    # and a loader picks its own policy for float32 weights.
-    config["backbone"] = copy.deepcopy(config["backbone"])
-    config["backbone"]["config"]["dtype"] = "float32"
-    clone = model.__class__.from_config(config)
-    clone.set_weights(model.get_weights())
     if not isinstance(tokenizer, keras_hub.models.Preprocessor):
         tokenizer = preprocessor_for(model.backbone, tokenizer)
-    clone.preprocessor = tokenizer
-    with atomic_path(path) as tmp:
-        clone.save_to_preset(tmp)
+    save_classifier(model, tokenizer, path, overwrite=True)
 
 
 def write_label_map(workdir, spec):
@@ -434,7 +463,8 @@ def _finetune(config, workdir, strategy, callbacks):
     record = read_json(os.path.join(workdir, "metrics.json")) or {}
     record.setdefault("evals", [])
     record["evals"] = record["evals"][:initial_epoch]
-    record.update(task=config.task, model=config.model, **info)
+    # info["model"]: the real architecture and where it came from.
+    record.update(task=config.task, **info)
     if resumed:
         print(f"Resuming {workdir} after epoch {initial_epoch}.", flush=True)
 

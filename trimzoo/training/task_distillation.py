@@ -22,45 +22,25 @@ import os
 import keras
 import tensorflow as tf
 
+from trimzoo.checkpoints.folders import (CLASSIFIER_CLASSES,  # noqa: F401
+                                       is_classifier_folder,
+                                       load_classifier_folder)
 from trimzoo.models.classifier import TrimzooClassifier
 from trimzoo.models.tokenizers import load_tokenizer
 from trimzoo.training.distill import check_same_vocabulary
 from trimzoo.training.tasks import ClassifierDistillationTask
 
-#: keras-hub ``task.json`` classes a classifier folder may name. Anything else
-#: (another module, another task) is refused before it is deserialised.
-CLASSIFIER_CLASSES = ("trimzoo>TrimzooClassifier",)
-
-
-def is_classifier_folder(path):
-    """True for a preset folder holding a classifier (``task.json``)."""
-    return os.path.isfile(os.path.join(os.fspath(path), "task.json"))
-
-
 def load_classifier(path):
     """The ``TrimzooClassifier`` of a preset folder (``RUN/best``, or one
     written by ``save_preset``), after checking that its ``task.json``
-    names a classifier class trimzoo knows.
+    names a classifier class trimzoo knows
+    (``trimzoo.checkpoints.folders.load_classifier_folder``).
 
     Raises:
         FileNotFoundError: no ``task.json`` in ``path``.
         ValueError: ``task.json`` names another class.
     """
-    path = os.fspath(path)
-    task_file = os.path.join(path, "task.json")
-    if not os.path.isfile(task_file):
-        raise FileNotFoundError(
-            f"{path} holds no classifier (no task.json); a teacher or an "
-            "init_checkpoint with a head is a folder written by "
-            "tools/finetune.py (RUN/best or RUN/final).")
-    with open(task_file, encoding="utf-8") as f:
-        spec = json.load(f)
-    name = spec.get("registered_name") if isinstance(spec, dict) else None
-    if name not in CLASSIFIER_CLASSES:
-        raise ValueError(
-            f"{task_file} names the class {name!r}; only "
-            f"{list(CLASSIFIER_CLASSES)} are loaded as classifiers.")
-    return TrimzooClassifier.from_preset(path)
+    return load_classifier_folder(path)
 
 
 def load_classifier_teacher(path, num_classes, student, tokenizer,

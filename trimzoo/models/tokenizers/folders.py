@@ -256,7 +256,10 @@ def load_tokenizer(folder, **kwargs):
     >>> [tokenizer.id_to_token(int(i)) for i in tokenizer("A naïve café!")]
     ['a', 'naive', 'cafe', '!', '[PAD]', '[PAD]']
     """
-    folder = os.fspath(folder)
+    # A checkpoint name ("minilm") resolves where checkpoints are read.
+    from trimzoo.data.embedded import resolve_checkpoint
+
+    folder = os.fspath(resolve_checkpoint(folder))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"No such checkpoint folder: {folder!r}.")
 
