@@ -98,7 +98,7 @@ def build_model(config, spec, train_data=None):
         info["init_checkpoint"] = config.init_checkpoint
     else:
         log.warning(
-            "WARNING: no init_checkpoint: the %s classifier starts from "
+            "No init_checkpoint: the %s classifier starts from "
             "RANDOM weights (nothing pretrained), so it learns only from "
             "this task's examples. To fine-tune a pretrained model set "
             "init_checkpoint=FOLDER, or init_checkpoint=minilm for the "
