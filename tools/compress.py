@@ -36,6 +36,11 @@ flags.DEFINE_integer("max_seq_length", 64, "Token budget per example.")
 flags.DEFINE_bool("export", True, "Also time TFLite dynamic int8 files.")
 flags.DEFINE_integer("heal_steps", 300, "Pretraining steps (batch 32) that "
                      "heal the trimbert_healed student before fine-tuning.")
+flags.DEFINE_bool("runlocal", False, "A quick run of every stage (about a "
+                  "minute or two on 2 cores): 96 training and 64 evaluation "
+                  "reviews, one teacher epoch, 3 steps per epoch, top2 and "
+                  "prune50, 4 healing steps, 32 tokens, 5 timing rounds, no "
+                  "TFLite.")
 flags.DEFINE_integer("bucket_width", 8, "Batch training reviews of similar "
                      "length (buckets this many tokens wide; 0 = plain "
                      "batches).")
@@ -53,23 +58,36 @@ def main(argv):
                                            finetune_teacher, parse_methods)
 
     methods = parse_methods(FLAGS.methods)
+    sizes = dict(train_examples=FLAGS.train_examples,
+                 max_seq_length=FLAGS.max_seq_length, export=FLAGS.export,
+                 heal_steps=FLAGS.heal_steps, rounds=30)
+    teacher_epochs = FLAGS.teacher_epochs
+    if FLAGS.runlocal:
+        if not FLAGS["methods"].present:
+            methods = parse_methods("top2,prune50")
+        sizes = dict(train_examples=96, max_seq_length=32, export=False,
+                     heal_steps=4, rounds=5)
+        teacher_epochs = 1
 
     def make_config():
-        return get_config("task=rotten_tomatoes")
+        config = get_config("task=rotten_tomatoes")
+        if FLAGS.runlocal:
+            config.data.max_eval_examples = 64
+            config.train.max_steps_per_epoch = 3
+        return config
 
     teacher = FLAGS.teacher or finetune_teacher(
         os.path.join(FLAGS.out, "teacher"), make_config,
-        epochs=FLAGS.teacher_epochs, learning_rate=FLAGS.teacher_learning_rate,
-        max_seq_length=FLAGS.max_seq_length,
+        epochs=teacher_epochs, learning_rate=FLAGS.teacher_learning_rate,
+        train_examples=sizes["train_examples"],
+        max_seq_length=sizes["max_seq_length"],
         bucket_width=FLAGS.bucket_width)
     compression_table(
         FLAGS.out, teacher, make_config, methods=methods,
         distill=(False, True) if FLAGS.labels_only else (True,),
-        train_examples=FLAGS.train_examples, epochs=FLAGS.epochs,
-        learning_rate=FLAGS.learning_rate,
-        max_seq_length=FLAGS.max_seq_length, export=FLAGS.export,
+        epochs=FLAGS.epochs, learning_rate=FLAGS.learning_rate,
         make_pretrain_config=get_pretrain_config,
-        heal_steps=FLAGS.heal_steps, bucket_width=FLAGS.bucket_width)
+        bucket_width=FLAGS.bucket_width, **sizes)
 
 
 if __name__ == "__main__":
