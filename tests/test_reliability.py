@@ -382,3 +382,71 @@ def test_bad_vocabulary_files_name_the_file(tmp_path, tokenizer):
     with pytest.raises(ValueError, match=r"vocab\.txt, line 30523: token "
                        "'the' already on line 1997"):
         load_tokenizer(str(tmp_path / "hf"))
+
+
+# --- Config values and tool errors. -------------------------------------------
+
+@pytest.mark.parametrize("field, value, message", [
+    ("distill.temperature", -2.0, "distill.temperature must be a number > 0"),
+    ("distill.temperature", 0.0, "distill.temperature must be a number > 0"),
+    ("distill.alpha", 1.5, r"distill.alpha must be a number in \[0, 1\]"),
+    ("distill.hidden_weight", -1.0, "distill.hidden_weight must be a number"
+     " >= 0"),
+    ("train.learning_rate", 0.0, "train.learning_rate must be a number > 0"),
+    ("train.epochs", 0, "train.epochs must be an integer >= 1"),
+    ("train.batch_size", 0, "train.batch_size must be an integer >= 1"),
+    ("eval.batch_size", -1, "eval.batch_size must be an integer >= 1"),
+])
+def test_fine_tuning_config_values_fail_before_any_work(tmp_path, field,
+                                                        value, message):
+    """temperature=-2 trained and exited 0, temperature=0 stopped on NaN
+    with advice about the learning rate, alpha=1.5 failed a minute in."""
+    from configs.finetune import get_config
+    from trimzoo.training.finetune import finetune
+
+    config = get_config("model=bert_tiny,runlocal=True")
+    config.distill.teacher = str(tmp_path / "no_teacher_here")
+    section, name = field.split(".")
+    config[section][name] = value
+    with pytest.raises(ValueError, match=message):
+        finetune(config, str(tmp_path / "run"))
+    assert not (tmp_path / "run").exists()  # Nothing read, nothing written.
+
+
+@pytest.mark.parametrize("field, value", [
+    ("distill.temperature", 0.0), ("distill.alpha", -0.1),
+    ("train.learning_rate", -1e-4), ("data.mask_rate", 1.5)])
+def test_pretraining_config_values_fail_before_any_work(field, value):
+    from configs.pretrain import get_config
+    from trimzoo.training import pretrain
+
+    config = get_config("model=bert_tiny,runlocal=True")
+    config.data.vocab = "/no/such/vocabulary"  # Never read.
+    section, name = field.split(".")
+    config[section][name] = value
+    with pytest.raises(ValueError, match=re.escape(field) + " must be"):
+        pretrain.resolve_config(config, tf.distribute.get_strategy())
+
+
+def test_tools_print_one_error_line_and_exit_1(tmp_path):
+    """Every ValueError of prune.py, finetune.py, pretrain.py and search.py
+    reached the user as a 30-line traceback."""
+    result = _tool("finetune.py",
+                   "--config=configs/finetune.py:model=bert_tiny,"
+                   "runlocal=True", f"--workdir={tmp_path / 'run'}",
+                   "--config.distill.alpha=1.5")
+    assert result.returncode == 1, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: distill.alpha must be a number in "
+                                "[0, 1], got 1.5."), result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    missing = str(tmp_path / "missing")
+    result = _tool("prune.py", f"--checkpoint={missing}", "--heads=0.5",
+                   f"--output={tmp_path / 'out'}", "--verbose")
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr and missing in result.stderr
+    result = _tool("prune.py", f"--checkpoint={missing}", "--heads=0.5",
+                   f"--output={tmp_path / 'out'}")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert missing in result.stderr and "Traceback" not in result.stderr

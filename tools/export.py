@@ -11,7 +11,6 @@ status 1) if an export exceeds its limits. See docs/export.md.
 """
 
 import logging
-import sys
 
 import _common  # noqa: F401  (path and logging set-up)
 from absl import app, flags
@@ -47,8 +46,6 @@ def main(argv):
     from trimzoo.export import (
         FORMATS,
         QUANTIZE_MODES,
-        FlexOpsError,
-        ParityError,
         export_model,
         parse_list,
     )
@@ -61,15 +58,10 @@ def main(argv):
         quantize = parse_list(FLAGS.quantize, QUANTIZE_MODES, "--quantize")
     except ValueError as err:
         raise app.UsageError(str(err))
-    try:
-        report = export_model(
-            FLAGS.model, FLAGS.output, formats=formats, quantize=quantize,
-            seq_len=FLAGS.seq_len, benchmark=FLAGS.benchmark,
-            tokenizer=FLAGS.tokenizer, overwrite=FLAGS.overwrite)
-    except (ParityError, FlexOpsError, FileNotFoundError, FileExistsError,
-            NotADirectoryError, ValueError, TypeError) as err:
-        print(f"\nEXPORT FAILED: {err}", file=sys.stderr, flush=True)
-        return 1
+    report = export_model(
+        FLAGS.model, FLAGS.output, formats=formats, quantize=quantize,
+        seq_len=FLAGS.seq_len, benchmark=FLAGS.benchmark,
+        tokenizer=FLAGS.tokenizer, overwrite=FLAGS.overwrite)
     for entry in report["exports"]:
         parity = entry["parity"]
         print(f"{entry['format']:<22} {entry['size_bytes'] / 1e6:8.2f} MB  "
@@ -80,4 +72,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    _common.run(main)
