@@ -450,3 +450,21 @@ def test_tools_print_one_error_line_and_exit_1(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1].startswith("error: ")
     assert missing in result.stderr and "Traceback" not in result.stderr
+
+
+def test_truncated_classifier_and_teacher_weights_name_the_folder(tmp_path):
+    """A truncated teacher model.weights.h5 gave h5py's 'truncated file'
+    OSError, naming no folder."""
+    from trimzoo.training.task_distillation import load_classifier
+
+    backbone = trimzoo.models.bert_tiny(**TINY)
+    folder = str(tmp_path / "best")
+    TrimzooClassifier(backbone, num_classes=2).save_to_preset(folder)
+    weights = os.path.join(folder, "model.weights.h5")
+    with open(weights, "r+b") as f:
+        f.truncate(os.path.getsize(weights) // 2)
+    message = (f"Cannot read the weights in '{folder}' "
+               f"\\({re.escape(weights)} is truncated or corrupt")
+    for load in (load_classifier, TrimzooClassifier.from_preset):
+        with pytest.raises(ValueError, match=message):
+            load(folder)

@@ -29,7 +29,7 @@ from trimzoo.models.preprocessors import (
     TrimzooTextClassifierPreprocessor,
     tokenizer_of_folder,
 )
-from trimzoo.utils.io import atomic_path, read_json
+from trimzoo.utils.io import atomic_path, read_json, reading_weights
 
 INPUT_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
                  ".ndjson": "jsonl", ".txt": "txt"}
@@ -62,7 +62,8 @@ class Predictor:
 def _model_folder_predictor(folder, batch_size):
     task = read_json(os.path.join(folder, "task.json")) or {}
     if "Classifier" in task.get("registered_name", ""):
-        model = keras_hub.models.TextClassifier.from_preset(folder)
+        with reading_weights(folder):
+            model = keras_hub.models.TextClassifier.from_preset(folder)
         if model.preprocessor is None:
             tokenizer_of_folder(folder)  # Raises: no tokenizer.
         names = model.label_names

@@ -55,7 +55,8 @@ from trimzoo.training.task_distillation import (distillation_model,
                                                load_classifier,
                                                load_classifier_teacher)
 from trimzoo.training.tasks import ClassificationTask
-from trimzoo.utils.io import atomic_path, read_json, write_json
+from trimzoo.utils.io import (atomic_path, read_json, reading_weights,
+                              write_json)
 
 log = logging.getLogger("trimzoo")
 
@@ -510,8 +511,9 @@ def _finetune(config, workdir, strategy, callbacks):
     _require_finite_weights(model, "final/")
     save_preset(model, preprocessor, os.path.join(workdir, "final"))
     if test is not None and os.path.isdir(os.path.join(workdir, "best")):
-        best = keras_hub.models.TextClassifier.from_preset(
-            os.path.join(workdir, "best"))
+        with reading_weights(os.path.join(workdir, "best")):
+            best = keras_hub.models.TextClassifier.from_preset(
+                os.path.join(workdir, "best"))
         labels, predictions = predict_labels(best, encode(test), spec)
         record["test"] = compute_metrics(spec, labels, predictions)
         print("test: " + ", ".join(f"{k}={v:.4f}"
