@@ -468,3 +468,36 @@ def test_truncated_classifier_and_teacher_weights_name_the_folder(tmp_path):
     for load in (load_classifier, TrimzooClassifier.from_preset):
         with pytest.raises(ValueError, match=message):
             load(folder)
+
+
+def test_runlocal_combines_with_init_checkpoint(tmp_path):
+    """runlocal=True set model_overrides that init_checkpoint refuses, so
+    a small run from a checkpoint (healing, fine-tuning a student) failed
+    with 'model_overrides cannot change an imported checkpoint'."""
+    from configs.finetune import get_config as finetune_config
+    from configs.pretrain import get_config as pretrain_config
+    from trimzoo.training import pretrain
+    from trimzoo.training.finetune import default_tokenizer, finetune
+
+    tokenizer = default_tokenizer()
+    folder = str(tmp_path / "student")
+    save_pretrained(trimzoo.models.bert_tiny(
+        vocabulary_size=tokenizer.vocabulary_size(), num_layers=2,
+        hidden_dim=16, num_heads=2, intermediate_dim=32), tokenizer, folder)
+    config = pretrain_config("model=bert_tiny,runlocal=True")
+    config.init_checkpoint = folder
+    resolved = pretrain.resolve_config(config, tf.distribute.get_strategy())
+    assert resolved.resolved.model_kwargs.hidden_dim == 16
+    # Without init_checkpoint, runlocal still shrinks the preset.
+    small = pretrain.resolve_config(pretrain_config(
+        "model=bert_base,runlocal=True"), tf.distribute.get_strategy())
+    assert small.resolved.model_kwargs.num_layers == 3
+
+    config = finetune_config(f"model=bert_tiny,runlocal=True,"
+                             f"init_checkpoint={folder}")
+    config.max_seq_length = 16
+    config.train.max_steps_per_epoch = 1
+    for split in ("train", "eval", "test"):
+        config.data[f"max_{split}_examples"] = 8
+    record = finetune(config, str(tmp_path / "run"))
+    assert record["num_layers"] == 2 and record["init_checkpoint"] == folder

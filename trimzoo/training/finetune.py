@@ -618,9 +618,12 @@ def _has_trained(workdir):
 def _set_model_overrides(config):
     """A copy of ``config`` whose ``model_overrides`` holds only the values
     that are set, each a ``TrimzooBackbone`` argument (a misspelt name
-    raises ``TypeError`` suggesting the closest one)."""
+    raises ``TypeError`` suggesting the closest one), over ``runlocal``'s
+    smaller architecture when the run builds a new model."""
     overrides = {k: v for k, v in dict(config.model_overrides).items()
                  if v is not None}
+    if not config.init_checkpoint:
+        overrides = {**dict(config.get("runlocal_model") or {}), **overrides}
     TrimzooBackbone.check_argument_names(overrides, owner="model_overrides")
     config = copy.deepcopy(config)
     with config.unlocked():

@@ -62,7 +62,8 @@ def model_kwargs(config, tokenizer):
         kwargs = {**backbone_defaults(),
                   **read_config(config.init_checkpoint)[1]}
     else:
-        kwargs = preset_config(config.model, **overrides)
+        kwargs = preset_config(config.model, **{
+            **dict(config.get("runlocal_model") or {}), **overrides})
     vocab_size = int(tokenizer.vocabulary_size())
     if kwargs["vocabulary_size"] != vocab_size:
         logging.info(
