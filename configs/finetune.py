@@ -29,6 +29,10 @@ def get_config(arg=None):
         {name: config_dict.placeholder(object)
          for name in backbone_arguments()})
     config.init_checkpoint = args["init_checkpoint"]
+    # runlocal's smaller architecture, for a run that builds a new model:
+    # ignored beside init_checkpoint (which fixes the architecture);
+    # model_overrides win.
+    config.runlocal_model = ml_collections.ConfigDict()
     # Poor Man's BERT, applied to the pretrained model before fine-tuning:
     # "top:2", "bottom:2", "odd:4", "even:4", "symmetric:4",
     # "contribution:0.95" (threshold) or "layers:9,10,11" (0-based).
@@ -102,8 +106,6 @@ def get_config(arg=None):
         config.data.max_eval_examples = 64
         config.data.max_test_examples = 64
         config.eval.batch_size = 32
-        if not config.init_checkpoint:
-            config.model_overrides.update(dict(
-                num_layers=3, hidden_dim=64, num_heads=2,
-                intermediate_dim=128))
+        config.runlocal_model = ml_collections.ConfigDict(dict(
+            num_layers=3, hidden_dim=64, num_heads=2, intermediate_dim=128))
     return config

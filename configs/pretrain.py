@@ -51,6 +51,9 @@ def get_config(arg=None):
     # TrimBERT-converted student); its architecture and tokenizer replace
     # model / model_overrides / data.vocab. "" = random initialisation.
     config.init_checkpoint = ""
+    # runlocal's smaller architecture, for a run from random weights:
+    # ignored beside init_checkpoint; model_overrides win.
+    config.runlocal_model = ml_collections.ConfigDict()
     config.seed = 0
     # "auto" | "tpu" | "mirrored" | "multi_worker" | "cpu"; --tpu=NAME.
     config.strategy = "auto"
@@ -125,10 +128,8 @@ def get_config(arg=None):
         config.data.shuffle_buffer = 100_000
 
     if args["runlocal"]:
-        config.model_overrides.num_layers = 3
-        config.model_overrides.hidden_dim = 128
-        config.model_overrides.num_heads = 2
-        config.model_overrides.intermediate_dim = 256
+        config.runlocal_model = ml_collections.ConfigDict(dict(
+            num_layers=3, hidden_dim=128, num_heads=2, intermediate_dim=256))
         config.data.max_seq_length = 64
         config.data.shuffle_buffer = 1_000
         config.train.batch_size = 16

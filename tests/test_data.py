@@ -513,7 +513,7 @@ def test_files_bad_labels_and_unreadable(tmp_path):
     with pytest.raises(DataError, match=r"line 2: regression label 'pos'"):
         read_examples(path, "text", "label", regression=True)
     (tmp_path / "latin1.csv").write_bytes(b"text,label\ncaf\xe9,1\n")
-    with pytest.raises(DataError, match="latin1.csv: not UTF-8"):
+    with pytest.raises(DataError, match="latin1.csv, line 2: not UTF-8"):
         read_examples(str(tmp_path / "latin1.csv"), "text", "label",
                       label_names=["a", "b"])
     with pytest.raises(DataError, match="cannot read the file"):

@@ -64,7 +64,10 @@ def test_folder_predictions_with_label_names_and_metrics(classifier_dir,
     with open(out, encoding="utf-8") as f:
         rows = list(csv.DictReader(f))
     assert result["rows"] == len(rows) == len(TEXTS)
-    assert [r["line"] for r in rows] == ["2", "3", "4", "5", "6"]
+    # Rows counted from 1 without the header, in input order, with the
+    # text beside the prediction.
+    assert [r["row"] for r in rows] == ["1", "2", "3", "4", "5"]
+    assert [r["text"] for r in rows] == TEXTS
     model = TrimzooClassifier.from_preset(classifier_dir)
     logits = model.predict(TEXTS, verbose=0)
     probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
@@ -116,16 +119,17 @@ def test_bad_rows_have_clear_errors_and_can_be_skipped(classifier_dir,
     out = str(tmp_path / "out.jsonl")
     with pytest.raises(DataError, match=r"line 2: empty text"):
         predict_file(predictor, str(path), out, progress=False)
+    assert not os.path.exists(out)  # Nothing written: no stub.
     result = predict_file(predictor, str(path), out, skip_bad_rows=True,
                           progress=False)
     assert result["rows"] == 2
     assert [s.split(":")[0] for s in result["skipped"]] == [
         "line 2", "line 3", "line 4", "line 5"]
     assert "not UTF-8" in result["skipped"][1]
-    assert "missing column(s) ['text']" in result["skipped"][2]
+    assert "missing key(s) ['text']" in result["skipped"][2]
     assert "invalid JSON" in result["skipped"][3]
     with open(out, encoding="utf-8") as f:
-        assert [json.loads(line)["line"] for line in f] == [1, 6]
+        assert [json.loads(line)["row"] for line in f] == [1, 6]
 
 
 def test_missing_column_and_folder_without_tokenizer(classifier_dir,
@@ -133,6 +137,8 @@ def test_missing_column_and_folder_without_tokenizer(classifier_dir,
     inp = _write(tmp_path / "in.tsv", "sentence\tlabel\ngood\tpos\n")
     with pytest.raises(DataError, match=r"missing column\(s\) \['text'\]"):
         list(read_rows(inp))
+    bom = _write(tmp_path / "bom.csv", "\ufefftext,label\ngood,pos\n")
+    assert [texts for _, texts, _, _ in read_rows(bom)] == [("good",)]
     backbone = trimzoo.models.bert_tiny(vocabulary_size=20, num_layers=1)
     folder = str(tmp_path / "notok")
     trimzoo.checkpoints.save_pretrained(backbone, None, folder)
@@ -177,3 +183,57 @@ def test_tool_prints_metrics_and_fails_clearly(classifier_dir, tmp_path):
         capture_output=True, text=True, timeout=300)
     assert run.returncode == 1
     assert "bad.csv, line 3: empty text in column 'text'" in run.stderr
+
+
+def test_output_is_atomic_and_never_replaced_by_accident(classifier_dir,
+                                                         tmp_path):
+    """An existing output was overwritten without asking, a failed run
+    truncated it to its header, and --output equal to --input destroyed
+    the input."""
+    predictor = load_predictor(classifier_dir)
+    inp = _csv_input(tmp_path)
+    out = str(tmp_path / "out.csv")
+    predict_file(predictor, inp, out, progress=False)
+    with open(out, encoding="utf-8") as f:
+        before = f.read()
+    again = _write(tmp_path / "again.csv", "text\nthe film\n")
+    with pytest.raises(FileExistsError, match="out.csv exists; pass "
+                       "--overwrite"):
+        predict_file(predictor, again, out, progress=False)
+    bad = tmp_path / "bad.csv"
+    bad.write_bytes(b"text\ngood film\nnot \xff utf-8\n")
+    with pytest.raises(DataError, match="bad.csv, line 3: not UTF-8"):
+        predict_file(predictor, str(bad), out, overwrite=True,
+                     progress=False)
+    with open(out, encoding="utf-8") as f:
+        assert f.read() == before  # The earlier output, whole.
+    assert not [n for n in os.listdir(tmp_path) if n.startswith(".tmp")]
+    with open(inp, encoding="utf-8") as f:
+        source = f.read()
+    for same in (inp, os.path.join(str(tmp_path), ".", "in.csv")):
+        with pytest.raises(ValueError, match="is the input file"):
+            predict_file(predictor, inp, same, overwrite=True,
+                         progress=False)
+    with open(inp, encoding="utf-8") as f:
+        assert f.read() == source
+    predict_file(predictor, again, out, overwrite=True, progress=False)
+    with open(out, encoding="utf-8") as f:
+        assert [r["text"] for r in csv.DictReader(f)] == ["the film"]
+
+
+def test_bom_long_fields_and_id_column(classifier_dir, tmp_path):
+    """A header with a byte-order mark was refused; a field over Python's
+    csv limit (131,072 characters) failed."""
+    long_text = "good " * 40_000  # 200k characters.
+    path = tmp_path / "in.csv"
+    path.write_bytes("\ufeffid,text\n7,a good film\n8,".encode("utf-8")
+                     + long_text.encode() + b"\n")
+    out = str(tmp_path / "out.jsonl")
+    predictor = load_predictor(classifier_dir)
+    result = predict_file(predictor, str(path), out, id_column="id",
+                          progress=False)
+    assert result["rows"] == 2
+    with open(out, encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f]
+    assert [(r["row"], r["id"]) for r in rows] == [(1, "7"), (2, "8")]
+    assert "text" not in rows[0]

@@ -382,3 +382,122 @@ def test_bad_vocabulary_files_name_the_file(tmp_path, tokenizer):
     with pytest.raises(ValueError, match=r"vocab\.txt, line 30523: token "
                        "'the' already on line 1997"):
         load_tokenizer(str(tmp_path / "hf"))
+
+
+# --- Config values and tool errors. -------------------------------------------
+
+@pytest.mark.parametrize("field, value, message", [
+    ("distill.temperature", -2.0, "distill.temperature must be a number > 0"),
+    ("distill.temperature", 0.0, "distill.temperature must be a number > 0"),
+    ("distill.alpha", 1.5, r"distill.alpha must be a number in \[0, 1\]"),
+    ("distill.hidden_weight", -1.0, "distill.hidden_weight must be a number"
+     " >= 0"),
+    ("train.learning_rate", 0.0, "train.learning_rate must be a number > 0"),
+    ("train.epochs", 0, "train.epochs must be an integer >= 1"),
+    ("train.batch_size", 0, "train.batch_size must be an integer >= 1"),
+    ("eval.batch_size", -1, "eval.batch_size must be an integer >= 1"),
+])
+def test_fine_tuning_config_values_fail_before_any_work(tmp_path, field,
+                                                        value, message):
+    """temperature=-2 trained and exited 0, temperature=0 stopped on NaN
+    with advice about the learning rate, alpha=1.5 failed a minute in."""
+    from configs.finetune import get_config
+    from trimzoo.training.finetune import finetune
+
+    config = get_config("model=bert_tiny,runlocal=True")
+    config.distill.teacher = str(tmp_path / "no_teacher_here")
+    section, name = field.split(".")
+    config[section][name] = value
+    with pytest.raises(ValueError, match=message):
+        finetune(config, str(tmp_path / "run"))
+    assert not (tmp_path / "run").exists()  # Nothing read, nothing written.
+
+
+@pytest.mark.parametrize("field, value", [
+    ("distill.temperature", 0.0), ("distill.alpha", -0.1),
+    ("train.learning_rate", -1e-4), ("data.mask_rate", 1.5)])
+def test_pretraining_config_values_fail_before_any_work(field, value):
+    from configs.pretrain import get_config
+    from trimzoo.training import pretrain
+
+    config = get_config("model=bert_tiny,runlocal=True")
+    config.data.vocab = "/no/such/vocabulary"  # Never read.
+    section, name = field.split(".")
+    config[section][name] = value
+    with pytest.raises(ValueError, match=re.escape(field) + " must be"):
+        pretrain.resolve_config(config, tf.distribute.get_strategy())
+
+
+def test_tools_print_one_error_line_and_exit_1(tmp_path):
+    """Every ValueError of prune.py, finetune.py, pretrain.py and search.py
+    reached the user as a 30-line traceback."""
+    result = _tool("finetune.py",
+                   "--config=configs/finetune.py:model=bert_tiny,"
+                   "runlocal=True", f"--workdir={tmp_path / 'run'}",
+                   "--config.distill.alpha=1.5")
+    assert result.returncode == 1, result.stderr[-2000:]
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: distill.alpha must be a number in "
+                                "[0, 1], got 1.5."), result.stderr[-2000:]
+    assert "Traceback" not in result.stderr
+    missing = str(tmp_path / "missing")
+    result = _tool("prune.py", f"--checkpoint={missing}", "--heads=0.5",
+                   f"--output={tmp_path / 'out'}", "--verbose")
+    assert result.returncode != 0
+    assert "Traceback" in result.stderr and missing in result.stderr
+    result = _tool("prune.py", f"--checkpoint={missing}", "--heads=0.5",
+                   f"--output={tmp_path / 'out'}")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1].startswith("error: ")
+    assert missing in result.stderr and "Traceback" not in result.stderr
+
+
+def test_truncated_classifier_and_teacher_weights_name_the_folder(tmp_path):
+    """A truncated teacher model.weights.h5 gave h5py's 'truncated file'
+    OSError, naming no folder."""
+    from trimzoo.training.task_distillation import load_classifier
+
+    backbone = trimzoo.models.bert_tiny(**TINY)
+    folder = str(tmp_path / "best")
+    TrimzooClassifier(backbone, num_classes=2).save_to_preset(folder)
+    weights = os.path.join(folder, "model.weights.h5")
+    with open(weights, "r+b") as f:
+        f.truncate(os.path.getsize(weights) // 2)
+    message = (f"Cannot read the weights in '{folder}' "
+               f"\\({re.escape(weights)} is truncated or corrupt")
+    for load in (load_classifier, TrimzooClassifier.from_preset):
+        with pytest.raises(ValueError, match=message):
+            load(folder)
+
+
+def test_runlocal_combines_with_init_checkpoint(tmp_path):
+    """runlocal=True set model_overrides that init_checkpoint refuses, so
+    a small run from a checkpoint (healing, fine-tuning a student) failed
+    with 'model_overrides cannot change an imported checkpoint'."""
+    from configs.finetune import get_config as finetune_config
+    from configs.pretrain import get_config as pretrain_config
+    from trimzoo.training import pretrain
+    from trimzoo.training.finetune import default_tokenizer, finetune
+
+    tokenizer = default_tokenizer()
+    folder = str(tmp_path / "student")
+    save_pretrained(trimzoo.models.bert_tiny(
+        vocabulary_size=tokenizer.vocabulary_size(), num_layers=2,
+        hidden_dim=16, num_heads=2, intermediate_dim=32), tokenizer, folder)
+    config = pretrain_config("model=bert_tiny,runlocal=True")
+    config.init_checkpoint = folder
+    resolved = pretrain.resolve_config(config, tf.distribute.get_strategy())
+    assert resolved.resolved.model_kwargs.hidden_dim == 16
+    # Without init_checkpoint, runlocal still shrinks the preset.
+    small = pretrain.resolve_config(pretrain_config(
+        "model=bert_base,runlocal=True"), tf.distribute.get_strategy())
+    assert small.resolved.model_kwargs.num_layers == 3
+
+    config = finetune_config(f"model=bert_tiny,runlocal=True,"
+                             f"init_checkpoint={folder}")
+    config.max_seq_length = 16
+    config.train.max_steps_per_epoch = 1
+    for split in ("train", "eval", "test"):
+        config.data[f"max_{split}_examples"] = 8
+    record = finetune(config, str(tmp_path / "run"))
+    assert record["num_layers"] == 2 and record["init_checkpoint"] == folder

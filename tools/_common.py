@@ -56,3 +56,68 @@ if os.environ.get("TRIMZOO_TF_LOGS") != "all" and _no_gpu_driver():
 
 # TensorFlow's own INFO lines (savers, signatures) drown the tools' progress.
 logging.getLogger("tensorflow").setLevel(logging.WARNING)
+
+import traceback  # noqa: E402
+
+from absl import app, flags  # noqa: E402
+
+flags.DEFINE_bool("verbose", False, "On an error, print its traceback too "
+                  "(as does the environment variable TRIMZOO_DEBUG=1).")
+
+
+def _raised_by_project(error):
+    """The innermost frame of ``error`` is in trimzoo's or the configs'
+    code: an error the project raises on purpose, not one of a library."""
+    tb = error.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    if tb is None:
+        return False
+    filename = os.path.realpath(tb.tb_frame.f_code.co_filename)
+    return any(filename.startswith(os.path.realpath(
+        os.path.join(_ROOT, name)) + os.sep) for name in ("trimzoo",
+                                                          "configs"))
+
+
+def is_user_error(error):
+    """Errors that a user fixes from their message alone: a bad value
+    (``ValueError``, trimzoo's ``DataError``, ``ConfigChangedError``), a
+    file (``OSError``: missing, existing, unreadable), any error class of
+    trimzoo (``NonFiniteLossError``, ``CheckpointError``, ``ParityError``,
+    ...) and a ``TypeError`` that trimzoo raises (a misspelt argument).
+    Anything else is a bug and keeps its traceback."""
+    if isinstance(error, (ValueError, OSError)):
+        return True
+    if type(error).__module__.split(".")[0] == "trimzoo":
+        return True
+    return isinstance(error, TypeError) and _raised_by_project(error)
+
+
+def _debug():
+    return flags.FLAGS.is_parsed() and flags.FLAGS.verbose or (
+        os.environ.get("TRIMZOO_DEBUG", "") not in ("", "0"))
+
+
+def report_errors(main):
+    """``main`` for ``absl.app.run``: a user error (:func:`is_user_error`)
+    ends the run with one line ``error: ...`` on stderr and exit status 1;
+    ``--verbose`` or ``TRIMZOO_DEBUG=1`` show the traceback instead."""
+
+    def wrapped(argv):
+        try:
+            return main(argv)
+        except Exception as error:  # noqa: BLE001  (sorted just below)
+            if not is_user_error(error) or _debug():
+                raise
+            message = " ".join(str(error).split("\n")) or type(error).__name__
+            print(f"error: {message} (--verbose for the traceback)",
+                  file=sys.stderr, flush=True)
+            sys.exit(1)
+
+    return wrapped
+
+
+def run(main, **kwargs):
+    """``absl.app.run(main)`` with :func:`report_errors`; the entry point
+    of every tool."""
+    app.run(report_errors(main), **kwargs)

@@ -14,14 +14,9 @@ gives a classifier folder, head kept; a backbone folder gives one that
 """
 
 import json
-import os
-import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                ".."))
-
-from absl import app, flags  # noqa: E402
+import _common  # noqa: F401  (path and logging set-up)
+from absl import app, flags
 
 flags.DEFINE_string("checkpoint", None, "Checkpoint folder (HF BERT/RoBERTa, "
                     "keras-hub preset or trimzoo folder).")
@@ -94,4 +89,4 @@ def _parse(parser, value, flag):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    _common.run(main)

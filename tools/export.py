@@ -11,7 +11,6 @@ status 1) if an export exceeds its limits. See docs/export.md.
 """
 
 import logging
-import sys
 
 import _common  # noqa: F401  (path and logging set-up)
 from absl import app, flags
@@ -56,8 +55,6 @@ def main(argv):
     from trimzoo.export import (
         FORMATS,
         QUANTIZE_MODES,
-        FlexOpsError,
-        ParityError,
         export_model,
         parse_list,
     )
@@ -70,17 +67,12 @@ def main(argv):
         quantize = parse_list(FLAGS.quantize, QUANTIZE_MODES, "--quantize")
     except ValueError as err:
         raise app.UsageError(str(err))
-    try:
-        report = export_model(
-            FLAGS.model, FLAGS.output, formats=formats, quantize=quantize,
-            seq_len=FLAGS.seq_len, benchmark=FLAGS.benchmark,
-            tokenizer=FLAGS.tokenizer, overwrite=FLAGS.overwrite,
-            data=FLAGS.data, text_column=FLAGS.text_column,
-            label_column=FLAGS.label_column)
-    except (ParityError, FlexOpsError, FileNotFoundError, FileExistsError,
-            NotADirectoryError, ValueError, TypeError) as err:
-        print(f"\nEXPORT FAILED: {err}", file=sys.stderr, flush=True)
-        return 1
+    report = export_model(
+        FLAGS.model, FLAGS.output, formats=formats, quantize=quantize,
+        seq_len=FLAGS.seq_len, benchmark=FLAGS.benchmark,
+        tokenizer=FLAGS.tokenizer, overwrite=FLAGS.overwrite,
+        data=FLAGS.data, text_column=FLAGS.text_column,
+        label_column=FLAGS.label_column)
     print(f"Parity data: {report['parity_data']['source']}")
     for entry in report["exports"]:
         parity = entry["parity"]
@@ -92,4 +84,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    _common.run(main)

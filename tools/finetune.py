@@ -14,9 +14,7 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from configs.common import check_override_flags
-from trimzoo.training.checkpointing import ConfigChangedError
 from trimzoo.training.finetune import finetune
-from trimzoo.training.loop import NonFiniteLossError
 from trimzoo.training.strategy import STRATEGIES, get_strategy
 
 config_flags.DEFINE_config_file("config", None, "Experiment config file.")
@@ -32,10 +30,7 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     strategy = get_strategy(FLAGS.strategy, tpu=FLAGS.tpu)
-    try:
-        finetune(FLAGS.config, FLAGS.workdir, strategy=strategy)
-    except (ConfigChangedError, NonFiniteLossError) as error:
-        sys.exit(f"Error: {error}")
+    finetune(FLAGS.config, FLAGS.workdir, strategy=strategy)
 
 
 def parse_flags(argv):
@@ -49,4 +44,4 @@ def parse_flags(argv):
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=parse_flags)
+    _common.run(main, flags_parser=parse_flags)

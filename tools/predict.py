@@ -11,10 +11,12 @@ any checkpoint: mean-pooled embeddings), a SavedModel or a .tflite file.
         --output=embeddings.npy
 
 Inputs: .csv/.tsv (with a header), .jsonl, .txt (one text per line).
-Outputs: .csv/.jsonl (line, label, its probability, every class's) or
-.npy (embeddings). A bad row (empty text, not UTF-8, missing value) stops
-the run with its line number, or with --skip_bad_rows is reported and
-skipped.
+Outputs: .csv/.jsonl (row number from 1, the text or --id_column, label,
+its probability, every class's) or .npy (embeddings), written under a
+temporary name and renamed when complete; an existing output is replaced
+only with --overwrite, and never the input. A bad row (empty text, not
+UTF-8, missing value) stops the run with its line number, or with
+--skip_bad_rows is reported and skipped.
 """
 
 import json
@@ -33,6 +35,9 @@ flags.DEFINE_string("text_pair_column", None, "Column of the second text of "
                     "a pair.")
 flags.DEFINE_string("label_column", None, "Column of the labels "
                     "(--evaluate).")
+flags.DEFINE_string("id_column", None, "Column written beside each "
+                    "prediction instead of the text (e.g. an id).")
+flags.DEFINE_bool("overwrite", False, "Replace an existing --output.")
 flags.DEFINE_bool("evaluate", False, "Print the metrics against "
                   "--label_column.")
 flags.DEFINE_bool("skip_bad_rows", False, "Report and skip bad rows instead "
@@ -54,25 +59,22 @@ def main(argv):
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     if FLAGS.evaluate and not FLAGS.label_column:
         raise app.UsageError("--evaluate needs --label_column.")
-    from trimzoo.predict import load_predictor, predict_file
+    from trimzoo.predict import check_output, load_predictor, predict_file
 
-    try:
-        predictor = load_predictor(
-            FLAGS.model, tokenizer=FLAGS.tokenizer,
-            batch_size=FLAGS.batch_size,
-            sequence_length=FLAGS.sequence_length, force=FLAGS.force)
-        print(f"{predictor.kind} from {predictor.source}"
-              + (f"; labels {list(predictor.label_names)}"
-                 if predictor.label_names else ""), file=sys.stderr)
-        result = predict_file(
-            predictor, FLAGS.input, FLAGS.output,
-            text_column=FLAGS.text_column,
-            text_pair_column=FLAGS.text_pair_column,
-            label_column=FLAGS.label_column, evaluate=FLAGS.evaluate,
-            skip_bad_rows=FLAGS.skip_bad_rows, batch_size=FLAGS.batch_size)
-    except (ValueError, FileNotFoundError, TypeError) as err:
-        print(f"PREDICT FAILED: {err}", file=sys.stderr, flush=True)
-        return 1
+    # Before the model loads: a refused output costs nothing.
+    check_output(FLAGS.input, FLAGS.output, FLAGS.overwrite)
+    predictor = load_predictor(
+        FLAGS.model, tokenizer=FLAGS.tokenizer, batch_size=FLAGS.batch_size,
+        sequence_length=FLAGS.sequence_length, force=FLAGS.force)
+    print(f"{predictor.kind} from {predictor.source}"
+          + (f"; labels {list(predictor.label_names)}"
+             if predictor.label_names else ""), file=sys.stderr)
+    result = predict_file(
+        predictor, FLAGS.input, FLAGS.output, text_column=FLAGS.text_column,
+        text_pair_column=FLAGS.text_pair_column,
+        label_column=FLAGS.label_column, id_column=FLAGS.id_column,
+        evaluate=FLAGS.evaluate, skip_bad_rows=FLAGS.skip_bad_rows,
+        batch_size=FLAGS.batch_size, overwrite=FLAGS.overwrite)
     print(f"wrote {result['rows']} rows to {FLAGS.output}"
           + (f"; skipped {len(result['skipped'])} bad rows"
              if result["skipped"] else ""))
@@ -83,4 +85,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    _common.run(main)

@@ -13,7 +13,6 @@ latest checkpoint in ``DIR``. See docs/pretraining.md.
 import json
 import logging
 import os
-import sys
 
 import _common  # noqa: F401  (path and logging set-up)
 from absl import app, flags
@@ -44,15 +43,9 @@ def main(argv):
     strategy = get_strategy(name, tpu=FLAGS.tpu or config.tpu or None)
     logging.info("Strategy %s with %d replicas.", type(strategy).__name__,
                  strategy.num_replicas_in_sync)
-    from trimzoo.training.checkpointing import (CheckpointError,
-                                                ConfigChangedError)
-
     resolved = pretrain.resolve_config(config, strategy)
-    try:  # Writes config.json once the workdir accepts it.
-        summary = pretrain.run(resolved, FLAGS.workdir, strategy=strategy)
-    except (ConfigChangedError, CheckpointError,
-            pretrain.NonFiniteLossError) as error:
-        sys.exit(f"Error: {error}")
+    # Writes config.json once the workdir accepts it.
+    summary = pretrain.run(resolved, FLAGS.workdir, strategy=strategy)
     print(json.dumps({k: summary[k] for k in
                       ("start_step", "total_steps", "tokens_per_sec",
                        "examples_per_sec", "pipeline", "final")
@@ -60,4 +53,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    _common.run(main)

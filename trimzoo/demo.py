@@ -14,7 +14,7 @@ from trimzoo.export.benchmark import (keras_callable, median_latencies,
                                       tflite_callable)
 from trimzoo.models import from_pretrained
 from trimzoo.training.finetune import finetune
-from trimzoo.utils.io import read_json, write_json
+from trimzoo.utils.io import read_json, reading_weights, write_json
 
 DEMO_STUDENTS = (
     # (row label, folder name, distilled)
@@ -111,7 +111,8 @@ def run_demo(out, make_config, train_examples=0, epochs=1,
         workdir = os.path.join(out, "runs", name)
         record = finetune(config, workdir)
         folder = os.path.join(workdir, "best")
-        model = keras_hub.models.TextClassifier.from_preset(folder)
+        with reading_weights(folder):
+            model = keras_hub.models.TextClassifier.from_preset(folder)
         calls[name] = keras_callable(KerasRunner(model).fn, one)
         rows.append({
             "model": label,

@@ -15,7 +15,6 @@ import logging
 import os
 import shutil
 import sys
-import tempfile
 
 import keras_hub
 import numpy as np
@@ -23,7 +22,7 @@ import tensorflow as tf
 import tqdm
 
 from trimzoo.data import DataError, compute_metrics, files_task
-from trimzoo.data.files import parse_label
+from trimzoo.data.files import parse_label, read_records
 from trimzoo.export.saved_model import SIGNATURE
 from trimzoo.export.tflite import TFLiteRunner
 from trimzoo.models import TrimzooTextEmbedder
@@ -31,7 +30,7 @@ from trimzoo.models.preprocessors import (
     TrimzooTextClassifierPreprocessor,
     tokenizer_of_folder,
 )
-from trimzoo.utils.io import read_json
+from trimzoo.utils.io import atomic_path, read_json, reading_weights
 
 INPUT_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
                  ".ndjson": "jsonl", ".txt": "txt"}
@@ -66,7 +65,8 @@ class Predictor:
 def _model_folder_predictor(folder, batch_size):
     task = read_json(os.path.join(folder, "task.json")) or {}
     if "Classifier" in task.get("registered_name", ""):
-        model = keras_hub.models.TextClassifier.from_preset(folder)
+        with reading_weights(folder):
+            model = keras_hub.models.TextClassifier.from_preset(folder)
         if model.preprocessor is None:
             tokenizer_of_folder(folder)  # Raises: no tokenizer.
         names = model.label_names
@@ -261,136 +261,93 @@ def _check_text(value, column, path, line):
     if not isinstance(value, str):
         raise DataError(path, line,
                         f"column {column!r} is {value!r:.40}, not text.")
-    if any("\udc80" <= c <= "\udcff" for c in value):
-        raise DataError(path, line, "not UTF-8 text (undecodable bytes).")
     if not value.strip():
         raise DataError(path, line, f"empty text in column {column!r}.")
     return value
 
 
 def read_rows(path, text_column="text", text_pair_column=None,
-              label_column=None):
-    """Streams ``(line, texts, label)`` from a CSV, TSV, JSONL or TXT file
-    (one text per line; no columns), or ``(line, DataError, None)`` for a
-    bad row: not UTF-8, empty text, missing value or invalid JSON. A file
-    that cannot be read at all, or whose header lacks a column, raises
-    :class:`~trimzoo.data.DataError`.
+              label_column=None, id_column=None):
+    """Streams ``(line, texts, label, row_id)`` from a CSV, TSV, JSONL or
+    TXT file (one text per line; no columns) read by
+    :func:`trimzoo.data.files.read_records` (a byte-order mark is
+    dropped), or ``(line, DataError, None, None)`` for a bad row: not
+    UTF-8, empty text, missing value or invalid JSON. A file that cannot be
+    read at all, or whose header lacks a column, raises
+    :class:`~trimzoo.data.DataError`. ``row_id`` is the value of
+    ``id_column`` (None without one).
 
     Examples:
     >>> import os, tempfile
     >>> path = os.path.join(tempfile.mkdtemp(), "in.csv")
     >>> with open(path, "wb") as f:
     ...     _ = f.write(b"text,label\\ngood,1\\n,0\\nbad \\xff,0\\n")
-    >>> for line, texts, label in read_rows(path, label_column="label"):
+    >>> for line, texts, label, _ in read_rows(path, label_column="label"):
     ...     print(line, texts if label is not None else texts.message)
     2 ('good',)
     3 empty text in column 'text'.
-    4 not UTF-8 text (undecodable bytes).
+    4 not UTF-8 text (undecodable bytes) in column 'text'.
     """
-    fmt = _format(path, INPUT_FORMATS, "input")
-    columns = [text_column] + ([text_pair_column] if text_pair_column
-                               else [])
-    needed = columns + ([label_column] if label_column else [])
-    try:
-        f = open(path, encoding="utf-8", errors="surrogateescape", newline="")
-    except OSError as err:
-        raise DataError(path, None, f"cannot read the file ({err}).") from err
-    with f:
-        if fmt == "txt":
-            if label_column or text_pair_column:
-                raise ValueError("A .txt input has one text per line: no "
-                                 "label or pair columns.")
-            records = ((n, {text_column: line.rstrip("\r\n")})
-                       for n, line in enumerate(f, start=1))
-        elif fmt == "jsonl":
-            records = _jsonl_records(f, path)
-        else:
-            records = _delimited_records(f, path, fmt, needed)
-        for line, record in records:
-            if isinstance(record, DataError):
-                yield line, record, None
-                continue
-            try:
-                missing = [c for c in needed if c not in record]
-                if missing:
-                    raise DataError(path, line, f"missing column(s) {missing}"
-                                    f"; the row has {sorted(record)}.")
-                texts = tuple(_check_text(record[c], c, path, line)
-                              for c in columns)
-            except DataError as err:
-                yield line, err, None
-                continue
-            label = record.get(label_column) if label_column else None
-            yield line, texts, label
-
-
-def _jsonl_records(f, path):
-    for line, text in enumerate(f, start=1):
-        if not text.strip():
+    _format(path, INPUT_FORMATS, "input")
+    texts = [text_column] + ([text_pair_column] if text_pair_column else [])
+    extra = [c for c in (label_column, id_column) if c and c not in texts]
+    records = read_records(path, texts + extra, errors="yield")
+    for line, record in records:
+        if isinstance(record, DataError):
+            yield line, record, None, None
             continue
         try:
-            record = json.loads(text)
-        except (json.JSONDecodeError, UnicodeEncodeError) as err:
-            message = ("not UTF-8 text (undecodable bytes)."
-                       if "\udc80" <= max(text) else
-                       f"invalid JSON ({getattr(err, 'msg', err)}).")
-            yield line, DataError(path, line, message)
+            values = tuple(_check_text(record[c], c, path, line)
+                           for c in texts)
+        except DataError as err:
+            yield line, err, None, None
             continue
-        if not isinstance(record, dict):
-            yield line, DataError(path, line, "expected a JSON object.")
-            continue
-        yield line, record
-
-
-def _delimited_records(f, path, fmt, needed):
-    if fmt == "tsv":
-        reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
-    else:
-        reader = csv.reader(f)
-    header = next(reader, None)
-    if header is None:
-        raise DataError(path, None, "the file is empty.")
-    missing = [c for c in needed if c not in header]
-    if missing:
-        raise DataError(path, 1, f"missing column(s) {missing} in the "
-                        f"header; columns are {header}.")
-    while True:
-        try:
-            fields = next(reader)
-        except StopIteration:
-            return
-        except csv.Error as err:
-            yield reader.line_num, DataError(path, reader.line_num,
-                                             f"malformed row ({err}).")
-            continue
-        if not fields or fields == [""]:
-            continue
-        if len(fields) != len(header):
-            yield reader.line_num, DataError(
-                path, reader.line_num,
-                f"{len(fields)} field(s), expected {len(header)}.")
-            continue
-        yield reader.line_num, dict(zip(header, fields))
+        yield (line, values, record.get(label_column) if label_column
+               else None, record.get(id_column) if id_column else None)
 
 
 # --- Writing -------------------------------------------------------------------
 
-class _Writer:
-    """Streams predictions to CSV / JSONL, or embeddings to ``.npy``."""
+def check_output(input_path, output_path, overwrite=False):
+    """Refuses an output that would destroy something: the input file
+    itself (compared as real paths, so links and ``./`` count), an existing
+    file without ``overwrite``, a folder.
 
-    def __init__(self, path, predictor):
-        self.fmt = _format(path, OUTPUT_FORMATS, "output")
-        self.predictor = predictor
-        if (self.fmt == "npy") != (predictor.kind == "embedder"):
-            raise ValueError(
-                "Write embeddings to a .npy file and classifier outputs to "
-                f".csv or .jsonl; got {path!r} for a {predictor.kind}.")
+    Examples:
+    >>> import os, tempfile
+    >>> folder = tempfile.mkdtemp()
+    >>> path = os.path.join(folder, "in.csv")
+    >>> _ = open(path, "w").write("text\\nhello\\n")
+    >>> check_output(path, os.path.join(folder, ".", "in.csv"))
+    Traceback (most recent call last):
+    ...
+    ValueError: The output .../in.csv is the input file; write to another file.
+    >>> check_output(path, os.path.join(folder, "out.csv"))
+    """
+    input_path, output_path = os.fspath(input_path), os.fspath(output_path)
+    if os.path.realpath(input_path) == os.path.realpath(output_path):
+        raise ValueError(f"The output {output_path} is the input file; "
+                         "write to another file.")
+    if os.path.isdir(output_path):
+        raise IsADirectoryError(f"The output {output_path} is a folder; "
+                                "name a file.")
+    if os.path.exists(output_path) and not overwrite:
+        raise FileExistsError(f"The output {output_path} exists; pass "
+                              "--overwrite (overwrite=True) to replace it.")
+
+
+class _Writer:
+    """Streams predictions to CSV / JSONL, or embeddings to ``.npy``, at
+    ``path`` (a temporary name; the caller renames it when complete)."""
+
+    def __init__(self, path, fmt, predictor, key_columns):
+        self.fmt, self.predictor = fmt, predictor
+        self.key_columns = list(key_columns)
         self.path, self.count, self.dim = path, 0, None
         if self.fmt == "npy":
             # Rows go to a raw file first; the .npy header (which holds the
             # row count) is written once the count is known.
-            self.raw = tempfile.NamedTemporaryFile(
-                dir=os.path.dirname(os.path.abspath(path)), delete=False)
+            self.raw = open(path + ".rows", "wb")
             return
         self.file = open(path, "w", encoding="utf-8", newline="")
         if self.fmt == "csv":
@@ -400,31 +357,33 @@ class _Writer:
     def _columns(self):
         names = self.predictor.label_names
         if names is None:
-            return ["line", "score"]
-        return ["line", "label", "probability"] + [f"p_{n}" for n in names]
+            return ["row", *self.key_columns, "score"]
+        return (["row", *self.key_columns, "label", "probability"]
+                + [f"p_{n}" for n in names])
 
-    def write(self, lines, outputs):
+    def write(self, rows, keys, outputs):
         if self.fmt == "npy":
             self.dim = outputs.shape[1]
             self.raw.write(np.ascontiguousarray(outputs, "<f4").tobytes())
-            self.count += len(lines)
+            self.count += len(rows)
             return
         names = self.predictor.label_names
         probs = None if names is None else _softmax(outputs)
-        for i, line in enumerate(lines):
+        for i, row in enumerate(rows):
             if names is None:
-                row = [line, float(outputs[i, 0])]
+                values = [float(outputs[i, 0])]
             else:
                 best = int(np.argmax(probs[i]))
-                row = [line, names[best], float(probs[i, best])] + [
+                values = [names[best], float(probs[i, best])] + [
                     float(p) for p in probs[i]]
+            values = [row, *keys[i], *values]
             if self.fmt == "csv":
                 self.csv.writerow([f"{v:.6g}" if isinstance(v, float) else v
-                                   for v in row])
+                                   for v in values])
             else:
-                self.file.write(json.dumps(dict(zip(self._columns(), row)),
+                self.file.write(json.dumps(dict(zip(self._columns(), values)),
                                            ensure_ascii=False) + "\n")
-        self.count += len(lines)
+        self.count += len(rows)
 
     def close(self):
         if self.fmt != "npy":
@@ -440,76 +399,111 @@ class _Writer:
 
 
 def predict_file(predictor, input_path, output_path, *, text_column="text",
-                 text_pair_column=None, label_column=None, evaluate=False,
-                 skip_bad_rows=False, batch_size=32, progress=True,
-                 log=sys.stderr):
+                 text_pair_column=None, label_column=None, id_column=None,
+                 evaluate=False, skip_bad_rows=False, batch_size=32,
+                 overwrite=False, progress=True, log=sys.stderr):
     """Runs ``predictor`` over ``input_path`` and writes ``output_path``.
+
+    The output is written under a temporary name beside ``output_path``
+    and renamed when complete: a failed or killed run leaves an earlier
+    output as it was and never a partial file under the output's name.
 
     Args:
         predictor: :class:`Predictor`.
         input_path: str. ``.csv``, ``.tsv``, ``.jsonl`` or ``.txt``.
-        output_path: str. ``.csv`` or ``.jsonl`` (classifiers: line, label
-            name, its probability and every class probability; regression:
-            the score) or ``.npy`` (embedders: ``[rows, dim]`` float32).
+        output_path: str. ``.csv`` or ``.jsonl`` (classifiers: one row per
+            input row, in input order: ``row``, the 1-based position of
+            the input row, header excluded; the text (``text_column``,
+            and ``text_pair_column``) or the ``id_column``; the label name,
+            its probability and every class probability; regression: the
+            score) or ``.npy`` (embedders: ``[rows, dim]`` float32).
+            Never the input file.
         text_column, text_pair_column: str. Columns (JSON keys) of the text
             and of the second text of a pair.
         label_column: str or None. Labels, for ``evaluate``.
+        id_column: str or None. A column written instead of the text.
         evaluate: bool. Return the metrics of the predictions against the
             labels (``trimzoo.data.compute_metrics``).
         skip_bad_rows: bool. Report each bad row on ``log`` and go on;
             False: raise its ``DataError``.
         batch_size: int. Rows per model call. Defaults to 32.
+        overwrite: bool. Replace an existing output. Defaults to False.
         progress: bool. Show a progress bar. Defaults to True.
 
     Returns:
-        dict: ``rows`` written, ``skipped`` (list of ``"line N: reason"``)
-        and, with ``evaluate``, ``metrics``.
+        dict: ``rows`` written, ``skipped`` (list of ``"line N: reason"``,
+        N the file's line) and, with ``evaluate``, ``metrics``.
+
+    Raises:
+        FileExistsError: the output exists and ``overwrite`` is False.
+        ValueError: the output is the input; an unknown format.
+        DataError: a bad row (without ``skip_bad_rows``), a bad file.
     """
     if evaluate and (not label_column or predictor.kind != "classifier"):
         raise ValueError("evaluate needs a classifier and a label_column.")
+    _format(input_path, INPUT_FORMATS, "input")
+    fmt = _format(output_path, OUTPUT_FORMATS, "output")
+    if (fmt == "npy") != (predictor.kind == "embedder"):
+        raise ValueError(
+            "Write embeddings to a .npy file and classifier outputs to "
+            f".csv or .jsonl; got {output_path!r} for a {predictor.kind}.")
+    check_output(input_path, output_path, overwrite)
+    key_columns = ([id_column] if id_column else
+                   [text_column] + ([text_pair_column] if text_pair_column
+                                    else []))
+    clash = {"row", "label", "probability", "score"}.intersection(
+        key_columns)
+    if clash and fmt != "npy":
+        raise ValueError(f"The output already has a column {sorted(clash)}; "
+                         "name another column with --id_column.")
     names = predictor.label_names
     labels, predictions, skipped = [], [], []
-    writer = _Writer(output_path, predictor)
     batch = []
 
-    def flush():
-        texts = [t[0] for _, t in batch]
-        pairs = [t[1] for _, t in batch] if text_pair_column else None
-        outputs = predictor(texts, pairs)
-        writer.write([line for line, _ in batch], outputs)
-        if evaluate:
-            predictions.extend(outputs[:, 0] if names is None
-                               else np.argmax(outputs, axis=-1))
-        batch.clear()
+    with atomic_path(output_path) as tmp:
+        writer = _Writer(tmp, fmt, predictor, key_columns)
 
-    try:
-        rows = read_rows(input_path, text_column, text_pair_column,
-                         label_column if evaluate else None)
-        for line, texts, label in tqdm.tqdm(rows, unit=" rows",
-                                            disable=not progress, file=log):
-            try:
-                if isinstance(texts, DataError):
-                    raise texts
-                if evaluate:
-                    label = parse_label(label, names, input_path, line)
-            except DataError as err:
-                if not skip_bad_rows:
-                    raise
-                skipped.append(f"line {line}: {err.message}")
-                print(f"skipped {err}", file=log)
-                continue
-            labels.append(label)
-            batch.append((line, texts))
-            if len(batch) == batch_size:
+        def flush():
+            texts = [t[0] for _, t, _ in batch]
+            pairs = [t[1] for _, t, _ in batch] if text_pair_column else None
+            outputs = predictor(texts, pairs)
+            writer.write([row for row, _, _ in batch],
+                         [key for _, _, key in batch], outputs)
+            if evaluate:
+                predictions.extend(outputs[:, 0] if names is None
+                                   else np.argmax(outputs, axis=-1))
+            batch.clear()
+
+        try:
+            rows = read_rows(input_path, text_column, text_pair_column,
+                             label_column if evaluate else None, id_column)
+            for row, (line, texts, label, row_id) in enumerate(tqdm.tqdm(
+                    rows, unit=" rows", disable=not progress, file=log),
+                    start=1):
+                try:
+                    if isinstance(texts, DataError):
+                        raise texts
+                    if evaluate:
+                        label = parse_label(label, names, input_path, line)
+                except DataError as err:
+                    if not skip_bad_rows:
+                        raise
+                    skipped.append(f"line {line}: {err.message}")
+                    print(f"skipped {err}", file=log)
+                    continue
+                labels.append(label)
+                key = (row_id,) if id_column else texts
+                batch.append((row, texts, key))
+                if len(batch) == batch_size:
+                    flush()
+            if batch:
                 flush()
-        if batch:
-            flush()
-    finally:
-        writer.close()
-    if writer.count == 0:
-        raise DataError(input_path, None, "no rows to predict (all "
-                        f"{len(skipped)} skipped)." if skipped else
-                        "no rows to predict.")
+        finally:
+            writer.close()
+        if writer.count == 0:
+            raise DataError(input_path, None, "no rows to predict (all "
+                            f"{len(skipped)} skipped)." if skipped else
+                            "no rows to predict.")
     result = {"rows": writer.count, "skipped": skipped}
     if evaluate:
         spec = files_task([text_column] + ([text_pair_column]

@@ -35,7 +35,7 @@ from trimzoo.models.backbone import (
 )
 from trimzoo.models.state import get_state, set_state
 from trimzoo.models.tokenizers import load_tokenizer
-from trimzoo.utils.io import atomic_path, write_json
+from trimzoo.utils.io import atomic_path, reading_weights, write_json
 
 logger = logging.getLogger(__name__)
 
@@ -232,7 +232,8 @@ def load_backbone(path, expected=None):
         return _warn_non_finite(_from_trimzoo_preset(path, overrides), path)
     config.update(overrides)
     if fmt == "keras_hub_bert":
-        source = keras_hub.models.BertBackbone.from_preset(path)
+        with reading_weights(path):
+            source = keras_hub.models.BertBackbone.from_preset(path)
         state, missing = state_from_keras_hub_bert(source), []
     else:
         tensors = hf.read_safetensors(path)
@@ -250,12 +251,8 @@ def load_backbone(path, expected=None):
 
 
 def _from_trimzoo_preset(path, overrides):
-    try:
+    with reading_weights(path):
         return TrimzooBackbone.from_preset(path, **overrides)
-    except OSError as err:  # h5py's message names no file.
-        raise ValueError(
-            f"Cannot read the weights in {path!r} (a truncated or corrupt "
-            f"model.weights.h5?): {err}") from err
 
 
 def _warn_non_finite(backbone, source):

@@ -11,10 +11,10 @@ import math
 import os
 
 __all__ = ["DataError", "canonical_label_names", "infer_label_names",
-           "read_examples"]
+           "read_examples", "read_records"]
 
 _FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
-            ".ndjson": "jsonl"}
+            ".ndjson": "jsonl", ".txt": "txt"}
 
 
 class DataError(ValueError):
@@ -120,36 +120,108 @@ def canonical_label_names(label_names):
     return names
 
 
-def _format_of(path, file_format):
+def _format_of(path, file_format, txt=False):
+    formats = ("csv", "tsv", "jsonl") + (("txt",) if txt else ())
     if file_format is not None:
-        if file_format not in ("csv", "tsv", "jsonl"):
-            raise ValueError(
-                f"file_format must be 'csv', 'tsv' or 'jsonl', got "
-                f"{file_format!r}.")
+        if file_format not in formats:
+            raise ValueError(f"file_format must be one of {list(formats)}, "
+                             f"got {file_format!r}.")
         return file_format
     ext = os.path.splitext(str(path))[1].lower()
-    if ext not in _FORMATS:
+    if _FORMATS.get(ext) not in formats:
         raise ValueError(
-            f"Cannot tell the format of {str(path)!r} from its extension; "
-            f"pass file_format='csv', 'tsv' or 'jsonl'.")
+            f"Cannot tell the format of {str(path)!r} from its extension "
+            f"({sorted(e for e, f in _FORMATS.items() if f in formats)}); "
+            f"pass file_format={list(formats)}.")
     return _FORMATS[ext]
 
 
-def _rows(path, file_format, columns):
-    """Yields ``(line, {column: value})`` for the needed columns."""
+# Longest CSV/TSV field read, in characters (Python's default, 131,072,
+# stops at one long review); a longer field fails naming its line.
+FIELD_SIZE_LIMIT = 1 << 26
+
+ERROR_POLICIES = ("raise", "yield")
+
+
+def read_records(path, columns, *, file_format=None, errors="raise"):
+    """Streams ``(line, {column: value})`` from a CSV, TSV, JSONL or TXT
+    file: the one reader of local files, with one policy for every format.
+
+    Text is UTF-8; a byte-order mark at the start is dropped, so a header
+    written by a spreadsheet reads like any other. CSV uses standard
+    quoting, TSV is tab-split with no quoting (like the GLUE files), JSONL
+    holds one JSON object per line, TXT one text per line (one column, no
+    header). Blank lines of CSV, TSV and JSONL are skipped. ``line`` is the
+    file's line (where the row ends) for messages.
+
+    Args:
+        path: str. The file.
+        columns: sequence of str. The columns (JSON keys) to return; a
+            TXT file's one text comes under ``columns[0]``.
+        file_format: ``"csv"``, ``"tsv"``, ``"jsonl"``, ``"txt"`` or None
+            (from the extension).
+        errors: ``"raise"``: a bad row (not UTF-8, invalid JSON, a missing
+            column or value, a field count other than the header's) raises
+            its :class:`DataError`; ``"yield"``: yields ``(line,
+            DataError)`` for it and goes on. A file that cannot be read, is
+            empty, or whose header lacks a column raises either way.
+
+    Examples:
+    >>> import os, tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "in.csv")
+    >>> with open(path, "wb") as f:
+    ...     _ = f.write(b"\\xef\\xbb\\xbftext,label\\ngood,1\\n"
+    ...                 b"bad \\xff,0\\nlast,1\\n")
+    >>> for line, row in read_records(path, ["text"], errors="yield"):
+    ...     print(line, row)
+    2 {'text': 'good'}
+    3 .../in.csv, line 3: not UTF-8 text (undecodable bytes) in column 'text'.
+    4 {'text': 'last'}
+    """
+    if errors not in ERROR_POLICIES:
+        raise ValueError(f"errors must be one of {list(ERROR_POLICIES)}, "
+                         f"got {errors!r}.")
+    columns = list(columns)
+    file_format = _format_of(path, file_format, txt=True)
+    if file_format == "txt" and len(columns) != 1:
+        raise ValueError("A .txt file has one text per line: no label or "
+                         f"pair columns (asked for {columns}).")
     try:
-        f = open(path, encoding="utf-8-sig", newline="")
+        # surrogateescape: undecodable bytes fail on their own line below.
+        f = open(path, encoding="utf-8-sig", errors="surrogateescape",
+                 newline="")
     except OSError as err:
         raise DataError(path, None, f"cannot read the file ({err}).") from err
+    if file_format == "txt":
+        rows = ((n, {columns[0]: text.rstrip("\r\n")})
+                for n, text in enumerate(f, start=1))
+    elif file_format == "jsonl":
+        rows = _jsonl_rows(f, path, columns)
+    else:
+        rows = _delimited_rows(f, path, file_format, columns)
     with f:
-        try:
-            if file_format == "jsonl":
-                yield from _jsonl_rows(f, path, columns)
-            else:
-                yield from _delimited_rows(f, path, file_format, columns)
-        except UnicodeDecodeError as err:
-            raise DataError(path, None,
-                            f"not UTF-8 text ({err}).") from err
+        for line, row in rows:
+            if not isinstance(row, DataError):
+                row = _undecodable(row, path, line) or row
+            if isinstance(row, DataError):
+                if errors == "raise":
+                    raise row
+            yield line, row
+
+
+def _undecodable(row, path, line):
+    """A DataError for the first value holding undecodable bytes."""
+    for column, value in row.items():
+        if isinstance(value, str) and any("\udc80" <= c <= "\udcff"
+                                          for c in value):
+            return DataError(path, line, "not UTF-8 text (undecodable bytes)"
+                             f" in column {column!r}.")
+    return None
+
+
+def _rows(path, file_format, columns):
+    """Yields ``(line, {column: value})``; the first bad row raises."""
+    return read_records(path, columns, file_format=file_format)
 
 
 def _jsonl_rows(f, path, columns):
@@ -159,20 +231,27 @@ def _jsonl_rows(f, path, columns):
         try:
             record = json.loads(line)
         except json.JSONDecodeError as err:
-            raise DataError(path, line_number,
-                            f"invalid JSON ({err.msg}).") from None
+            message = ("not UTF-8 text (undecodable bytes)."
+                       if any("\udc80" <= c <= "\udcff" for c in line)
+                       else f"invalid JSON ({err.msg}).")
+            yield line_number, DataError(path, line_number, message)
+            continue
         if not isinstance(record, dict):
-            raise DataError(path, line_number,
-                            "expected a JSON object per line.")
+            yield line_number, DataError(path, line_number,
+                                         "expected a JSON object per line.")
+            continue
         missing = [c for c in columns if c not in record]
         if missing:
-            raise DataError(path, line_number,
-                            f"missing key(s) {missing}; the record has "
-                            f"{sorted(record)}.")
+            yield line_number, DataError(
+                path, line_number, f"missing key(s) {missing}; the record "
+                f"has {sorted(record)}.")
+            continue
         yield line_number, {c: record[c] for c in columns}
 
 
 def _delimited_rows(f, path, file_format, columns):
+    if csv.field_size_limit() < FIELD_SIZE_LIMIT:
+        csv.field_size_limit(FIELD_SIZE_LIMIT)
     if file_format == "tsv":
         # TSV has no quoting convention: a field may start with a quote.
         reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
@@ -180,30 +259,41 @@ def _delimited_rows(f, path, file_format, columns):
         reader = csv.reader(f)
     try:
         header = next(reader, None)
-        if header is None:
-            raise DataError(path, None, "the file is empty.")
-        missing = [c for c in columns if c not in header]
-        if missing:
-            raise DataError(path, 1,
-                            f"missing column(s) {missing} in the header; "
-                            f"columns are {header}.")
-        index = {c: header.index(c) for c in columns}
-        width = max(index.values()) + 1
-        for fields in reader:
-            if not fields or fields == [""]:
-                continue  # Blank line.
-            if len(fields) < width or len(fields) > len(header):
-                hint = ("; quote a field that holds a comma"
-                        if file_format == "csv" and len(fields) > len(header)
-                        else "")
-                raise DataError(
-                    path, reader.line_num,
-                    f"{len(fields)} field(s), expected {len(header)} "
-                    f"(header: {header}){hint}.")
-            yield reader.line_num, {c: fields[i] for c, i in index.items()}
     except csv.Error as err:
-        raise DataError(path, reader.line_num,
-                        f"malformed {file_format.upper()} ({err}).") from None
+        raise DataError(path, 1, f"malformed {file_format.upper()} header "
+                        f"({err}).") from None
+    if header is None:
+        raise DataError(path, None, "the file is empty.")
+    missing = [c for c in columns if c not in header]
+    if missing:
+        raise DataError(path, 1,
+                        f"missing column(s) {missing} in the header; "
+                        f"columns are {header}.")
+    index = {c: header.index(c) for c in columns}
+    width = max(index.values(), default=-1) + 1
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            # The reader goes on with the next line.
+            yield reader.line_num, DataError(
+                path, reader.line_num,
+                f"malformed {file_format.upper()} ({err}).")
+            continue
+        if not fields or fields == [""]:
+            continue  # Blank line.
+        if len(fields) < width or len(fields) > len(header):
+            hint = ("; quote a field that holds a comma"
+                    if file_format == "csv" and len(fields) > len(header)
+                    else "")
+            yield reader.line_num, DataError(
+                path, reader.line_num,
+                f"{len(fields)} field(s), expected {len(header)} "
+                f"(header: {header}){hint}.")
+            continue
+        yield reader.line_num, {c: fields[i] for c, i in index.items()}
 
 
 def infer_label_names(path, label_column, *, file_format=None):

@@ -29,6 +29,7 @@ import tensorflow as tf
 from trimzoo.checkpoints.folders import load_backbone
 from trimzoo.data.tokenizers import special_token_ids
 from trimzoo.models.backbone import INPUT_NAMES, TrimzooBackbone
+from trimzoo.utils.io import reading_weights
 
 log = logging.getLogger("trimzoo")
 
@@ -65,7 +66,8 @@ def load_model(folder):
             "fine-tuned classifier folder or a HF BERT/RoBERTa folder)."
         )
     if os.path.exists(os.path.join(folder, "task.json")):
-        model = keras_hub.models.TextClassifier.from_preset(folder)
+        with reading_weights(folder):
+            model = keras_hub.models.TextClassifier.from_preset(folder)
     else:
         model = load_backbone(folder)
     model_kind(model)  # Refuses models the export does not know.

@@ -14,6 +14,7 @@ from trimzoo.models.preprocessors import (
     tokenizer_of_folder,
 )
 from trimzoo.models.pretrained import checkpoints
+from trimzoo.utils.io import reading_weights
 
 #: Lists longer than this many batches get a progress bar by default.
 PROGRESS_MIN_BATCHES = 20
@@ -80,8 +81,9 @@ class TextTaskMixin:
                     cls.preprocessor_cls)
             return cls(backbone=backbone, **kwargs)
         explicit = "preprocessor" in kwargs
-        model = super().from_preset(preset, load_weights=load_weights,
-                                    **kwargs)
+        with reading_weights(path):
+            model = super().from_preset(preset, load_weights=load_weights,
+                                        **kwargs)
         if (model.preprocessor is None and not explicit
                 and os.path.isdir(path) and _has_tokenizer(path)):
             model.preprocessor = preprocessor_for(

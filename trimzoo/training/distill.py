@@ -36,6 +36,7 @@ from trimzoo.models.masked_lm import TrimzooMaskedLM
 # The objective and its defaults live in ``losses``; kept importable here.
 from trimzoo.training.losses import (  # noqa: F401
     ALPHA, BETA, TEMPERATURE, distillation_loss, kl_per_position)
+from trimzoo.utils.io import reading_weights
 
 # HF head weight names -> (TrimzooMaskedLM head weight, transpose?).
 _HF_HEADS = {
@@ -204,7 +205,8 @@ def load_teacher(folder):
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"Teacher folder {folder!r} does not exist.")
     if _is_task_preset(folder):
-        teacher = keras_hub.models.MaskedLM.from_preset(folder)
+        with reading_weights(folder):
+            teacher = keras_hub.models.MaskedLM.from_preset(folder)
         tokenizer = _load_tokenizer_if_any(folder)
     else:
         backbone, tokenizer = from_pretrained(folder)

@@ -43,6 +43,9 @@ from trimzoo.models.layer_drop import drop_plan, parse_drop_spec
 from trimzoo.models.preprocessors import preprocessor_for
 from trimzoo.training.checkpointing import (TrainingState, changed_fields,
                                             record_config)
+from trimzoo.training.config_checks import (DECAY, DROPOUT, NON_NEGATIVE,
+                                            POSITIVE, UNIT, at_least,
+                                            check_values)
 from trimzoo.training.loop import NonFiniteLossError
 from trimzoo.training.optimizers import create_optimizer
 from trimzoo.training.pretrain_config import resolve_mixed_precision
@@ -53,7 +56,8 @@ from trimzoo.training.task_distillation import (distillation_model,
                                                load_classifier,
                                                load_classifier_teacher)
 from trimzoo.training.tasks import ClassificationTask
-from trimzoo.utils.io import atomic_path, read_json, write_json
+from trimzoo.utils.io import (atomic_path, read_json, reading_weights,
+                              write_json)
 
 log = logging.getLogger("trimzoo")
 
@@ -333,6 +337,38 @@ def predict_labels(model, dataset, spec):
 # Config fields that may change when a run is resumed.
 RESUMABLE_CHANGES = ("train.epochs",)
 
+# The values a fine-tuning run can use (trimzoo.training.config_checks).
+CONFIG_RULES = (
+    ("max_seq_length", at_least(3)),
+    ("train.batch_size", at_least(1)),
+    ("train.epochs", at_least(1)),
+    ("train.learning_rate", POSITIVE),
+    ("train.warmup_fraction", UNIT),
+    ("train.weight_decay", NON_NEGATIVE),
+    ("train.clipnorm", NON_NEGATIVE),
+    ("train.layer_decay", DECAY),
+    ("train.dropout", DROPOUT),
+    ("train.steps_per_execution", at_least(1)),
+    ("train.max_steps_per_epoch", at_least(0)),
+    ("data.max_train_examples", at_least(0)),
+    ("data.max_eval_examples", at_least(0)),
+    ("data.max_test_examples", at_least(0)),
+    ("data.bucket_width", at_least(0)),
+    ("eval.batch_size", at_least(1)),
+    ("distill.alpha", UNIT),
+    ("distill.temperature", POSITIVE),
+    ("distill.hidden_weight", NON_NEGATIVE),
+)
+
+
+def validate_config(config):
+    """Raises ``ValueError`` naming the first value of ``config`` outside
+    :data:`CONFIG_RULES` (a temperature <= 0, an alpha outside [0, 1], no
+    epochs, ...) and an unknown ``train.mixed_precision``; ``finetune``
+    calls it before it reads data or builds a model."""
+    check_values(config, CONFIG_RULES)
+    resolve_mixed_precision(config)
+
 
 def finetune(config, workdir, strategy=None, callbacks=()):
     """Fine-tunes per ``config`` (see ``configs/finetune.py``) in ``workdir``.
@@ -347,6 +383,7 @@ def finetune(config, workdir, strategy=None, callbacks=()):
         strategy: ``tf.distribute.Strategy`` or None (the default strategy).
         callbacks: extra Keras callbacks for ``fit``.
     """
+    validate_config(config)  # Before any data is read or model built.
     # Validated as in pretraining ("" = float32; no TPU default here).
     with _dtype_policy(resolve_mixed_precision(config)):
         return _finetune(config, workdir, strategy, callbacks)
@@ -504,8 +541,9 @@ def _finetune(config, workdir, strategy, callbacks):
     _require_finite_weights(model, "final/")
     save_preset(model, preprocessor, os.path.join(workdir, "final"))
     if test is not None and os.path.isdir(os.path.join(workdir, "best")):
-        best = keras_hub.models.TextClassifier.from_preset(
-            os.path.join(workdir, "best"))
+        with reading_weights(os.path.join(workdir, "best")):
+            best = keras_hub.models.TextClassifier.from_preset(
+                os.path.join(workdir, "best"))
         labels, predictions = predict_labels(best, encode(test), spec)
         record["test"] = compute_metrics(spec, labels, predictions)
         print("test: " + ", ".join(f"{k}={v:.4f}"
@@ -610,9 +648,12 @@ def _has_trained(workdir):
 def _set_model_overrides(config):
     """A copy of ``config`` whose ``model_overrides`` holds only the values
     that are set, each a ``TrimzooBackbone`` argument (a misspelt name
-    raises ``TypeError`` suggesting the closest one)."""
+    raises ``TypeError`` suggesting the closest one), over ``runlocal``'s
+    smaller architecture when the run builds a new model."""
     overrides = {k: v for k, v in dict(config.model_overrides).items()
                  if v is not None}
+    if not config.init_checkpoint:
+        overrides = {**dict(config.get("runlocal_model") or {}), **overrides}
     TrimzooBackbone.check_argument_names(overrides, owner="model_overrides")
     config = copy.deepcopy(config)
     with config.unlocked():

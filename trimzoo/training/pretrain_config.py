@@ -11,6 +11,8 @@ from trimzoo.checkpoints.folders import backbone_defaults, read_config
 from trimzoo.data.tokenizers import load_tokenizer
 from trimzoo.models.zoo import preset_config
 from trimzoo.training.checkpointing import find_checkpoints, record_config
+from trimzoo.training.config_checks import (DROPOUT, NON_NEGATIVE, POSITIVE,
+                                            UNIT, at_least, check_values)
 from trimzoo.training.loop import default_checkpoint_every
 from trimzoo.training.strategy import is_tpu
 
@@ -60,7 +62,8 @@ def model_kwargs(config, tokenizer):
         kwargs = {**backbone_defaults(),
                   **read_config(config.init_checkpoint)[1]}
     else:
-        kwargs = preset_config(config.model, **overrides)
+        kwargs = preset_config(config.model, **{
+            **dict(config.get("runlocal_model") or {}), **overrides})
     vocab_size = int(tokenizer.vocabulary_size())
     if kwargs["vocabulary_size"] != vocab_size:
         logging.info(
@@ -106,6 +109,23 @@ def resolve_schedule(config):
             config.eval_every = int(train.checkpoint_every)
 
 
+# Values no pretraining run can use (trimzoo.training.config_checks).
+CONFIG_RULES = (
+    ("train.batch_size", at_least(1)),
+    ("train.learning_rate", POSITIVE),
+    ("train.warmup_steps", at_least(0)),
+    ("train.weight_decay", NON_NEGATIVE),
+    ("train.clipnorm", NON_NEGATIVE),
+    ("train.dropout", DROPOUT),
+    ("data.max_seq_length", at_least(3)),
+    ("data.mask_rate", UNIT),
+    ("distill.alpha", NON_NEGATIVE),
+    ("distill.beta", NON_NEGATIVE),
+    ("distill.temperature", POSITIVE),
+    ("distill.hidden_weight", NON_NEGATIVE),
+)
+
+
 def validate_config(config, num_replicas):
     """Clear errors for inconsistent settings."""
     train = config.train
@@ -127,8 +147,7 @@ def validate_config(config, num_replicas):
         raise ValueError(
             f"train.warmup_steps={train.warmup_steps} exceeds "
             f"train.steps={train.steps}.")
-    if config.distill.teacher and config.distill.temperature <= 0:
-        raise ValueError("distill.temperature must be > 0.")
+    check_values(config, CONFIG_RULES)
 
 
 def check_init_checkpoint(config):
@@ -150,6 +169,7 @@ def resolve_config(config, strategy):
     (under ``resolved``): the tokenizer folder, vocabulary size, backbone
     arguments, replicas, per-replica batch, dtype policy. The tool writes
     it to ``workdir/config.json``."""
+    check_values(config, CONFIG_RULES)  # Before anything is read.
     config = copy.deepcopy(config)
     init = config.get("init_checkpoint")
     if init:

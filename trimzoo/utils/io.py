@@ -58,6 +58,33 @@ def atomic_path(path):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+@contextlib.contextmanager
+def reading_weights(folder, filename="model.weights.h5"):
+    """Reads weights from ``folder`` inside the ``with`` block: h5py's
+    error for a truncated or corrupt file (a plain ``OSError`` such as
+    "truncated file: eof = ..." naming no file) becomes a ``ValueError``
+    naming the folder and the file. Other errors pass unchanged.
+
+    Examples:
+    >>> with reading_weights("/runs/best"):
+    ...     raise OSError("Unable to synchronously open file (truncated file)")
+    Traceback (most recent call last):
+    ...
+    ValueError: Cannot read the weights in '/runs/best' (/runs/best/model.weights.h5 is truncated or corrupt: Unable to ... file)). Write the folder again, or copy it again from where it was made.
+    """
+    try:
+        yield
+    except OSError as err:
+        if type(err) is not OSError:  # FileNotFoundError etc. name a file.
+            raise
+        folder = os.fspath(folder)
+        raise ValueError(
+            f"Cannot read the weights in {folder!r} "
+            f"({os.path.join(folder, filename)} is truncated or corrupt: "
+            f"{err}). Write the folder again, or copy it again from where "
+            "it was made.") from err
+
+
 def jsonable(value):
     """``value`` with numpy scalars/arrays as Python values, tuples as lists
     and non-finite floats as ``None``, so that ``json.dump`` writes valid
