@@ -64,13 +64,10 @@ def main(argv):
         texts = texts[: FLAGS.max_examples]
     elif spec["strategy"] == "contribution":
         raise app.UsageError("--strategy=contribution needs --data.")
-    try:
-        note = drop_checkpoint(
-            FLAGS.checkpoint, FLAGS.output, texts=texts,
-            sequence_length=FLAGS.sequence_length, overwrite=FLAGS.overwrite,
-            **spec)
-    except (FileExistsError, FileNotFoundError, ValueError) as e:
-        raise app.UsageError(str(e)) from None
+    note = drop_checkpoint(
+        FLAGS.checkpoint, FLAGS.output, texts=texts,
+        sequence_length=FLAGS.sequence_length, overwrite=FLAGS.overwrite,
+        **spec)
     print(note["reason"])
     print(f"kept a {note['kind']}"
           + (" (head, pooling, label names and task kept)"

@@ -80,17 +80,13 @@ def main(argv):
     def say(line):
         print(line, flush=True)
 
-    try:
-        report = prune_checkpoint(
-            FLAGS.checkpoint, FLAGS.output, importance=FLAGS.importance,
-            scope=FLAGS.scope, data=FLAGS.data,
-            text_column=FLAGS.text_column, label_column=FLAGS.label_column,
-            sequence_length=FLAGS.sequence_length,
-            batch_size=FLAGS.batch_size, max_examples=FLAGS.max_examples,
-            seed=FLAGS.seed, overwrite=FLAGS.overwrite, progress=say,
-            **amounts)
-    except (FileExistsError, FileNotFoundError, ValueError) as e:
-        raise app.UsageError(str(e)) from None
+    report = prune_checkpoint(
+        FLAGS.checkpoint, FLAGS.output, importance=FLAGS.importance,
+        scope=FLAGS.scope, data=FLAGS.data, text_column=FLAGS.text_column,
+        label_column=FLAGS.label_column,
+        sequence_length=FLAGS.sequence_length, batch_size=FLAGS.batch_size,
+        max_examples=FLAGS.max_examples, seed=FLAGS.seed,
+        overwrite=FLAGS.overwrite, progress=say, **amounts)
     print(f"wrote a {report['kind']} folder"
           + (" (head sliced along, label names and task kept)"
              if report["kind"] == "classifier" else ""))
