@@ -23,7 +23,7 @@ def get_config(arg=None):
     config = ml_collections.ConfigDict()
     config.teacher = args["teacher"]
     if not config.teacher and not args["reference"]:
-        from trimzoo.data.embedded import minilm_path
+        from trimzoo.utils.embedded import minilm_path
 
         config.teacher = minilm_path()
     config.reference = args["reference"]

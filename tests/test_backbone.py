@@ -83,7 +83,7 @@ def test_preset_forward_backward_save_load(name, tmp_path):
 
 @pytest.mark.parametrize("name,expected", [
     ("bert_base", 109_482_240),
-    ("bert_large", 335_141_888),
+    pytest.param("bert_large", 335_141_888, marks=pytest.mark.slow),
     ("bort", 76_156_928),
 ])
 def test_exact_parameter_counts(name, expected):

@@ -50,6 +50,7 @@ def full_run(tmp_path_factory):
     return results, out
 
 
+@pytest.mark.slow
 def test_report_files_exist(full_run):
     _, out = full_run
     for name in ("report.md", "results.json", *report.PLOTS):
@@ -60,6 +61,7 @@ def test_report_files_exist(full_run):
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_results_json_columns(full_run):
     _, out = full_run
     with open(out / "results.json") as f:
@@ -96,6 +98,7 @@ def test_results_json_columns(full_run):
     assert data["command"] == "pytest"
 
 
+@pytest.mark.slow
 def test_report_markdown_sections(full_run):
     _, out = full_run
     text = (out / "report.md").read_text()
@@ -110,6 +113,7 @@ def test_report_markdown_sections(full_run):
         assert f"({plot})" in text
 
 
+@pytest.mark.slow
 def test_profiles_split_time(full_run):
     results, _ = full_run
     train = results["profiles"]["bert_tiny"]["train"]
@@ -124,6 +128,7 @@ def test_profiles_split_time(full_run):
     assert infer["ms"]["matmul_backward"] == 0
 
 
+@pytest.mark.slow
 def test_drop_rows_and_goals_listed():
     results = runner.run(_config(
         models=("bert_tiny",), drops=("bert_tiny:1", "bert_base:4"),
@@ -141,6 +146,7 @@ def test_drop_rows_and_goals_listed():
     assert len(unmeasured) == 5  # peers off, and no base/large models.
 
 
+@pytest.mark.slow
 def test_phase_in_fresh_process():
     run = runner.Run(_config(models=("bert_tiny",), isolate_phases=True))
     run._execute("build", "build")

@@ -43,6 +43,7 @@ class _Interrupt(keras.callbacks.Callback):
             raise KeyboardInterrupt("simulated interruption")
 
 
+@pytest.mark.slow
 def test_finetune_writes_everything_and_resumes(tmp_path):
     workdir = str(tmp_path / "run")
     config = small_config()
@@ -110,6 +111,7 @@ def test_resume_restores_optimizer_state(tmp_path):
                                             "state.json"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bucket_width,layer_decay", [(0, 1.0), (8, 0.8)])
 def test_bucket_width_and_layer_decay_reach_the_training_run(
         tmp_path, monkeypatch, bucket_width, layer_decay):
@@ -159,6 +161,7 @@ class _Policy(keras.callbacks.Callback):
         self.name = self.model.backbone.dtype_policy.name
 
 
+@pytest.mark.slow
 def test_mixed_precision_trains_and_saves_loadable_float32_presets(tmp_path):
     workdir = str(tmp_path / "run")
     config = small_config()
@@ -182,6 +185,7 @@ def test_unknown_mixed_precision_is_refused(tmp_path):
     assert keras.config.dtype_policy().name == "float32"
 
 
+@pytest.mark.slow
 def test_glue_pair_and_regression_tasks_with_mock_data(tmp_path):
     import tensorflow_datasets as tfds
 
@@ -197,6 +201,7 @@ def test_glue_pair_and_regression_tasks_with_mock_data(tmp_path):
             assert set(metrics) >= {"pearson", "spearman"}
 
 
+@pytest.mark.slow
 def test_files_task_and_mirrored_strategy(tmp_path, two_cpu_strategy):
     """A files task trained on 2 replicas learns the keyword task: far
     above the 50% a constant (majority) prediction gets."""
@@ -214,6 +219,7 @@ def test_files_task_and_mirrored_strategy(tmp_path, two_cpu_strategy):
     assert record["evals"][-1]["validation"]["accuracy"] >= 0.9, record
 
 
+@pytest.mark.slow
 def test_jit_compile_option(tmp_path, two_cpu_strategy):
     """train.jit_compile XLA-compiles fit's step on one replica, is off by
     default, and is turned off under several replicas; both settings train
@@ -247,6 +253,7 @@ class _RecordJit(keras.callbacks.Callback):
         self.record[self.key] = (self.model.jit_compile, logs["loss"])
 
 
+@pytest.mark.slow
 def test_tool_runs_with_flag_overrides(tmp_path):
     workdir = tmp_path / "tool"
     cmd = [sys.executable, os.path.join(ROOT, "tools", "finetune.py"),
@@ -270,6 +277,7 @@ def test_finetune_config_arguments():
         get_config("modle=bort")
 
 
+@pytest.mark.slow
 def test_init_checkpoint_with_layer_drop(tmp_path):
     """Poor Man's BERT in the trainer: import, drop the top layer, train."""
     import trimzoo

@@ -9,7 +9,7 @@ import pytest
 
 from configs.pretrain import get_config
 from trimzoo.checkpoints import save_pretrained
-from trimzoo.data.embedded import minilm_path
+from trimzoo.utils.embedded import minilm_path
 from trimzoo.data.tokenizers import load_tokenizer
 from trimzoo.models import TrimzooMaskedLM, from_pretrained, bert_tiny, extract, to_trimbert
 from trimzoo.training import pretrain
@@ -104,6 +104,7 @@ def _config(student, teacher, steps=8):
     return config
 
 
+@pytest.mark.slow
 def test_pretraining_heals_a_student_from_a_headless_teacher(folders,
                                                              tmp_path):
     teacher_dir, student_dir, teacher = folders

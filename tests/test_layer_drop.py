@@ -299,6 +299,7 @@ def test_drop_checkpoint_writes_a_loadable_folder_with_a_note(tmp_path):
         drop_checkpoint(HF_TINY_BERT, str(out), strategy="top", k=1)
 
 
+@pytest.mark.slow
 def test_tool_contribution_end_to_end(tmp_path):
     data = tmp_path / "sentences.txt"
     data.write_text("the quick brown fox.\nhello, world\n\nA naïve café!\n",
@@ -372,6 +373,7 @@ def test_drop_spec_errors_name_the_spec():
             parse_preset_drop(bad)
 
 
+@pytest.mark.slow
 def test_tool_takes_a_drop_spec(tmp_path):
     out = tmp_path / "out"
     tool = os.path.join(ROOT, "tools", "drop_layers.py")

@@ -147,7 +147,7 @@ def test_missing_column_and_folder_without_tokenizer(classifier_dir,
 
 
 def test_embedder_writes_npy(tmp_path):
-    from trimzoo.data.embedded import minilm_path
+    from trimzoo.utils.embedded import minilm_path
 
     inp = _write(tmp_path / "in.txt", "a great film\nthe stock market\n")
     out = str(tmp_path / "out.npy")

@@ -286,7 +286,8 @@ def test_distillation_loss_matches_numpy():
         assert abs(float(got) - want) < 1e-5
 
 
-@pytest.mark.parametrize("jit_compile", [False, True])
+@pytest.mark.parametrize("jit_compile", [
+    False, pytest.param(True, marks=pytest.mark.slow)])
 def test_trained_objective_is_bort_loss(jit_compile, vocab_dir, tokenizer,
                                         tmp_path):
     """The loss the pretraining loop trains and logs at step 1 (dropout
@@ -536,6 +537,7 @@ def test_outputs_metrics_tensorboard_and_final(vocab_dir, tokenizer,
     assert summary["final"] == final
 
 
+@pytest.mark.slow
 def test_held_out_evaluation_with_fixed_masks(vocab_dir, text_file,
                                               tmp_path):
     """data.eval_input: evaluated every eval_every steps and at the end,
@@ -622,6 +624,7 @@ def test_non_finite_loss_stops_and_keeps_last_good_checkpoint(vocab_dir,
     assert all(np.isfinite(w).all() for w in fresh.model.get_weights())
 
 
+@pytest.mark.slow
 def test_resume_after_kill_matches_uninterrupted_run(vocab_dir, text_file,
                                                      tmp_path):
     """A command-line run killed (SIGKILL) after a checkpoint and then
@@ -669,6 +672,7 @@ def test_resume_after_kill_matches_uninterrupted_run(vocab_dir, text_file,
         np.testing.assert_allclose(x, y, atol=1e-5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
 def test_mixed_precision_trains(policy, vocab_dir, tmp_path):
     config = tiny_config(vocab_dir, train__mixed_precision=policy,

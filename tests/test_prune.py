@@ -298,6 +298,7 @@ def test_pruning_nothing_is_the_identity():
         _np(model(inputs)["sequence_output"]))
 
 
+@pytest.mark.slow
 def test_tool_writes_a_loadable_pruned_folder(tmp_path):
     data = tmp_path / "sentences.txt"
     data.write_text("the quick brown fox jumps.\nhello, world again\n"

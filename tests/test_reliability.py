@@ -20,7 +20,7 @@ import tensorflow as tf
 import trimzoo
 from trimzoo.checkpoints import save_pretrained
 from trimzoo.data import DataError, load_task_data
-from trimzoo.data.embedded import minilm_path
+from trimzoo.utils.embedded import minilm_path
 from trimzoo.data.files import read_examples
 from trimzoo.data.tokenizers import load_tokenizer
 from trimzoo.models import TrimzooBackbone, TrimzooClassifier

@@ -177,6 +177,7 @@ def test_inherit_and_random_init(teacher_dir):
 
 # -- the search ----------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_search_resumes_and_chooses(teacher_dir, tmp_path, monkeypatch):
     texts, held = _texts(48, 3), _texts(12, 4)
     config = _config(teacher_dir)
@@ -280,6 +281,7 @@ def test_search_resumes_and_chooses(teacher_dir, tmp_path, monkeypatch):
         search(_config(teacher_dir, init="random"), work, texts, held)
 
 
+@pytest.mark.slow
 def test_costs_only_reference(tmp_path):
     config = get_config("reference=bert_tiny,cost=flops,runlocal=True")
     config.space = "D=1/2;A=1/2;H=64/128;I=128/512"

@@ -178,6 +178,7 @@ def test_task_model_saves_only_the_student(tmp_path):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_finetune_distils_a_dropped_student_from_its_teacher(
         tmp_path, finetuned_run):
     """Teacher run -> its best/ with the top layer dropped (head kept) ->

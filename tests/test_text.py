@@ -144,7 +144,7 @@ def test_masked_lm_fills_the_masks_of_the_text(tmp_path):
 def test_minilm_embeddings_equal_the_hf_reference(tmp_path):
     """Mean pooling over real tokens + L2 norm of the HF reference's last
     hidden states (NumPy, float64), to <= 1e-4."""
-    from trimzoo.data.embedded import minilm_path
+    from trimzoo.utils.embedded import minilm_path
 
     ref = np.load(os.path.join(FIXTURES, "minilm_reference.npz"))
     hidden = ref["last_hidden_state"].astype(np.float64)

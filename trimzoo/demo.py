@@ -7,7 +7,7 @@ import keras_hub
 import numpy as np
 
 from trimzoo.data import encode_dataset, get_task
-from trimzoo.data.embedded import minilm_path
+from trimzoo.utils.embedded import minilm_path
 from trimzoo.data.rotten_tomatoes import load_split
 from trimzoo.export import KerasRunner, TFLiteRunner, export_model
 from trimzoo.export.benchmark import (keras_callable, median_latencies,

@@ -21,7 +21,7 @@ import numpy as np
 
 from trimzoo.compression import prune
 from trimzoo.data import encode_dataset, get_task
-from trimzoo.data.embedded import minilm_path
+from trimzoo.utils.embedded import minilm_path
 from trimzoo.data.rotten_tomatoes import load_split
 from trimzoo.demo import encode_fixed, export_tflite
 from trimzoo.export import KerasRunner, TFLiteRunner

@@ -20,7 +20,7 @@ import tensorflow as tf
 
 from trimzoo.checkpoints import set_state
 from trimzoo.checkpoints.keras_hub_bert import state_from_keras_hub_bert
-from trimzoo.data.embedded import minilm_path
+from trimzoo.utils.embedded import minilm_path
 from trimzoo.data.rotten_tomatoes import load_split
 from trimzoo.data.tokenizers import load_tokenizer, special_token_ids
 from trimzoo.models.masked_lm import TrimzooMaskedLM

@@ -12,6 +12,7 @@ Three formats are read, all offline from a local folder:
 """
 
 import inspect
+import json
 import logging
 import math
 import os
@@ -21,11 +22,12 @@ import keras
 import keras_hub
 
 from trimzoo.checkpoints import hf
-from trimzoo.data.embedded import resolve_checkpoint
+from trimzoo.utils.embedded import resolve_checkpoint
 from trimzoo.checkpoints.keras_hub_bert import (
     config_from_keras_hub_bert,
     state_from_keras_hub_bert,
 )
+from trimzoo.models import TrimzooClassifier
 from trimzoo.models.backbone import (
     TrimzooBackbone,
     resolve_ffn_layers,
@@ -136,7 +138,7 @@ def checkpoint_format(path):
         ValueError: for a pickle-only folder or an unsupported model.
 
     Examples:
-    >>> from trimzoo.data.embedded import minilm_path
+    >>> from trimzoo.utils.embedded import minilm_path
     >>> checkpoint_format(minilm_path())
     'hf'
     """
@@ -272,7 +274,7 @@ def check_vocabulary(backbone, tokenizer, source):
     Examples:
     >>> import trimzoo
     >>> from trimzoo.data.tokenizers import load_tokenizer
-    >>> from trimzoo.data.embedded import minilm_path
+    >>> from trimzoo.utils.embedded import minilm_path
     >>> check_vocabulary(trimzoo.models.bert_tiny(vocabulary_size=100),
     ...                  load_tokenizer(minilm_path()), "ckpt")
     Traceback (most recent call last):
@@ -371,9 +373,6 @@ def load_classifier_folder(path):
         ValueError: ``task.json`` names a class other than trimzoo's
             classifier.
     """
-    import json
-
-    from trimzoo.models import TrimzooClassifier
 
     path = os.fspath(path)
     task_file = os.path.join(path, "task.json")

@@ -18,7 +18,7 @@ from trimzoo.checkpoints.folders import (
     save_classifier,
     save_pretrained,
 )
-from trimzoo.data.embedded import resolve_checkpoint
+from trimzoo.utils.embedded import resolve_checkpoint
 from trimzoo.data.model_data import RECORD_FILE, recorded_task
 from trimzoo.models.extract import extract
 from trimzoo.models.layer_drop import describe_plan, drop_plan, keep_layers

@@ -31,7 +31,7 @@ from trimzoo.checkpoints.layer_drop import (
     load_source,
     save_result,
 )
-from trimzoo.data.embedded import is_embedded_checkpoint, resolve_checkpoint
+from trimzoo.utils.embedded import is_embedded_checkpoint, resolve_checkpoint
 from trimzoo.data.model_data import texts_for_model
 from trimzoo.data.tokenizers import special_token_ids
 from trimzoo.models.extract import extract

@@ -25,7 +25,9 @@ import os
 
 from trimzoo.data.files import DataError, _format_of, _rows, parse_label
 from trimzoo.data.files import canonical_label_names
+from trimzoo.data.load import load_task_data
 from trimzoo.data.rotten_tomatoes import load_split
+from trimzoo.data.tasks import get_task
 
 #: File a cut model folder carries: the task its source was trained on.
 RECORD_FILE = "task_data.json"
@@ -179,7 +181,6 @@ def _splits(task, kwargs, split):
     if task == "files":
         available = list(kwargs["files"])
     else:
-        from trimzoo.data.tasks import get_task
 
         spec = get_task(task)
         available = list(spec.splits)
@@ -194,7 +195,6 @@ def recorded_texts(record, split="validation"):
     """:class:`ModelTexts` of the recorded task's ``split`` (or the nearest
     split the task has: validation, test, train). Pairs give their first
     text."""
-    from trimzoo.data.load import load_task_data
 
     task = record["task"]
     kwargs = task_kwargs(task, record.get("data") or {})

@@ -26,7 +26,7 @@ import csv
 import hashlib
 import html
 
-from trimzoo.data import embedded
+from trimzoo.utils import embedded
 from trimzoo.data.files import DataError
 
 __all__ = ["LABEL_NAMES", "SPLITS", "SPLIT_SALT", "corpus_path",

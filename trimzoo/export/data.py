@@ -21,7 +21,8 @@ import os
 
 import numpy as np
 
-from trimzoo.data.embedded import minilm_path
+from trimzoo.utils.embedded import minilm_path
+from trimzoo.data.model_data import default_texts
 from trimzoo.data.rotten_tomatoes import load_split
 from trimzoo.data.tokenizers import encode, load_tokenizer
 from trimzoo.export.saved_model import backbone_of, model_kind, num_classes
@@ -177,7 +178,6 @@ def parity_data(model, tokenizer=None, seq_len=128, num_examples=None,
         return ParityData(random_inputs(model, count, seq_len, seed), None,
                           "random token ids", None)
     if texts is None:
-        from trimzoo.data.model_data import default_texts
 
         texts = default_texts(split)
     chosen, labels = list(texts.texts), texts.labels

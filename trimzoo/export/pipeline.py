@@ -26,7 +26,7 @@ import tempfile
 import time
 
 import trimzoo
-from trimzoo.data.embedded import is_embedded_checkpoint, resolve_checkpoint
+from trimzoo.utils.embedded import is_embedded_checkpoint, resolve_checkpoint
 from trimzoo.data.model_data import recorded_task, texts_for_model
 from trimzoo.export.benchmark import benchmark_formats
 from trimzoo.export.data import calibration_data, find_tokenizer, parity_data

@@ -26,6 +26,7 @@ import contextlib
 import keras
 import numpy as np
 
+from trimzoo.models.backbone import TrimzooBackbone
 from trimzoo.utils import timing
 from trimzoo.utils.hardware import cpu_features
 
@@ -63,7 +64,6 @@ def measure_bf16_speedup(rounds=5, batch_size=8, seq_len=128, hidden_dim=512,
     key = (rounds, batch_size, seq_len, hidden_dim, num_layers)
     if key in _MEASURED:
         return _MEASURED[key]
-    from trimzoo.models.backbone import TrimzooBackbone
 
     kwargs = dict(vocabulary_size=1000, num_layers=num_layers,
                   num_heads=max(1, hidden_dim // 64), hidden_dim=hidden_dim,

@@ -45,7 +45,7 @@ def from_pretrained(path):
             unsupported architecture, naming the file and field.
 
     Examples:
-    >>> from trimzoo.data.embedded import minilm_path
+    >>> from trimzoo.utils.embedded import minilm_path
     >>> backbone, tokenizer = from_pretrained(minilm_path())
     >>> backbone.num_layers, backbone.hidden_dim
     (6, 384)

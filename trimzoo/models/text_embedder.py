@@ -36,7 +36,7 @@ class TrimzooTextEmbedder(TextTaskMixin, keras_hub.models.Task):
 
     Examples:
     >>> import numpy as np
-    >>> from trimzoo.data.embedded import minilm_path
+    >>> from trimzoo.utils.embedded import minilm_path
     >>> embedder = TrimzooTextEmbedder.from_preset(minilm_path())
     >>> vectors = embedder.encode(["a great film", "a wonderful movie",
     ...                            "the stock market fell"])

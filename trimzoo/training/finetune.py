@@ -35,7 +35,7 @@ import tensorflow as tf
 
 from trimzoo.checkpoints.folders import save_classifier
 from trimzoo.data import compute_metrics, encode_dataset, load_task_data
-from trimzoo.data.embedded import minilm_path
+from trimzoo.utils.embedded import minilm_path
 from trimzoo.data.tokenizers import load_tokenizer
 from trimzoo.models import (TrimzooBackbone, TrimzooClassifier, create,
                             drop_layers, extract, from_pretrained)

@@ -6,7 +6,7 @@ import json
 import logging
 import os
 
-from trimzoo.data.embedded import minilm_path
+from trimzoo.utils.embedded import minilm_path
 from trimzoo.checkpoints.folders import backbone_defaults, read_config
 from trimzoo.data.tokenizers import load_tokenizer
 from trimzoo.models.zoo import preset_config

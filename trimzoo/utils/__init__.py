@@ -1,4 +1,6 @@
 """Chores shared by every part of trimzoo, one helper each: atomic file
 writes (:mod:`trimzoo.utils.io`), running a function in a fresh process
-(:mod:`trimzoo.utils.process`) and round-robin timing
-(:mod:`trimzoo.utils.timing`). Nothing here imports the rest of trimzoo."""
+(:mod:`trimzoo.utils.process`), round-robin timing
+(:mod:`trimzoo.utils.timing`), the CPU's low-precision units
+(:mod:`trimzoo.utils.hardware`) and where the embedded real data lives
+(:mod:`trimzoo.utils.embedded`). Nothing here imports the rest of trimzoo."""

@@ -8,6 +8,7 @@ import keras_hub
 
 from trimzoo.models.tokenizers.bpe import RobertaBPETokenizer
 from trimzoo.models.tokenizers.wordpiece import BertWordPieceTokenizer
+from trimzoo.utils.embedded import resolve_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -249,7 +250,7 @@ def load_tokenizer(folder, **kwargs):
         ValueError: if they describe an unsupported tokenizer.
 
     Examples:
-    >>> from trimzoo.data.embedded import minilm_path
+    >>> from trimzoo.utils.embedded import minilm_path
     >>> tokenizer = load_tokenizer(minilm_path(), sequence_length=6)
     >>> type(tokenizer).__name__
     'BertWordPieceTokenizer'
@@ -257,7 +258,6 @@ def load_tokenizer(folder, **kwargs):
     ['a', 'naive', 'cafe', '!', '[PAD]', '[PAD]']
     """
     # A checkpoint name ("minilm") resolves where checkpoints are read.
-    from trimzoo.data.embedded import resolve_checkpoint
 
     folder = os.fspath(resolve_checkpoint(folder))
     if not os.path.isdir(folder):
