@@ -259,6 +259,7 @@ def test_inputs_are_real_text_and_masked():
     assert (labels != 103).all()
 
 
+@pytest.mark.slow
 def test_tool_lists_flags():
     tool = os.path.join(ROOT, "tools", "benchmark.py")
     # absl prints the help and exits with status 1.

@@ -331,6 +331,7 @@ def make_teacher(folder, tokenizer, seed=0):
     return teacher
 
 
+@pytest.mark.slow
 def test_distillation_moves_student_toward_teacher(vocab_dir, tokenizer,
                                                    tmp_path):
     make_teacher(str(tmp_path / "teacher"), tokenizer)

@@ -349,11 +349,6 @@ def test_export_into_a_non_empty_folder(tmp_path, backbone):
     assert sorted(os.listdir(out)) == ["export_report.json", "notes.txt",
                                        "saved_model"]
     assert not (out / "saved_model" / "stale.pb").exists()
-    result = _tool("export.py", f"--model={HF_TINY_BERT}", f"--output={out}",
-                   "--formats=saved_model")
-    assert result.returncode == 1
-    assert "is not empty" in result.stderr and "Traceback" not in (
-        result.stderr)
 
 
 def _vocabulary_copies(tmp_path, tokenizer):
@@ -428,9 +423,50 @@ def test_pretraining_config_values_fail_before_any_work(field, value):
         pretrain.resolve_config(config, tf.distribute.get_strategy())
 
 
+def test_tool_wrapper_turns_user_errors_into_one_line(monkeypatch, capsys):
+    """The wrapper every tool runs under (in process; the real tools are
+    run as processes in the slow test below): a user error is one line on
+    stderr and exit status 1, a bug keeps its traceback, and --verbose
+    (here TRIMZOO_DEBUG=1) shows the user error's traceback too."""
+    sys.path.insert(0, os.path.join(ROOT, "tools"))
+    try:
+        import _common
+    finally:
+        sys.path.remove(os.path.join(ROOT, "tools"))
+
+    def bad_value(argv):
+        raise ValueError("distill.alpha must be a number in [0, 1], got 1.5.")
+
+    def bug(argv):
+        raise KeyError("oops")
+
+    monkeypatch.delenv("TRIMZOO_DEBUG", raising=False)
+    with pytest.raises(SystemExit) as exit_:
+        _common.report_errors(bad_value)(["tool"])
+    assert exit_.value.code == 1
+    err = capsys.readouterr().err
+    assert err.strip().splitlines() == [
+        "error: distill.alpha must be a number in [0, 1], got 1.5. "
+        "(--verbose for the traceback)"]
+    with pytest.raises(KeyError):
+        _common.report_errors(bug)(["tool"])
+    monkeypatch.setenv("TRIMZOO_DEBUG", "1")
+    with pytest.raises(ValueError, match="alpha"):
+        _common.report_errors(bad_value)(["tool"])
+
+
+@pytest.mark.slow
 def test_tools_print_one_error_line_and_exit_1(tmp_path):
     """Every ValueError of prune.py, finetune.py, pretrain.py and search.py
     reached the user as a 30-line traceback."""
+    out = tmp_path / "export"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    result = _tool("export.py", f"--model={HF_TINY_BERT}", f"--output={out}",
+                   "--formats=saved_model")
+    assert result.returncode == 1
+    assert "is not empty" in result.stderr and "Traceback" not in (
+        result.stderr)
     result = _tool("finetune.py",
                    "--config=configs/finetune.py:model=bert_tiny,"
                    "runlocal=True", f"--workdir={tmp_path / 'run'}",
@@ -493,6 +529,22 @@ def test_runlocal_combines_with_init_checkpoint(tmp_path):
         "model=bert_base,runlocal=True"), tf.distribute.get_strategy())
     assert small.resolved.model_kwargs.num_layers == 3
 
+    config = finetune_config(f"model=bert_tiny,runlocal=True,"
+                             f"init_checkpoint={folder}")
+    assert not any(v is not None for v in config.model_overrides.values())
+
+
+@pytest.mark.slow
+def test_runlocal_fine_tunes_from_an_init_checkpoint(tmp_path):
+    """The runlocal fine-tuning config trains from a saved checkpoint."""
+    from configs.finetune import get_config as finetune_config
+    from trimzoo.training.finetune import default_tokenizer, finetune
+
+    tokenizer = default_tokenizer()
+    folder = str(tmp_path / "student")
+    save_pretrained(trimzoo.models.bert_tiny(
+        vocabulary_size=tokenizer.vocabulary_size(), num_layers=2,
+        hidden_dim=16, num_heads=2, intermediate_dim=32), tokenizer, folder)
     config = finetune_config(f"model=bert_tiny,runlocal=True,"
                              f"init_checkpoint={folder}")
     config.max_seq_length = 16

@@ -109,6 +109,7 @@ def test_hidden_weight_adds_the_hidden_state_term():
         logs[0.0]["loss"] + 2.0 * hidden, rel=1e-5)
 
 
+@pytest.mark.slow
 def test_training_moves_the_student_towards_the_teacher():
     teacher, student = classifier(seed=0), classifier(num_layers=2, seed=1)
     x, y = batch(n=16)

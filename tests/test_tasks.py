@@ -137,6 +137,7 @@ def test_classifier_distillation_task_objective_and_training():
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_hidden_state_distillation_heals_a_dropped_backbone():
     """A 2-layer student learns the outputs of teacher layers 0 and 2 from
     the hidden-state loss alone (no masked-LM head involved)."""

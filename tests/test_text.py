@@ -118,6 +118,7 @@ def test_string_fit_under_two_replicas(two_cpu_strategy):
     assert history.history["loss"][-1] < before
 
 
+@pytest.mark.slow
 def test_masked_lm_fills_the_masks_of_the_text(tmp_path):
     backbone = _backbone()
     save_pretrained(backbone, _tokenizer(), str(tmp_path / "bb"))
@@ -201,6 +202,7 @@ def test_readme_quick_start_runs():
     assert classifier.predict(["a fine film"], verbose=0).shape == (1, 2)
 
 
+@pytest.mark.slow
 def test_finetuned_folder_reads_strings_and_knows_its_labels(finetuned_run):
     workdir, config = finetuned_run["workdir"], finetuned_run["config"]
     out = finetuned_run["stdout"]
