@@ -14,7 +14,7 @@ import tensorflow as tf
 from configs.finetune import get_config
 from trimzoo.data import encode_dataset, load_task_data
 from trimzoo.data.tokenizers import load_tokenizer
-from trimzoo.training.finetune import (default_tokenizer, finetune,
+from trimzoo.training.finetune import (_limit, default_tokenizer, finetune,
                                        length_buckets, parse_drop_spec,
                                        predict_labels, resolve_jit_compile)
 from trimzoo.training.optimizers import create_optimizer
@@ -61,6 +61,7 @@ def test_finetune_writes_everything_and_resumes(tmp_path):
     best = keras_hub.models.TextClassifier.from_preset(
         os.path.join(workdir, "best"))
     test, spec = load_task_data("rotten_tomatoes", "test")
+    test = _limit(test, config.data.max_test_examples, config.seed)
     labels, predictions = predict_labels(best, encode_dataset(
         test, load_tokenizer(os.path.join(workdir, "best")), spec,
         max_seq_length=config.max_seq_length, batch_size=64), spec)

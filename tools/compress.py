@@ -39,8 +39,8 @@ flags.DEFINE_integer("heal_steps", 300, "Pretraining steps (batch 32) that "
 flags.DEFINE_bool("runlocal", False, "A quick run of every stage (about a "
                   "minute or two on 2 cores): 96 training and 64 evaluation "
                   "reviews, one teacher epoch, 3 steps per epoch, top2 and "
-                  "prune50, 4 healing steps, 32 tokens, 5 timing rounds, no "
-                  "TFLite.")
+                  "prune50 (distilled rows only), 4 healing steps, 32 tokens, "
+                  "5 timing rounds, no TFLite.")
 flags.DEFINE_integer("bucket_width", 8, "Batch training reviews of similar "
                      "length (buckets this many tokens wide; 0 = plain "
                      "batches).")
@@ -84,7 +84,8 @@ def main(argv):
         bucket_width=FLAGS.bucket_width)
     compression_table(
         FLAGS.out, teacher, make_config, methods=methods,
-        distill=(False, True) if FLAGS.labels_only else (True,),
+        distill=(False, True) if FLAGS.labels_only and not FLAGS.runlocal
+        else (True,),
         epochs=FLAGS.epochs, learning_rate=FLAGS.learning_rate,
         make_pretrain_config=get_pretrain_config,
         bucket_width=FLAGS.bucket_width, **sizes)
