@@ -74,7 +74,10 @@ def get_config(arg=None):
     # layer_decay**(L+1), the head at the full rate. 1.0 = off.
     config.train.layer_decay = 1.0
     config.train.dropout = 0.1
-    config.train.mixed_precision = ""     # "", "mixed_bfloat16", "mixed_float16"
+    # trimzoo.models.precision.PRECISIONS: "float32", "bfloat16" (float32
+    # variables, bfloat16 arithmetic), "float16" (GPUs) or "auto" (bfloat16
+    # on a CPU with bfloat16 units where it measures faster, else float32).
+    config.train.precision = "float32"
     # XLA-compile fit's step (one replica; off by default: slower on this
     # CPU, see trimzoo.training.tasks.JIT_COMPILE).
     config.train.jit_compile = JIT_COMPILE

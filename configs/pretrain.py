@@ -93,8 +93,11 @@ def get_config(arg=None):
     config.train.clipnorm = 1.0        # global-norm clipping; 0 = off
     config.train.adam_beta_2 = 0.999
     config.train.adam_epsilon = 1e-6
-    # "" (float32; bfloat16 on TPU), "mixed_bfloat16", "mixed_float16".
-    config.train.mixed_precision = ""
+    # trimzoo.models.precision.PRECISIONS: "float32", "bfloat16" (float32
+    # variables, bfloat16 arithmetic; the TPU default), "float16" (GPUs,
+    # with loss scaling) or "auto" (bfloat16 on a TPU, or on a CPU with
+    # bfloat16 units where it measures faster; else float32).
+    config.train.precision = "float32"
     config.train.dropout = config_dict.placeholder(float)  # None = preset
     config.train.steps_per_execution = 1
     # XLA-compile the train step (off by default: slower on this CPU, see
@@ -120,7 +123,7 @@ def get_config(arg=None):
 
     if args["tpu"]:
         config.strategy = "tpu"
-        config.train.mixed_precision = "mixed_bfloat16"
+        config.train.precision = "bfloat16"
         config.train.steps_per_execution = 1000
         config.train.log_every = 1000
         config.train.checkpoint_every = 10_000

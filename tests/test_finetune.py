@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import keras
 import keras_hub
@@ -14,10 +15,14 @@ import tensorflow as tf
 from configs.finetune import get_config
 from trimzoo.data import encode_dataset, load_task_data
 from trimzoo.data.tokenizers import load_tokenizer
-from trimzoo.training.finetune import (_limit, default_tokenizer, finetune,
-                                       length_buckets, parse_drop_spec,
-                                       predict_labels, resolve_jit_compile)
+from trimzoo.models import precision as precision_lib
+from trimzoo.training import finetune as finetune_lib
+from trimzoo.training.finetune import (_limit, build_model, default_tokenizer,
+                                       finetune, length_buckets,
+                                       parse_drop_spec, predict_labels,
+                                       resolve_jit_compile)
 from trimzoo.training.optimizers import create_optimizer
+from trimzoo.utils import hardware
 
 from helpers import small_config, write_keyword_task
 
@@ -163,14 +168,19 @@ class _Policy(keras.callbacks.Callback):
 
 
 @pytest.mark.slow
-def test_mixed_precision_trains_and_saves_loadable_float32_presets(tmp_path):
+def test_bfloat16_trains_and_saves_loadable_float32_presets(tmp_path):
     workdir = str(tmp_path / "run")
     config = small_config()
-    config.train.mixed_precision = "mixed_bfloat16"
+    config.train.precision = "bfloat16"
     policy = _Policy()
     record = finetune(config, workdir, callbacks=[policy])
     assert policy.name == "mixed_bfloat16"  # The run trained in bfloat16,
     assert keras.config.dtype_policy().name == "float32"  # then restored.
+    assert record["precision"] == {"precision": "bfloat16",
+                                   "reason": "asked for",
+                                   "policy": "mixed_bfloat16"}
+    assert json.load(open(os.path.join(workdir, "metrics.json")))[
+        "precision"]["precision"] == "bfloat16"
     assert "accuracy" in record["test"]  # best/ was reloaded for the test.
     for folder in ("best", "final"):
         loaded = keras_hub.models.TextClassifier.from_preset(
@@ -178,10 +188,86 @@ def test_mixed_precision_trains_and_saves_loadable_float32_presets(tmp_path):
         assert loaded.backbone.dtype_policy.name == "float32"
 
 
-def test_unknown_mixed_precision_is_refused(tmp_path):
+def _build_instead_of_training(monkeypatch):
+    """``finetune`` runs up to the model build (under the run's dtype
+    policy) and returns; what it built and was given land in ``seen``."""
+    seen = {}
+
+    def build_only(config, workdir, strategy, callbacks, *rest):
+        seen["policy"] = keras.config.dtype_policy().name
+        seen["model"] = build_model(config, SimpleNamespace(num_classes=2))[0]
+        seen["precision"] = rest[0] if rest else None
+        return {}
+
+    monkeypatch.setattr(finetune_lib, "_finetune", build_only)
+    return seen
+
+
+def test_precision_bfloat16_builds_the_model_in_bfloat16(
+        tmp_path, monkeypatch, capsys):
+    seen = _build_instead_of_training(monkeypatch)
     config = small_config()
-    config.train.mixed_precision = "fp8"
-    with pytest.raises(ValueError, match="mixed_precision"):
+    config.train.precision = "bfloat16"
+    finetune(config, str(tmp_path / "run"))
+    model = seen["model"]
+    assert seen["policy"] == model.backbone.dtype_policy.name == (
+        "mixed_bfloat16")
+    blocks = [layer for layer in model.backbone.layers
+              if "transformer" in layer.name]
+    assert blocks and {b.compute_dtype for b in blocks} == {"bfloat16"}
+    assert {v.dtype for v in model.weights} == {"float32"}
+    x = {"token_ids": np.ones((2, 8), "int32"),
+         "segment_ids": np.zeros((2, 8), "int32"),
+         "padding_mask": np.ones((2, 8), "int32")}
+    hidden = model.backbone(x)["sequence_output"]
+    assert keras.backend.standardize_dtype(hidden.dtype) == "bfloat16"
+    assert model.predict(x, verbose=0).dtype == np.float32  # float32 logits
+    assert keras.config.dtype_policy().name == "float32"  # restored
+    assert seen["precision"] == {"precision": "bfloat16",
+                                 "reason": "asked for",
+                                 "policy": "mixed_bfloat16"}
+    assert "Precision: bfloat16 (asked for)." in capsys.readouterr().out
+
+
+def test_auto_precision_without_bf16_units_is_float32(tmp_path, monkeypatch):
+    seen = _build_instead_of_training(monkeypatch)
+    real = hardware.cpu_features
+
+    def no_measurement():
+        raise AssertionError("no bfloat16 units: nothing to measure")
+
+    monkeypatch.setattr(precision_lib, "measure_bf16_speedup", no_measurement)
+    monkeypatch.setattr(hardware, "cpu_features", lambda cpuinfo=None: real(
+        "model name : EPYC 7B13\nflags : fpu avx2 fma"))
+    config = small_config()
+    config.train.precision = "auto"
+    finetune(config, str(tmp_path / "run"))
+    assert seen["policy"] == "float32"
+    assert seen["model"].backbone.dtype_policy.name == "float32"
+    assert seen["precision"] == {
+        "precision": "float32",
+        "reason": "auto: this CPU has no bfloat16 units",
+        "policy": "float32"}
+    # The same flags with bfloat16 units and a measured gain: bfloat16.
+    monkeypatch.setattr(precision_lib, "measure_bf16_speedup", lambda: 1.8)
+    monkeypatch.setattr(hardware, "cpu_features", lambda cpuinfo=None: real(
+        "model name : Xeon\nflags : fpu avx2 fma amx_bf16"))
+    finetune(config, str(tmp_path / "run2"))
+    assert seen["model"].backbone.dtype_policy.name == "mixed_bfloat16"
+    assert seen["precision"]["reason"] == (
+        "auto: amx_bf16; bfloat16 measured 1.80x float32")
+
+
+def test_unknown_precision_is_refused(tmp_path, monkeypatch):
+    def must_not_run(*args):
+        raise AssertionError("an unknown precision reached the run")
+
+    monkeypatch.setattr(finetune_lib, "_finetune", must_not_run)
+    config = small_config()
+    config.train.precision = "fp8"
+    with pytest.raises(ValueError, match=r"train.precision must be one of "
+                       r"\['auto', 'float32', 'bfloat16', 'float16'\], "
+                       r"got 'fp8'"):
         finetune(config, str(tmp_path / "run"))
     assert keras.config.dtype_policy().name == "float32"
 

@@ -81,6 +81,47 @@ def test_folder_predictions_with_label_names_and_metrics(classifier_dir,
     assert result["metrics"]["accuracy"] == pytest.approx(accuracy)
 
 
+def test_bfloat16_predictions_are_float32_and_close_to_float32s(
+        classifier_dir, tmp_path):
+    inp = _csv_input(tmp_path)
+    probs, logits = {}, {}
+    for precision in ("float32", "bfloat16"):
+        predictor = load_predictor(classifier_dir, precision=precision)
+        assert (predictor.precision, predictor.precision_reason) == (
+            precision, "asked for")
+        logits[precision] = predictor(TEXTS)
+        assert logits[precision].dtype == np.float32
+        out = str(tmp_path / f"{precision}.csv")
+        predict_file(predictor, inp, out, progress=False)
+        with open(out, encoding="utf-8") as f:
+            rows = list(csv.DictReader(f))
+        probs[precision] = np.array([[float(r[f"p_{n}"]) for n in (
+            "neg", "neutral", "pos")] for r in rows])
+        probs[precision + " labels"] = [r["label"] for r in rows]
+    assert probs["float32 labels"] == probs["bfloat16 labels"]
+    np.testing.assert_allclose(probs["bfloat16"], probs["float32"],
+                               atol=0.02)
+    # Computed in bfloat16 (8 significant bits): close to float32's
+    # logits, but further than float32 rounding (~1e-7) would move them.
+    difference = (np.abs(logits["float32"] - logits["bfloat16"]).max()
+                  / np.abs(logits["float32"]).max())
+    assert 1e-5 < difference < 0.05
+
+
+def test_exports_refuse_a_precision_other_than_float32(classifier_dir,
+                                                       tmp_path):
+    tflite = _write(tmp_path / "model.tflite", "never read")
+    saved = tmp_path / "saved_model"
+    saved.mkdir()
+    _write(saved / "saved_model.pb", "never read")
+    for path in (tflite, str(saved)):
+        for precision in ("bfloat16", "auto"):
+            with pytest.raises(ValueError, match="model folders only"):
+                load_predictor(path, precision=precision)
+    with pytest.raises(ValueError, match="Valid values"):
+        load_predictor(classifier_dir, precision="fp8")
+
+
 @pytest.mark.slow
 def test_saved_model_and_tflite_give_the_folder_labels(classifier_dir,
                                                        tmp_path):

@@ -20,8 +20,10 @@ from trimzoo.data import pretraining as data_lib
 from trimzoo.data.tokenizers import load_tokenizer, special_token_ids
 from trimzoo.models import list_models
 from trimzoo.models.backbone import TrimzooBackbone
+from trimzoo.models import precision as precision_lib
 from trimzoo.models.masked_lm import TrimzooMaskedLM
 from trimzoo.training import distill, pretrain
+from trimzoo.utils import hardware
 
 import numpy_losses  # tests/ helper
 
@@ -674,9 +676,10 @@ def test_resume_after_kill_matches_uninterrupted_run(vocab_dir, text_file,
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("policy", ["mixed_bfloat16", "mixed_float16"])
-def test_mixed_precision_trains(policy, vocab_dir, tmp_path):
-    config = tiny_config(vocab_dir, train__mixed_precision=policy,
+@pytest.mark.parametrize("precision", ["bfloat16", "float16"])
+def test_low_precision_trains(precision, vocab_dir, tmp_path):
+    policy = f"mixed_{precision}"
+    config = tiny_config(vocab_dir, train__precision=precision,
                          train__steps=4, train__jit_compile=True)
     trainer = pretrain.Pretrainer(config, str(tmp_path / "run"),
                                   texts=synthetic_lines(60))
@@ -686,6 +689,8 @@ def test_mixed_precision_trains(policy, vocab_dir, tmp_path):
                       ) == (policy == "mixed_float16")
     summary = trainer.train()
     assert math.isfinite(summary["last_logged"]["loss"])
+    assert summary["precision"] == {"precision": precision,
+                                    "reason": "asked for", "policy": policy}
     saved = TrimzooMaskedLM.from_preset(os.path.join(tmp_path, "run",
                                                      "final"))
     assert saved.backbone.dtype_policy.name == "float32"
@@ -697,8 +702,9 @@ def test_config_errors_are_clear(vocab_dir, tmp_path, two_cpu_strategy):
     with pytest.raises(ValueError, match="divisible by the number of "
                                          "replicas"):
         pretrain.resolve_config(config, strategy)
-    config = tiny_config(vocab_dir, train__mixed_precision="fp8")
-    with pytest.raises(ValueError, match="mixed_precision"):
+    config = tiny_config(vocab_dir, train__precision="fp8")
+    with pytest.raises(ValueError, match=r"train.precision must be one of "
+                       r"\['auto', 'float32', 'bfloat16', 'float16'\]"):
         pretrain.resolve_config(config, tf.distribute.get_strategy())
     with pytest.raises(ValueError, match="modle"):
         get_config("modle=bert_base")
@@ -723,10 +729,34 @@ def test_every_model_config_builds_with_runlocal(name):
     assert config.train.steps <= 100 and config.data.max_seq_length <= 64
 
 
+def test_precision_is_resolved_into_the_model_arguments(vocab_dir,
+                                                        monkeypatch):
+    strategy = tf.distribute.get_strategy()
+    config = pretrain.resolve_config(
+        tiny_config(vocab_dir, train__precision="bfloat16"), strategy)
+    assert config.resolved.model_kwargs.dtype == "mixed_bfloat16"
+    assert (config.resolved.precision, config.resolved.precision_reason) == (
+        "bfloat16", "asked for")
+    assert config.train.precision == "bfloat16"
+    # auto on a CPU without bfloat16 units (flags injected): float32,
+    # nothing measured; the asked value stays in train.precision.
+    real = hardware.cpu_features
+    monkeypatch.setattr(hardware, "cpu_features", lambda cpuinfo=None: real(
+        "model name : EPYC 7B13\nflags : fpu avx2 fma"))
+    monkeypatch.setattr(precision_lib, "measure_bf16_speedup", None)
+    config = pretrain.resolve_config(
+        tiny_config(vocab_dir, train__precision="auto"), strategy)
+    assert config.resolved.model_kwargs.dtype == "float32"
+    assert (config.resolved.precision, config.resolved.precision_reason) == (
+        "float32", "auto: this CPU has no bfloat16 units")
+    assert config.train.precision == "auto"
+    assert "resolved.precision_reason" in pretrain.RESUMABLE_CHANGES
+
+
 def test_tpu_and_full_configs():
     tpu = get_config("model=trimbert_base,tpu=True")
     assert tpu.strategy == "tpu"
-    assert tpu.train.mixed_precision == "mixed_bfloat16"
+    assert tpu.train.precision == "bfloat16"
     assert tpu.train.steps_per_execution > 1
     full = get_config("model=trimbert_base")
     assert (full.train.batch_size, full.train.steps,

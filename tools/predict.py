@@ -9,6 +9,8 @@ any checkpoint: mean-pooled embeddings), a SavedModel or a .tflite file.
         --tokenizer=/tmp/rt/best --input=lines.txt --output=out.csv
     python tools/predict.py --model=CHECKPOINT --input=lines.txt \
         --output=embeddings.npy
+    python tools/predict.py --model=/tmp/rt/best --input=reviews.csv \
+        --output=predictions.csv --precision=auto
 
 Inputs: .csv/.tsv (with a header), .jsonl, .txt (one text per line).
 Outputs: .csv/.jsonl (row number from 1, the text or --id_column, label,
@@ -50,6 +52,12 @@ flags.DEFINE_integer("sequence_length", 128, "Token budget of token-ids-in "
                      "exports.", lower_bound=3)
 flags.DEFINE_bool("force", False, "Use an export that failed its parity "
                   "gate (export_report.json beside it) anyway.")
+flags.DEFINE_string("precision", "float32", "What a model folder computes "
+                    "in (trimzoo.models.precision.PRECISIONS): float32, "
+                    "bfloat16 (the same float32 weights, bfloat16 "
+                    "arithmetic) or auto (bfloat16 only where this CPU has "
+                    "bfloat16 units and it measures faster). Exports run as "
+                    "exported: float32 only.")
 flags.mark_flags_as_required(["model", "input", "output"])
 FLAGS = flags.FLAGS
 
@@ -65,10 +73,15 @@ def main(argv):
     check_output(FLAGS.input, FLAGS.output, FLAGS.overwrite)
     predictor = load_predictor(
         FLAGS.model, tokenizer=FLAGS.tokenizer, batch_size=FLAGS.batch_size,
-        sequence_length=FLAGS.sequence_length, force=FLAGS.force)
+        sequence_length=FLAGS.sequence_length, force=FLAGS.force,
+        precision=FLAGS.precision)
     print(f"{predictor.kind} from {predictor.source}"
           + (f"; labels {list(predictor.label_names)}"
-             if predictor.label_names else ""), file=sys.stderr)
+             if predictor.label_names else "")
+          + f"; precision {predictor.precision}"
+          + (f" ({predictor.precision_reason})"
+             if predictor.precision_reason != predictor.precision else ""),
+          file=sys.stderr)
     result = predict_file(
         predictor, FLAGS.input, FLAGS.output, text_column=FLAGS.text_column,
         text_pair_column=FLAGS.text_pair_column,

@@ -26,6 +26,8 @@ from trimzoo.data.files import parse_label, read_records
 from trimzoo.export.saved_model import SIGNATURE
 from trimzoo.export.tflite import TFLiteRunner
 from trimzoo.models import TrimzooTextEmbedder
+from trimzoo.models.precision import (check_precision, resolve_precision,
+                                      with_precision)
 from trimzoo.models.preprocessors import (
     TrimzooTextClassifierPreprocessor,
     tokenizer_of_folder,
@@ -52,17 +54,24 @@ class Predictor:
         label_names: tuple of str (classifiers; the class ids as strings
             when the model has no names), or None (regression, embedders).
         source: str. What was loaded.
+        precision: str. What the model computes in: ``"float32"`` or
+            ``"bfloat16"`` (model folders), ``"as exported"`` (SavedModel
+            and ``.tflite`` files).
+        precision_reason: str. Why (``"asked for"``, or what ``"auto"``
+            found on this machine).
     """
 
-    def __init__(self, run, kind, label_names, source):
+    def __init__(self, run, kind, label_names, source,
+                 precision="as exported", precision_reason="as exported"):
         self._run, self.kind, self.source = run, kind, source
         self.label_names = label_names
+        self.precision, self.precision_reason = precision, precision_reason
 
     def __call__(self, texts, pairs=None):
         return np.asarray(self._run(list(texts), pairs), dtype="float32")
 
 
-def _model_folder_predictor(folder, batch_size):
+def _model_folder_predictor(folder, batch_size, precision="float32"):
     task = read_json(os.path.join(folder, "task.json")) or {}
     if "Classifier" in task.get("registered_name", ""):
         with reading_weights(folder):
@@ -76,12 +85,15 @@ def _model_folder_predictor(folder, batch_size):
     else:  # An embedder, or any backbone: mean-pooled embeddings.
         model = TrimzooTextEmbedder.from_preset(folder)
         names, kind = None, "embedder"
+    precision, reason = resolve_precision(precision)
+    # The same float32 weights, computing in the chosen precision.
+    model = with_precision(model, precision)
 
     def run(texts, pairs):
         x = texts if pairs is None else (texts, pairs)
         return model.predict(x=x, batch_size=batch_size, verbose=0)
 
-    return Predictor(run, kind, names, folder)
+    return Predictor(run, kind, names, folder, precision, reason)
 
 
 def _export_source(path):
@@ -212,7 +224,7 @@ def _export_predictor(path, tokenizer, sequence_length, force=False):
 
 
 def load_predictor(path, tokenizer=None, batch_size=32, sequence_length=128,
-                   force=False):
+                   force=False, precision="float32"):
     """A :class:`Predictor` for a model folder (fine-tuned classifier,
     embedder, or any backbone/checkpoint folder: mean-pooled embeddings), a
     SavedModel folder or a ``.tflite`` file.
@@ -228,21 +240,40 @@ def load_predictor(path, tokenizer=None, batch_size=32, sequence_length=128,
             128.
         force: bool. Use an export whose parity gate failed
             (``export_report.json``). Defaults to False.
+        precision: str. What a model folder computes in
+            (``trimzoo.models.precision``): ``"float32"``, ``"bfloat16"``
+            (the same float32 weights; probabilities still float32) or
+            ``"auto"`` (bfloat16 only where this CPU has bfloat16 units and
+            it measures faster). The predictor's ``precision`` says which
+            ran. An export computes as it was exported: anything but
+            ``"float32"`` is refused there. Defaults to ``"float32"``.
 
     Raises:
         FileNotFoundError: no such model, or a model folder without a
             tokenizer.
+        ValueError: an unknown precision, or one other than float32 for a
+            SavedModel or ``.tflite`` file.
     """
     path = os.fspath(path)
+    check_precision(precision)
     if not os.path.exists(path):
         raise FileNotFoundError(f"No such model: {path!r}.")
     if path.endswith(".tflite") or os.path.exists(
             os.path.join(path, "saved_model.pb")):
+        if precision != "float32":
+            what = ("a .tflite file" if path.endswith(".tflite")
+                    else "a SavedModel")
+            raise ValueError(
+                f"precision={precision!r} applies to model folders only; "
+                f"{path!r} is {what}, which computes in the precision it was "
+                "exported in (tools/export.py formats). Use "
+                "precision='float32' with it, or the model folder it was "
+                "exported from.")
         return _export_predictor(path, tokenizer, sequence_length, force)
     if not os.path.isdir(path):
         raise ValueError(f"{path!r} is neither a model folder, a SavedModel "
                          "folder nor a .tflite file.")
-    return _model_folder_predictor(path, batch_size)
+    return _model_folder_predictor(path, batch_size, precision)
 
 
 # --- Reading ------------------------------------------------------------------

@@ -63,6 +63,18 @@ class TrimzooClassifier(TextTaskMixin, keras_hub.models.TextClassifier):
     >>> classifier.predict(["good good", "bad"], verbose=0).shape
     (2, 2)
 
+    In bfloat16 (see ``trimzoo.models.precision``): ``with_precision``
+    returns a copy with the same float32 weights that computes in
+    bfloat16 (faster on CPUs with bfloat16 units); the logits stay float32.
+    ``"auto"`` takes bfloat16 only where it measures faster here.
+
+    >>> from trimzoo.models.precision import with_precision
+    >>> fast = with_precision(classifier, "bfloat16")
+    >>> fast.backbone.dtype_policy.name, fast.label_names
+    ('mixed_bfloat16', ('neg', 'pos'))
+    >>> fast.predict(["good good", "bad"], verbose=0).dtype
+    dtype('float32')
+
     """
 
     backbone_cls = TrimzooBackbone

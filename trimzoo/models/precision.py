@@ -1,5 +1,5 @@
-"""The precision a model computes in: ``"float32"``, ``"bfloat16"`` or
-``"auto"``.
+"""The precision a model computes in: ``"float32"``, ``"bfloat16"``,
+``"float16"`` or ``"auto"``.
 
 ``"bfloat16"`` is Keras's ``mixed_bfloat16`` policy: variables stay float32
 (saved weights are the same files), matrix products and activations run in
@@ -8,7 +8,9 @@ picks bfloat16 only where the CPU has bfloat16 units (AMX-BF16 or
 AVX512-BF16, see :mod:`trimzoo.utils.hardware`) *and* a short measurement
 on this machine finds it faster than float32; everywhere else it stays
 float32, which is always correct. The choice and its reason are returned so
-that tools can say which precision ran.
+that tools can say which precision ran. ``"float16"`` (Keras's
+``mixed_float16``) is for GPUs; training in it needs loss scaling, which
+the pretraining loop adds.
 
 Examples:
 
@@ -28,10 +30,12 @@ import numpy as np
 
 from trimzoo.models.backbone import TrimzooBackbone
 from trimzoo.utils import timing
-from trimzoo.utils.hardware import cpu_features
+from trimzoo.utils import hardware
 
-PRECISIONS = ("auto", "float32", "bfloat16")
-_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
+#: Every precision a model, a training run or a tool accepts.
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16",
+             "float16": "mixed_float16"}
 #: ``auto`` takes bfloat16 when it measures at least this much faster.
 MIN_SPEEDUP = 1.05
 _MEASURED = {}
@@ -88,10 +92,11 @@ def measure_bf16_speedup(rounds=5, batch_size=8, seq_len=128, hidden_dim=512,
 
 
 def resolve_precision(precision="auto", cpuinfo=None, measure=None):
-    """``(precision, reason)``: ``"float32"`` or ``"bfloat16"``.
+    """``(precision, reason)``: the precision to run in (``"auto"``
+    resolved to ``"float32"`` or ``"bfloat16"``) and why.
 
     Args:
-        precision: str. ``"auto"``, ``"float32"`` or ``"bfloat16"``.
+        precision: str. One of :data:`PRECISIONS`.
         cpuinfo: str or None. ``/proc/cpuinfo`` text (tests inject flags);
             None reads this machine's.
         measure: callable or None. Returns the float32/bfloat16 time ratio;
@@ -100,7 +105,7 @@ def resolve_precision(precision="auto", cpuinfo=None, measure=None):
     check_precision(precision)
     if precision != "auto":
         return precision, "asked for"
-    units = cpu_features(cpuinfo)["bf16_units"]
+    units = hardware.cpu_features(cpuinfo)["bf16_units"]
     if not units:
         return "float32", "auto: this CPU has no bfloat16 units"
     ratio = (measure or measure_bf16_speedup)()
@@ -125,7 +130,7 @@ def dtype_policy(name):
 
 def with_precision(model, precision):
     """A copy of ``model`` (a backbone or a task model with a ``backbone``)
-    computing in ``precision`` (``"float32"`` or ``"bfloat16"``), with the
+    computing in ``precision`` (one of :data:`PRECISIONS`), with the
     same float32 weights; the model itself when it already does."""
     policy = _POLICIES[check_precision(precision)] if precision != "auto" \
         else policy_name("auto")

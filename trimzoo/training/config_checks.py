@@ -29,6 +29,18 @@ def at_least(minimum):
             f"an integer >= {minimum}")
 
 
+def one_of(values):
+    """One of ``values`` (e.g. the valid strings of an option).
+
+    >>> check_values({"train": {"precision": "fp8"}},
+    ...              [("train.precision", one_of(("float32", "bfloat16")))])
+    Traceback (most recent call last):
+    ...
+    ValueError: train.precision must be one of ['float32', 'bfloat16'], got 'fp8'.
+    """
+    return (lambda v: v in values, f"one of {list(values)}")
+
+
 def _number(value):
     return (isinstance(value, numbers.Real) and not isinstance(value, bool)
             and math.isfinite(value))

@@ -10,7 +10,8 @@ Workdir layout::
 
     config.json        the resolved config
     checkpoints/       resumable state (weights + optimizer, epoch record)
-    metrics.json       every evaluation, the best one, and test metrics
+    metrics.json       every evaluation, the best one, test metrics and the
+                       precision the run computed in (and why)
     tensorboard/       training and evaluation scalars
     labels.json        the label map: class id -> label name
     best/              preset folder of the best model (by validation)
@@ -21,7 +22,6 @@ names: ``keras_hub.models.TextClassifier.from_preset(folder)`` predicts on
 strings.
 """
 
-import contextlib
 import copy
 import logging
 import math
@@ -40,17 +40,18 @@ from trimzoo.data.tokenizers import load_tokenizer
 from trimzoo.models import (TrimzooBackbone, TrimzooClassifier, create,
                             drop_layers, extract, from_pretrained)
 from trimzoo.models.layer_drop import drop_plan, parse_drop_spec
+from trimzoo.models.precision import PRECISIONS, dtype_policy, policy_name
 from trimzoo.models.preprocessors import preprocessor_for
 from trimzoo.training.checkpointing import (TrainingState, changed_fields,
                                             record_config)
 from trimzoo.training.config_checks import (DECAY, DROPOUT, NON_NEGATIVE,
                                             POSITIVE, UNIT, at_least,
-                                            check_values)
+                                            check_values, one_of)
 from trimzoo.training.loop import NonFiniteLossError
 from trimzoo.training.optimizers import create_optimizer
-from trimzoo.training.pretrain_config import resolve_mixed_precision
 from trimzoo.training.progress import progress_callbacks
-from trimzoo.training.strategy import get_strategy
+from trimzoo.training.strategy import (get_strategy,
+                                      resolve_training_precision)
 from trimzoo.training.task_distillation import (distillation_model,
                                                is_classifier_folder,
                                                load_classifier,
@@ -348,6 +349,7 @@ CONFIG_RULES = (
     ("train.clipnorm", NON_NEGATIVE),
     ("train.layer_decay", DECAY),
     ("train.dropout", DROPOUT),
+    ("train.precision", one_of(PRECISIONS)),
     ("train.steps_per_execution", at_least(1)),
     ("train.max_steps_per_epoch", at_least(0)),
     ("data.max_train_examples", at_least(0)),
@@ -364,10 +366,19 @@ CONFIG_RULES = (
 def validate_config(config):
     """Raises ``ValueError`` naming the first value of ``config`` outside
     :data:`CONFIG_RULES` (a temperature <= 0, an alpha outside [0, 1], no
-    epochs, ...) and an unknown ``train.mixed_precision``; ``finetune``
-    calls it before it reads data or builds a model."""
+    epochs, an unknown ``train.precision``, ...); ``finetune`` calls it
+    before it reads data or builds a model."""
     check_values(config, CONFIG_RULES)
-    resolve_mixed_precision(config)
+
+
+def resolve_run_precision(config, strategy=None):
+    """``{"precision", "reason", "policy"}``: what a run computes in
+    (``train.precision``, ``"auto"`` resolved on this machine), why, and
+    the Keras dtype policy its models are built under."""
+    precision, reason = resolve_training_precision(
+        config.train.precision, strategy, what="train.precision")
+    return {"precision": precision, "reason": reason,
+            "policy": policy_name(precision)}
 
 
 def finetune(config, workdir, strategy=None, callbacks=()):
@@ -375,7 +386,8 @@ def finetune(config, workdir, strategy=None, callbacks=()):
 
     Re-running with an existing ``workdir`` resumes from the last completed
     epoch (``train.epochs`` may be raised to train longer; any other change
-    is refused). Returns the ``metrics.json`` record.
+    is refused). Returns the ``metrics.json`` record, whose ``precision``
+    says what the run computed in and why.
 
     Args:
         config: ConfigDict from ``configs/finetune.py``.
@@ -384,24 +396,16 @@ def finetune(config, workdir, strategy=None, callbacks=()):
         callbacks: extra Keras callbacks for ``fit``.
     """
     validate_config(config)  # Before any data is read or model built.
-    # Validated as in pretraining ("" = float32; no TPU default here).
-    with _dtype_policy(resolve_mixed_precision(config)):
-        return _finetune(config, workdir, strategy, callbacks)
+    precision = resolve_run_precision(config, strategy)
+    print(f"Precision: {precision['precision']} ({precision['reason']}).",
+          flush=True)
+    # The models are built under the run's policy; variables stay float32,
+    # so the saved presets load in any precision.
+    with dtype_policy(precision["policy"]):
+        return _finetune(config, workdir, strategy, callbacks, precision)
 
 
-@contextlib.contextmanager
-def _dtype_policy(name):
-    """``name`` as the global Keras dtype policy while the run builds its
-    models; the caller's policy after."""
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(name)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
-
-
-def _finetune(config, workdir, strategy, callbacks):
+def _finetune(config, workdir, strategy, callbacks, precision):
     os.makedirs(workdir, exist_ok=True)
     config = _set_model_overrides(config)
     # Only a run that has trained locks its workdir to its config.
@@ -501,7 +505,7 @@ def _finetune(config, workdir, strategy, callbacks):
     record.setdefault("evals", [])
     record["evals"] = record["evals"][:initial_epoch]
     # info["model"]: the real architecture and where it came from.
-    record.update(task=config.task, **info)
+    record.update(task=config.task, **info, precision=precision)
     if resumed:
         print(f"Resuming {workdir} after epoch {initial_epoch}.", flush=True)
 

@@ -51,9 +51,9 @@ from trimzoo.training.loop import (  # noqa: F401  (public names, kept here)
     use_pre_reduced_gradients, weights_digest, worker_info)
 from trimzoo.training.optimizers import WarmupLinearDecay, create_optimizer
 from trimzoo.training.pretrain_config import (  # noqa: F401  (public names)
-    MIXED_PRECISION, RESUMABLE_CHANGES, check_workdir,
+    PRECISIONS, RESUMABLE_CHANGES, check_workdir,
     embedded_vocabulary_folder, load_pretraining_tokenizer, model_kwargs,
-    resolve_config, resolve_mixed_precision, validate_config)
+    resolve_config, validate_config)
 from trimzoo.training.pretrain_data import PretrainingData
 from trimzoo.training.tasks import JIT_COMPILE, DistillationTask, MaskedLMTask
 from trimzoo.utils.io import write_json
@@ -220,6 +220,10 @@ class Pretrainer:
     def train(self):
         """Runs (or resumes) the training; returns a summary dict."""
         train = self.config.train
+        precision = self.precision
+        if self.is_chief:
+            print(f"Precision: {precision['precision']} "
+                  f"({precision['reason']}).", flush=True)
         pipeline = None
         if train.benchmark_pipeline_batches and self.is_chief:
             pipeline = self.benchmark_pipeline(
@@ -230,10 +234,23 @@ class Pretrainer:
         summary = self.loop.train()
         if pipeline is not None:
             summary["pipeline"] = pipeline
+        summary["precision"] = precision
         if self.is_chief:
             summary["final"] = self.save_final()
         self.loop.write_summary(summary)
         return summary
+
+    @property
+    def precision(self):
+        """``{"precision", "reason", "policy"}``: what the run computes in
+        (``train.precision`` resolved) and why."""
+        resolved = self.config.resolved
+        policy = self.model.backbone.dtype_policy.name
+        return {"precision": resolved.get("precision") or {
+                    "mixed_bfloat16": "bfloat16",
+                    "mixed_float16": "float16"}.get(policy, "float32"),
+                "reason": resolved.get("precision_reason") or "recorded",
+                "policy": policy}
 
     def save_final(self):
         """Writes ``workdir/final/`` (float32 masked LM + tokenizer) in one

@@ -11,12 +11,12 @@ from trimzoo.checkpoints.folders import backbone_defaults, read_config
 from trimzoo.data.tokenizers import load_tokenizer
 from trimzoo.models.zoo import preset_config
 from trimzoo.training.checkpointing import find_checkpoints, record_config
+from trimzoo.models.precision import PRECISIONS, policy_name
 from trimzoo.training.config_checks import (DROPOUT, NON_NEGATIVE, POSITIVE,
-                                            UNIT, at_least, check_values)
+                                            UNIT, at_least, check_values,
+                                            one_of)
 from trimzoo.training.loop import default_checkpoint_every
-from trimzoo.training.strategy import is_tpu
-
-MIXED_PRECISION = ("", "float32", "mixed_bfloat16", "mixed_float16")
+from trimzoo.training.strategy import resolve_training_precision
 
 # Fields of a resolved config that may change when a run resumes: its
 # length, how often it logs, evaluates and checkpoints, and how the same
@@ -28,7 +28,7 @@ RESUMABLE_CHANGES = (
     "train.keep_checkpoints", "train.benchmark_pipeline_batches",
     "train.steps_per_execution", "train.jit_compile", "eval_every",
     "strategy", "tpu", "resolved.strategy", "resolved.num_replicas",
-    "resolved.per_replica_batch_size",
+    "resolved.per_replica_batch_size", "resolved.precision_reason",
 )
 
 
@@ -51,9 +51,11 @@ def load_pretraining_tokenizer(vocab):
     return load_tokenizer(vocab)
 
 
-def model_kwargs(config, tokenizer):
+def model_kwargs(config, tokenizer, precision=None):
     """``TrimzooBackbone`` arguments: the preset, the config's overrides,
-    the tokenizer's vocabulary size, the dropout and dtype policy."""
+    the tokenizer's vocabulary size, the dropout and the dtype policy of
+    ``precision`` (a resolved precision; None: ``train.precision``
+    resolved here)."""
     overrides = {k: v for k, v in config.model_overrides.items()
                  if v is not None}
     if config.get("init_checkpoint"):
@@ -78,23 +80,11 @@ def model_kwargs(config, tokenizer):
             f"max_sequence_length={kwargs['max_sequence_length']}.")
     if config.train.get("dropout") is not None:
         kwargs["dropout"] = float(config.train.dropout)
-    policy = resolve_mixed_precision(config)
-    kwargs["dtype"] = policy
+    if precision is None:
+        precision = resolve_training_precision(
+            config.train.precision, what="train.precision")[0]
+    kwargs["dtype"] = policy_name(precision)
     return kwargs
-
-
-def resolve_mixed_precision(config, strategy=None):
-    """The dtype policy name: ``train.mixed_precision``, or bfloat16 on a
-    TPU when unset, or float32."""
-    policy = config.train.mixed_precision or ""
-    if policy not in MIXED_PRECISION:
-        raise ValueError(
-            f"Unknown train.mixed_precision {policy!r}. Valid values: "
-            f"{list(MIXED_PRECISION)}.")
-    if not policy and strategy is not None and is_tpu(strategy):
-        policy = "mixed_bfloat16"
-    return policy or "float32"
-
 
 
 def resolve_schedule(config):
@@ -117,6 +107,7 @@ CONFIG_RULES = (
     ("train.weight_decay", NON_NEGATIVE),
     ("train.clipnorm", NON_NEGATIVE),
     ("train.dropout", DROPOUT),
+    ("train.precision", one_of(PRECISIONS)),
     ("data.max_seq_length", at_least(3)),
     ("data.mask_rate", UNIT),
     ("distill.alpha", NON_NEGATIVE),
@@ -167,7 +158,8 @@ def check_init_checkpoint(config):
 def resolve_config(config, strategy):
     """A copy of ``config`` with everything the run decides filled in
     (under ``resolved``): the tokenizer folder, vocabulary size, backbone
-    arguments, replicas, per-replica batch, dtype policy. The tool writes
+    arguments, replicas, per-replica batch, the precision (``train.precision``
+    resolved, with its reason) and its dtype policy. The tool writes
     it to ``workdir/config.json``."""
     check_values(config, CONFIG_RULES)  # Before anything is read.
     config = copy.deepcopy(config)
@@ -179,8 +171,9 @@ def resolve_config(config, strategy):
     tokenizer = load_pretraining_tokenizer(config.data.vocab)
     num_replicas = strategy.num_replicas_in_sync
     validate_config(config, num_replicas)
-    config.train.mixed_precision = resolve_mixed_precision(config, strategy)
-    kwargs = model_kwargs(config, tokenizer)
+    precision, reason = resolve_training_precision(
+        config.train.precision, strategy, what="train.precision")
+    kwargs = model_kwargs(config, tokenizer, precision)
     with config.unlocked():
         config.resolved = {
             "vocab": config.data.vocab or embedded_vocabulary_folder(),
@@ -192,6 +185,8 @@ def resolve_config(config, strategy):
             "strategy": type(strategy).__name__,
             "input": config.data.input or "embedded corpus",
             "eval_input": config.data.get("eval_input") or "",
+            "precision": precision,
+            "precision_reason": reason,
         }
     return config
 

@@ -4,6 +4,8 @@ import logging
 
 import tensorflow as tf
 
+from trimzoo.models.precision import check_precision, resolve_precision
+
 STRATEGIES = ("auto", "tpu", "mirrored", "multi_worker", "cpu")
 
 
@@ -53,3 +55,18 @@ def get_strategy(name="auto", tpu=None, devices=None):
 
 def is_tpu(strategy):
     return isinstance(strategy, tf.distribute.TPUStrategy)
+
+
+def resolve_training_precision(precision, strategy=None, what="precision"):
+    """``(precision, reason)`` of a training run: ``precision`` as asked, or
+    ``"auto"`` resolved (``trimzoo.models.precision.resolve_precision``:
+    bfloat16 where this CPU has bfloat16 units and it measures faster),
+    bfloat16 under a TPU strategy.
+
+    >>> resolve_training_precision("bfloat16")
+    ('bfloat16', 'asked for')
+    """
+    check_precision(precision, what)
+    if precision == "auto" and strategy is not None and is_tpu(strategy):
+        return "bfloat16", "auto: TPU"
+    return resolve_precision(precision)
