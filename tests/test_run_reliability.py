@@ -29,7 +29,7 @@ from trimzoo.training.finetune import finetune
 from trimzoo.training.loop import NonFiniteLossError
 
 from helpers import (PYTHON, ROOT, as_flags, final_weights, losses,
-                     synthetic_lines, tiny_config)
+                     small_config, synthetic_lines, tiny_config)
 
 TEXTS = synthetic_lines(120, seed=4)
 
@@ -210,15 +210,13 @@ def test_interrupted_pretraining_resumes_exactly(vocab_dir, tmp_path,
 # --- Fine-tuning: a non-finite loss stops the run. ----------------------------
 
 def _small_finetune(task="rotten_tomatoes", **data):
-    config = finetune_config(f"model=bert_tiny,task={task},runlocal=True")
-    config.max_seq_length = 32
+    """``small_config`` with a 1-layer, 16-wide bert_tiny and fewer steps."""
+    config = small_config(task, model="bert_tiny", **data)
     config.train.max_steps_per_epoch = 3
     config.data.max_train_examples = 48
     config.data.max_eval_examples = 16
     config.model_overrides = {"num_layers": 1, "hidden_dim": 16,
                               "num_heads": 2, "intermediate_dim": 32}
-    for key, value in data.items():
-        config.data[key] = value
     return config
 
 

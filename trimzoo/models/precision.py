@@ -51,8 +51,7 @@ def check_precision(precision, what="precision"):
 
 def policy_name(precision):
     """The Keras dtype policy of a resolved precision."""
-    return _POLICIES[check_precision(precision)] if precision != "auto" else (
-        _POLICIES[resolve_precision("auto")[0]])
+    return _POLICIES[resolve_precision(precision)[0]]
 
 
 def measure_bf16_speedup(rounds=5, batch_size=8, seq_len=128, hidden_dim=512,
@@ -132,8 +131,7 @@ def with_precision(model, precision):
     """A copy of ``model`` (a backbone or a task model with a ``backbone``)
     computing in ``precision`` (one of :data:`PRECISIONS`), with the
     same float32 weights; the model itself when it already does."""
-    policy = _POLICIES[check_precision(precision)] if precision != "auto" \
-        else policy_name("auto")
+    policy = policy_name(precision)
     backbone = getattr(model, "backbone", model)
     if backbone.dtype_policy.name == policy:
         return model
