@@ -14,7 +14,8 @@ from trimzoo.export.benchmark import (keras_callable, median_latencies,
                                       tflite_callable)
 from trimzoo.models import from_pretrained
 from trimzoo.training.finetune import finetune
-from trimzoo.utils.io import read_json, reading_weights, write_json
+from trimzoo.utils.io import (read_json, reading_weights, save_figure,
+                              write_json, write_text)
 
 DEMO_STUDENTS = (
     # (row label, folder name, distilled)
@@ -273,8 +274,7 @@ def write_report(out, rows, max_seq_length, seconds):
     lines += ["", f"Total time: {seconds / 60:.1f} min.", "",
               "![accuracy vs latency](accuracy_latency.png)", ""]
     report = "\n".join(lines)
-    with open(os.path.join(out, "report.md"), "w") as f:
-        f.write(report)
+    write_text(os.path.join(out, "report.md"), report)
 
     fig, ax = plt.subplots(figsize=(6, 4))
     for row in rows:
@@ -294,7 +294,7 @@ def write_report(out, rows, max_seq_length, seconds):
     ax.set_title("Rotten Tomatoes: accuracy vs latency")
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    fig.savefig(os.path.join(out, "accuracy_latency.png"), dpi=120)
+    save_figure(fig, os.path.join(out, "accuracy_latency.png"), dpi=120)
     plt.close(fig)
     return report
 

@@ -28,6 +28,7 @@ import os
 
 from trimzoo.bench import timing
 from trimzoo.bench import workloads
+from trimzoo.utils.io import save_figure, write_text
 
 
 @dataclasses.dataclass
@@ -261,8 +262,7 @@ def run_ablation(base_config, out_dir, variants=None, eval_batches=12,
             row = dict(dataclasses.asdict(variant))
             row.update(train_variant(config, workdir, eval_batches))
             row["settings"] = settings
-            with open(cached, "w") as f:
-                json.dump(row, f, indent=1)
+            write_text(cached, json.dumps(row, indent=1))
         if variant.name == BASELINE:
             teacher = row["final"]
         rows.append(row)
@@ -291,11 +291,10 @@ def run_ablation(base_config, out_dir, variants=None, eval_batches=12,
         "variants": rows,
         "recommended_normalizer": recommend_normalizer(rows),
     }
-    with open(os.path.join(out_dir, "ablation.json"), "w") as f:
-        json.dump(results, f, indent=1)
+    write_text(os.path.join(out_dir, "ablation.json"),
+               json.dumps(results, indent=1))
     plot_loss_vs_time(results, os.path.join(out_dir, "loss_vs_time.png"))
-    with open(os.path.join(out_dir, "ablation.md"), "w") as f:
-        f.write(markdown(results))
+    write_text(os.path.join(out_dir, "ablation.md"), markdown(results))
     return results
 
 
@@ -354,7 +353,7 @@ def plot_loss_vs_time(results, path):
         ax.legend(fontsize=7)
     fig.suptitle("Loss vs step time (equal steps)")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 

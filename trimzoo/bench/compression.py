@@ -34,7 +34,7 @@ from trimzoo.models.tokenizers import load_tokenizer
 from trimzoo.training import pretrain
 from trimzoo.training.finetune import finetune, save_preset
 from trimzoo.training.task_distillation import load_classifier
-from trimzoo.utils.io import write_json
+from trimzoo.utils.io import save_figure, write_json, write_text
 
 
 def _top(teacher, data, k=2):
@@ -341,8 +341,8 @@ def write_table(out, rows, max_seq_length, seconds):
             f"{row['speedup']:.2f}× | "
             f"{fmt(row, 'tflite_int8_ms_b1', '.2f')} |")
     table = "\n".join(lines)
-    with open(os.path.join(out, "table.md"), "w") as f:
-        f.write(table + f"\n\nTotal time: {seconds / 60:.1f} min.\n")
+    write_text(os.path.join(out, "table.md"),
+               table + f"\n\nTotal time: {seconds / 60:.1f} min.\n")
 
     # One colour per method (its labels-only and distilled rows share it),
     # the marker tells them apart; a legend instead of point labels, which
@@ -373,6 +373,6 @@ def write_table(out, rows, max_seq_length, seconds):
     fig.suptitle("Rotten Tomatoes: accuracy vs latency "
                  "(o distilled, x labels only, * teacher)")
     fig.tight_layout(rect=(0, 0, 0.86, 1))
-    fig.savefig(os.path.join(out, "accuracy_latency.png"), dpi=120)
+    save_figure(fig, os.path.join(out, "accuracy_latency.png"), dpi=120)
     plt.close(fig)
     return table

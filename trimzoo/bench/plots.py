@@ -8,6 +8,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend is set)
 
+from trimzoo.utils.io import save_figure  # noqa: E402
+
 #: File names of the plots, in report order.
 PLOTS = ("params.png", "latency.png", "scaling_seq_len.png",
          "scaling_batch.png", "tradeoff.png")
@@ -15,7 +17,7 @@ PLOTS = ("params.png", "latency.png", "scaling_seq_len.png",
 
 def _save(fig, path):
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
 
 

@@ -391,7 +391,5 @@ def write_report(results, out_dir):
     plots.write_plots(dict(results, models=_rows_with_columns(results)),
                       out_dir)
     path = os.path.join(out_dir, "report.md")
-    with io.atomic_path(path) as tmp:
-        with open(tmp, "w") as f:
-            f.write(markdown(results))
+    io.write_text(path, markdown(results))
     return path

@@ -439,11 +439,11 @@ def export_tensors(backbone, model_type="bert"):
     return tensors
 
 
-def _export_tokenizer(tokenizer, folder):
+def _tokenizer_files(tokenizer):
+    """``{file name: text}`` of ``tokenizer`` in HF's format."""
     if isinstance(tokenizer, keras_hub.tokenizers.WordPieceTokenizer):
-        with open(os.path.join(folder, "vocab.txt"), "w",
-                  encoding="utf-8") as f:
-            f.write("".join(t + "\n" for t in tokenizer.get_vocabulary()))
+        files = {"vocab.txt": "".join(
+            t + "\n" for t in tokenizer.get_vocabulary())}
         if isinstance(tokenizer, BertWordPieceTokenizer):
             lower = tokenizer.do_lower_case
             strip = tokenizer.get_config()["strip_accents"]
@@ -453,14 +453,13 @@ def _export_tokenizer(tokenizer, folder):
                   "strip_accents": strip,
                   "tokenize_chinese_chars": tokenizer.split_on_cjk}
     elif isinstance(tokenizer, keras_hub.tokenizers.BytePairTokenizer):
-        with open(os.path.join(folder, "vocab.json"), "w",
-                  encoding="utf-8") as f:
-            json.dump(dict(tokenizer.vocabulary), f, ensure_ascii=False)
-        with open(os.path.join(folder, "merges.txt"), "w",
-                  encoding="utf-8") as f:
-            f.write("#version: 0.2\n")
-            f.write("".join(m + "\n" for m in tokenizer.merges
-                            if not m.startswith("#version")))
+        files = {
+            "vocab.json": json.dumps(dict(tokenizer.vocabulary),
+                                     ensure_ascii=False),
+            "merges.txt": "#version: 0.2\n" + "".join(
+                m + "\n" for m in tokenizer.merges
+                if not m.startswith("#version")),
+        }
         config = {"tokenizer_class": "RobertaTokenizer",
                   "add_prefix_space": tokenizer.add_prefix_space}
     else:
@@ -468,8 +467,8 @@ def _export_tokenizer(tokenizer, folder):
             f"Cannot export a {type(tokenizer).__name__} in HF format "
             "(WordPiece or byte-level BPE only)."
         )
-    with open(os.path.join(folder, "tokenizer_config.json"), "w") as f:
-        json.dump(config, f, indent=2)
+    files["tokenizer_config.json"] = json.dumps(config, indent=2)
+    return files
 
 
 def export_hf(backbone, path, model_type="bert", tokenizer=None):
@@ -496,14 +495,16 @@ def export_hf(backbone, path, model_type="bert", tokenizer=None):
     """
     tensors = export_tensors(backbone, model_type)
     config = hf_config(backbone, model_type)
+    files = {"config.json": json.dumps(config, indent=2)}
+    if tokenizer is not None:
+        files.update(_tokenizer_files(tokenizer))
     path = os.fspath(path)
     if os.path.exists(path) and os.listdir(path):
         raise FileExistsError(f"{path!r} exists and is not empty.")
     with atomic_path(path) as tmp:
         os.makedirs(tmp)
-        with open(os.path.join(tmp, "config.json"), "w") as f:
-            json.dump(config, f, indent=2)
+        for name, text in files.items():
+            with open(os.path.join(tmp, name), "w", encoding="utf-8") as f:
+                f.write(text)
         save_file(tensors, os.path.join(tmp, SAFETENSORS_FILE),
                   metadata={"format": "pt"})
-        if tokenizer is not None:
-            _export_tokenizer(tokenizer, tmp)

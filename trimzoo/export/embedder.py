@@ -11,6 +11,7 @@ from trimzoo.export.saved_model import _save
 from trimzoo.export.tflite import convert_file
 from trimzoo.models.backbone import INPUT_NAMES
 from trimzoo.models.text_embedder import TrimzooTextEmbedder
+from trimzoo.utils.io import write_bytes
 
 #: Output name of every embedder export.
 OUTPUT = "embeddings"
@@ -102,6 +103,5 @@ def export_embedder_tflite(embedder, path, quantize="none", seq_len=None):
         saved = os.path.join(folder, "ids")
         _save(saved, _ids_serving_function(embedder, seq_len), embedder)
         flatbuffer = convert_file(saved, quantize)
-    with open(path, "wb") as f:
-        f.write(flatbuffer)
+    write_bytes(path, flatbuffer)
     return os.fspath(path)

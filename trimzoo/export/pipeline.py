@@ -59,7 +59,7 @@ from trimzoo.export.tflite import (
     tensor_types,
     tflite_ops,
 )
-from trimzoo.utils.io import write_json
+from trimzoo.utils.io import write_bytes, write_json
 
 log = logging.getLogger("trimzoo")
 
@@ -483,8 +483,7 @@ def _export_tflite(model, tok, seq_len, length, quantize, output_dir, tmp,
         start = time.perf_counter()
         flatbuffer = convert_file(source, mode, calibration, isolate=isolate)
         seconds = time.perf_counter() - start
-        with open(path, "wb") as f:
-            f.write(flatbuffer)
+        write_bytes(path, flatbuffer)
         log.info("  %s: %.2f MB in %.1fs", filename, len(flatbuffer) / 1e6,
                  seconds)
         runner = TFLiteRunner(path)

@@ -19,7 +19,6 @@ Two SavedModels are written:
 
 import logging
 import os
-import shutil
 
 import keras
 import keras_hub
@@ -29,7 +28,7 @@ import tensorflow as tf
 from trimzoo.checkpoints.folders import load_backbone
 from trimzoo.data.tokenizers import special_token_ids
 from trimzoo.models.backbone import INPUT_NAMES, TrimzooBackbone
-from trimzoo.utils.io import reading_weights
+from trimzoo.utils.io import atomic_path, reading_weights
 
 log = logging.getLogger("trimzoo")
 
@@ -194,16 +193,18 @@ def _save(path, serve, model, resources=None):
     Keras' ``ExportArchive`` (and ``model.export``) stores every variable
     twice in this Keras version (the Keras variable and the TensorFlow
     variable it wraps), doubling the SavedModel's size.
+
+    An existing folder at ``path`` is replaced in one rename once the new
+    one is complete.
     """
-    path = os.fspath(path)
-    if os.path.exists(path):
-        shutil.rmtree(path)
     module = tf.Module()
     module.model_variables = [getattr(v, "value", v) for v in model.variables]
     if resources is not None:
         module.resources = resources
-    tf.saved_model.save(module, path,
-                        signatures={SIGNATURE: serve.get_concrete_function()})
+    with atomic_path(path) as tmp:
+        tf.saved_model.save(
+            module, tmp,
+            signatures={SIGNATURE: serve.get_concrete_function()})
 
 
 def export_text_saved_model(model, tokenizer, path, sequence_length):

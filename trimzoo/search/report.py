@@ -21,7 +21,7 @@ matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
 
 from trimzoo.search.algorithm import pareto_front  # noqa: E402
-from trimzoo.utils.io import atomic_path  # noqa: E402
+from trimzoo.utils.io import save_figure, write_text  # noqa: E402
 
 _DIMS = ("num_layers", "num_heads", "hidden_dim", "intermediate_dim")
 
@@ -107,8 +107,7 @@ def plot(results, path):
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
+    save_figure(fig, path, format="png", dpi=120)
     plt.close(fig)
 
 
@@ -210,6 +209,4 @@ def markdown(results, top=25):
 def write(results, folder):
     """``report.md`` and ``pareto.png`` in ``folder``."""
     plot(results, os.path.join(folder, "pareto.png"))
-    with atomic_path(os.path.join(folder, "report.md")) as tmp:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(markdown(results))
+    write_text(os.path.join(folder, "report.md"), markdown(results))

@@ -32,7 +32,7 @@ import tensorflow as tf
 
 from trimzoo.training.checkpointing import restore_newest
 from trimzoo.training.tasks import JIT_COMPILE
-from trimzoo.utils.io import write_json
+from trimzoo.utils.io import write_json, write_text
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -82,10 +82,7 @@ class MetricsWriter:
                 except ValueError:  # A line torn by a kill while writing.
                     logging.warning("Dropping an unreadable line of %s: %r",
                                     self.path, line[:80])
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            f.writelines(kept)
-        os.replace(tmp, self.path)
+        write_text(self.path, "".join(kept))
 
     def write(self, step, values):
         if not self.enabled:

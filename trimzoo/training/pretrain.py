@@ -34,8 +34,6 @@ teacher.
 
 import logging
 import os
-import shutil
-import tempfile
 
 import keras
 import numpy as np
@@ -56,7 +54,7 @@ from trimzoo.training.pretrain_config import (  # noqa: F401  (public names)
     resolve_config, validate_config)
 from trimzoo.training.pretrain_data import PretrainingData
 from trimzoo.training.tasks import JIT_COMPILE, DistillationTask, MaskedLMTask
-from trimzoo.utils.io import write_json
+from trimzoo.utils.io import atomic_path, write_json
 
 
 class Pretrainer:
@@ -288,19 +286,11 @@ def save_final(model, tokenizer, workdir, record):
     backbone_config["dtype"] = "float32"
     clone = TrimzooMaskedLM(TrimzooBackbone.from_config(backbone_config))
     clone.set_weights([np.asarray(w) for w in model.get_weights()])
-    tmp = tempfile.mkdtemp(prefix=".final-", dir=workdir)
-    try:
+    with atomic_path(final) as tmp:
+        os.makedirs(tmp)
         clone.save_to_preset(tmp)
         tokenizer.save_to_preset(tmp)
         write_json(os.path.join(tmp, "pretraining.json"), record)
-        old = final + ".old"
-        if os.path.exists(final):
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(final, old)
-        os.replace(tmp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     return final
 
 

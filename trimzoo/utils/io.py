@@ -16,6 +16,9 @@ Examples:
 ...         _ = f.write("replaced")
 >>> open(path).read()
 'replaced'
+>>> _ = write_text(path, "text")
+>>> open(path).read(), sorted(os.listdir(folder))
+('text', ['metrics.json'])
 """
 
 import contextlib
@@ -105,14 +108,37 @@ def jsonable(value):
     return value
 
 
+def write_text(path, text, encoding="utf-8"):
+    """Writes ``text`` to ``path``, atomically (see :func:`atomic_path`);
+    returns ``path``."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding=encoding) as f:
+            f.write(text)
+    return path
+
+
+def write_bytes(path, data):
+    """Writes ``data`` to ``path``, atomically; returns ``path``."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            f.write(data)
+    return path
+
+
+def save_figure(fig, path, **kwargs):
+    """``fig.savefig(path, **kwargs)``, atomically: the temporary keeps the
+    file's name, so the format still follows its extension. Returns
+    ``path``."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, **kwargs)
+    return path
+
+
 def write_json(path, value):
     """Writes ``value`` as indented JSON, atomically; non-finite numbers
     become ``null``."""
-    with atomic_path(path) as tmp:
-        with open(tmp, "w") as f:
-            json.dump(jsonable(value), f, indent=2, sort_keys=True,
-                      allow_nan=False)
-            f.write("\n")
+    write_text(path, json.dumps(jsonable(value), indent=2, sort_keys=True,
+                                allow_nan=False) + "\n")
 
 
 def read_json(path, default=None):

@@ -9,6 +9,7 @@ import numpy as np
 
 from trimzoo.export import TFLiteRunner, convert
 from trimzoo.utils import timing
+from trimzoo.utils.io import write_bytes
 
 MODES = (("none", "fp32"), ("dynamic", "int8"))
 
@@ -27,8 +28,7 @@ def _convert(ctx, name, tmp, calls):
             row[f"tflite_{key}_error"] = f"{type(e).__name__}: {str(e)[:300]}"
             continue
         path = os.path.join(tmp, f"{name}_{key}.tflite")
-        with open(path, "wb") as f:
-            f.write(flatbuffer)
+        write_bytes(path, flatbuffer)
         row[f"tflite_{key}_mb"] = len(flatbuffer) / 2 ** 20
         del flatbuffer
         runner = TFLiteRunner(path, num_threads=os.cpu_count())

@@ -5,7 +5,7 @@ import os
 import keras_hub
 import tensorflow as tf
 
-from trimzoo.utils.io import atomic_path, write_json
+from trimzoo.utils.io import write_json, write_text
 
 BERT_RESERVED_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
@@ -65,9 +65,7 @@ def build_wordpiece_vocabulary(output_dir, vocabulary_size, files=None,
         lines.batch(1024), vocabulary_size, lowercase=lowercase,
         strip_accents=strip_accents, reserved_tokens=reserved)
     path = os.path.join(output_dir, "vocab.txt")
-    with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write("\n".join(vocabulary) + "\n")
+    write_text(path, "\n".join(vocabulary) + "\n")
     write_json(os.path.join(output_dir, "tokenizer_config.json"), {
         "tokenizer_class": "BertTokenizer",
         "do_lower_case": bool(lowercase),
