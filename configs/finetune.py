@@ -39,8 +39,10 @@ def get_config(arg=None):
     config.drop_layers = args["drop_layers"]
     config.task = args["task"]
     # What the classifier head reads: "cls" (BERT's pooler on [CLS]),
-    # "mean" or "max" over the real tokens (sentence encoders: "mean").
-    config.pooling = "cls"
+    # "mean" or "max" over the real tokens. None = auto: the pooling the
+    # checkpoint was trained with where its folder says (sentence
+    # encoders such as init_checkpoint=minilm: "mean"), else "cls".
+    config.pooling = config_dict.placeholder(str)
     config.max_seq_length = 128
     config.seed = 0
 
@@ -63,8 +65,12 @@ def get_config(arg=None):
 
     config.train = ml_collections.ConfigDict()
     config.train.batch_size = 32          # global batch size
-    config.train.epochs = 3
-    config.train.learning_rate = 2e-5
+    # None = auto (trimzoo.training.recipes, recorded in metrics.json):
+    # epochs enough for 100 optimizer steps, 3 to 10 (a few hundred rows
+    # get 10, a large task 3); learning rate 2e-5 at width 768 and above,
+    # higher for narrower models (1e-4 at width 384).
+    config.train.epochs = config_dict.placeholder(int)
+    config.train.learning_rate = config_dict.placeholder(float)
     config.train.warmup_fraction = 0.1
     config.train.weight_decay = 0.01
     config.train.clipnorm = 1.0

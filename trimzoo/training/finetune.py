@@ -50,6 +50,7 @@ from trimzoo.training.config_checks import (DECAY, DROPOUT, NON_NEGATIVE,
 from trimzoo.training.loop import NonFiniteLossError
 from trimzoo.training.optimizers import create_optimizer
 from trimzoo.training.progress import progress_callbacks
+from trimzoo.training.recipes import resolve_pooling, resolve_recipe
 from trimzoo.training.strategy import (get_strategy,
                                       resolve_training_precision)
 from trimzoo.training.task_distillation import (distillation_model,
@@ -144,10 +145,13 @@ def build_model(config, spec, train_data=None):
     if classifier is not None:
         info["pooling"] = classifier.pooling
         return classifier, tokenizer, info
-    info["pooling"] = config.get("pooling", "cls")
+    info["pooling"], info["pooling_reason"] = resolve_pooling(
+        config.get("pooling"), config.init_checkpoint)
     model = TrimzooClassifier(
         backbone, num_classes=spec.num_classes, dropout=config.train.dropout,
         pooling=info["pooling"])
+    print(f"Pooling: {info['pooling']} ({info['pooling_reason']}).",
+          flush=True)
     return model, tokenizer, info
 
 
@@ -460,13 +464,19 @@ def _finetune(config, workdir, strategy, callbacks, precision):
                           bucket_boundaries=length_buckets(
                               config.data.bucket_width,
                               config.max_seq_length))
-        num_train = len(train)
-        steps = math.ceil(num_train / config.train.batch_size)
-        if config.train.max_steps_per_epoch:
-            steps = min(steps, config.train.max_steps_per_epoch)
-        total = steps * config.train.epochs
+        # Epochs and learning rate left unset: chosen from the data and
+        # the model (trimzoo.training.recipes), said and recorded.
+        recipe = resolve_recipe(
+            len(train), config.train.batch_size, model.backbone.hidden_dim,
+            epochs=config.train.epochs,
+            learning_rate=config.train.learning_rate,
+            max_steps_per_epoch=config.train.max_steps_per_epoch)
+        for reason in recipe["reasons"]:
+            print(f"Recipe (auto): {reason}.", flush=True)
+        epochs, steps = recipe["epochs"], recipe["steps_per_epoch"]
+        total = recipe["steps"]
         optimizer = create_optimizer(
-            config.train.learning_rate, total_steps=max(total, 1),
+            recipe["learning_rate"], total_steps=max(total, 1),
             warmup_steps=int(config.train.warmup_fraction * total),
             optimizer=config.train.optimizer,
             weight_decay=config.train.weight_decay,
@@ -505,7 +515,8 @@ def _finetune(config, workdir, strategy, callbacks, precision):
     record.setdefault("evals", [])
     record["evals"] = record["evals"][:initial_epoch]
     # info["model"]: the real architecture and where it came from.
-    record.update(task=config.task, **info, precision=precision)
+    record.update(task=config.task, **info, precision=precision,
+                  recipe=recipe)
     if resumed:
         print(f"Resuming {workdir} after epoch {initial_epoch}.", flush=True)
 
@@ -529,9 +540,9 @@ def _finetune(config, workdir, strategy, callbacks, precision):
         *progress_callbacks(config.train.batch_size, _interactive()),
     ]
     start = time.time()
-    if initial_epoch < config.train.epochs:
+    if initial_epoch < epochs:
         try:
-            fit_model.fit(train_ds.repeat(), epochs=config.train.epochs,
+            fit_model.fit(train_ds.repeat(), epochs=epochs,
                       steps_per_epoch=steps, initial_epoch=initial_epoch,
                       callbacks=callbacks, shuffle=False,
                       verbose=1 if _interactive() else 2)
