@@ -22,7 +22,10 @@ def test_demo_trains_teacher_and_distilled_student(tmp_path):
     out = str(tmp_path / "demo")
     rows = run_demo(out, tiny_config, train_examples=64, epochs=1,
                     max_seq_length=32, export=False, teacher_epochs=2,
-                    bucket_width=8)
+                    bucket_width=8, precision="bfloat16")
+    # The teacher trains in the precision asked for, the students in
+    # float32; the report says so.
+    assert [r["precision"] for r in rows] == ["bfloat16", "float32"]
     assert [r["key"] for r in rows] == ["minilm", "minilm_top2_distilled"]
     assert [r["distilled"] for r in rows] == [False, True]
     assert [r["layers"] for r in rows] == [6, 4]
@@ -39,4 +42,5 @@ def test_demo_trains_teacher_and_distilled_student(tmp_path):
         assert config["data"]["bucket_width"] == 8
         assert row["keras_ms_b1"] > 0
     assert epochs == [2, 1]  # teacher_epochs, then the student's epochs
-    assert os.path.exists(os.path.join(out, "report.md"))
+    report = open(os.path.join(out, "report.md")).read()
+    assert "Training precision: minilm bfloat16 (asked for)" in report
