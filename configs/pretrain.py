@@ -47,7 +47,7 @@ def get_config(arg=None):
         {name: config_dict.placeholder(kind)
          for name, kind in _OVERRIDABLE.items()})
     # Continue from a checkpoint instead of random weights (a folder that
-    # trimzoo.models.from_pretrained reads, e.g. a dropped, pruned or
+    # trimzoo.from_pretrained reads, e.g. a dropped, pruned or
     # TrimBERT-converted student); its architecture and tokenizer replace
     # model / model_overrides / data.vocab. "" = random initialisation.
     config.init_checkpoint = ""

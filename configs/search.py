@@ -1,7 +1,7 @@
 """Sub-architecture search config: ``--config=configs/search.py:...``.
 
 Arguments (all optional): ``teacher`` (a folder that
-``trimzoo.models.from_pretrained`` reads; ``""`` = the embedded
+``trimzoo.from_pretrained`` reads; ``""`` = the embedded
 all-MiniLM-L6-v2), ``reference`` (a preset name for a costs-only search
 without a teacher, e.g. ``bert_large``), ``space`` (``auto``, ``paper``,
 ``fractions``, ``small`` (8 candidates; runlocal's default) or ``"D=2,4;A=4,8;H=256;I=768"``), ``cost`` (``flops``,

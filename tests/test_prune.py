@@ -313,8 +313,8 @@ def test_tool_writes_a_loadable_pruned_folder(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     note = json.loads((out / "prune.json").read_text())
     assert note["num_examples"] == 3 and note["importance"] == "gradient"
-    backbone, tokenizer = trimzoo.models.from_pretrained(str(out))
-    source, _ = trimzoo.models.from_pretrained(HF_TINY_BERT)
+    backbone, tokenizer = trimzoo.from_pretrained(str(out))
+    source, _ = trimzoo.from_pretrained(HF_TINY_BERT)
     assert [len(h) for h in note["kept"]["heads"]] == [
         o["num_heads"] for o in backbone.layer_options] == [
         n - 1 for n in [source.num_heads] * source.num_layers]

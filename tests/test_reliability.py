@@ -271,7 +271,7 @@ def test_tokenizer_larger_than_the_embedding_table(tmp_path, tokenizer):
     save_pretrained(trimzoo.models.bert_tiny(**TINY), tokenizer, path)
     with pytest.raises(ValueError, match="the tokenizer has 30522 tokens but "
                        "the model's embedding table has 97 rows"):
-        trimzoo.models.from_pretrained(path)
+        trimzoo.from_pretrained(path)
 
 
 def test_truncated_weights_name_the_folder(tmp_path):

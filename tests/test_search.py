@@ -9,9 +9,9 @@ import pytest
 
 from configs.search import get_config
 from trimzoo.bench.flops import flops_per_token
-from trimzoo.checkpoints import save_pretrained
+from trimzoo.checkpoints import from_pretrained, save_pretrained
 from trimzoo.data.tokenizers import encode, load_tokenizer
-from trimzoo.models import TrimzooBackbone, TrimzooClassifier, from_pretrained
+from trimzoo.models import TrimzooBackbone, TrimzooClassifier
 from trimzoo.search import (
     Candidate,
     Search,

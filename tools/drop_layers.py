@@ -2,8 +2,9 @@ r"""Poor Man's BERT: drop layers of a pretrained checkpoint.
 
 Writes a folder of the checkpoint's kind (a classifier folder ``RUN/best``
 gives a classifier folder, head kept; a backbone folder gives one that
-``trimzoo.models.from_pretrained`` loads), with ``drop_layers.json`` noting what was dropped and why. Layer indices are
-0-based; the note also gives the paper's 1-based numbering.
+``trimzoo.from_pretrained`` loads), with ``drop_layers.json`` noting what
+was dropped and why. Layer indices are 0-based; the note also gives the
+paper's 1-based numbering.
 
     python tools/drop_layers.py --checkpoint=DIR --strategy=top --k=2 \
         --output=DIR
@@ -43,7 +44,8 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    from trimzoo.models.layer_drop import drop_checkpoint, parse_drop_spec
+    from trimzoo.checkpoints import drop_checkpoint
+    from trimzoo.models.layer_drop import parse_drop_spec
 
     spec = {"strategy": FLAGS.strategy, "k": FLAGS.k,
             "threshold": FLAGS.threshold, "layers": None}

@@ -5,7 +5,7 @@ Writes a folder of the checkpoint's kind, with ``prune.json``: kept
 indices, scores, parameters before and after, the data scored on. A
 classifier folder (``RUN/best``) gives a classifier folder (head sliced
 along) that ``tools/predict.py`` and ``tools/export.py`` take; a backbone
-folder gives one that ``trimzoo.models.from_pretrained`` loads.
+folder gives one that ``trimzoo.from_pretrained`` loads.
 
     python tools/prune.py --checkpoint=DIR --output=DIR --heads=0.5 \
         --ffn=0.25

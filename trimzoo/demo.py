@@ -12,7 +12,7 @@ from trimzoo.data.rotten_tomatoes import load_split
 from trimzoo.export import KerasRunner, TFLiteRunner, export_model
 from trimzoo.export.benchmark import (keras_callable, median_latencies,
                                       tflite_callable)
-from trimzoo.models import from_pretrained
+from trimzoo.checkpoints import from_pretrained
 from trimzoo.training.finetune import finetune
 from trimzoo.utils import hardware
 from trimzoo.utils.io import (read_json, reading_weights, save_figure,

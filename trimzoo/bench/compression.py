@@ -27,8 +27,8 @@ from trimzoo.demo import encode_fixed, export_tflite
 from trimzoo.export import KerasRunner, TFLiteRunner
 from trimzoo.export.benchmark import (keras_callable, median_latencies,
                                       tflite_callable)
-from trimzoo.checkpoints import save_pretrained
-from trimzoo.models import extract, from_pretrained, to_trimbert
+from trimzoo.checkpoints import from_pretrained, save_pretrained
+from trimzoo.models import extract, to_trimbert
 from trimzoo.models.layer_drop import drop_plan
 from trimzoo.models.tokenizers import load_tokenizer
 from trimzoo.training import pretrain

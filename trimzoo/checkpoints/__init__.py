@@ -1,14 +1,16 @@
 """Checkpoint folders: read HF BERT/RoBERTa safetensors, keras-hub and
-trimzoo presets into ``TrimzooBackbone``s, write them back, and drop layers
-of a folder. Converters work on the flat weight view of
-``trimzoo.models.state``."""
+trimzoo presets into ``TrimzooBackbone``s (``from_pretrained``,
+``load_preset``, ``load_backbone``), write them back, and cut a folder into
+a smaller one (``drop_checkpoint``). Converters work on the flat weight view
+of ``trimzoo.models.state`` (``get_state``, ``set_state``)."""
 
 from trimzoo.checkpoints.folders import (
     checkpoint_format,
+    from_pretrained,
     load_backbone,
-    load_pretrained,
+    load_preset,
     save_pretrained,
 )
 from trimzoo.checkpoints.hf import export_hf
-from trimzoo.checkpoints.layer_drop import drop_checkpoint
+from trimzoo.checkpoints.surgery import drop_checkpoint
 from trimzoo.models.state import expected_shapes, get_state, set_state

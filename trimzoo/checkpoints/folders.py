@@ -1,5 +1,6 @@
-"""Checkpoint folders: detect the format, load a backbone (with an
-architecture check), save a folder that loads back.
+"""Checkpoint folders: detect the format, load a backbone
+(``from_pretrained``: with its tokenizer; ``load_preset``: as a zoo preset,
+its architecture checked), save a folder that loads back.
 
 Three formats are read, all offline from a local folder:
 
@@ -36,7 +37,9 @@ from trimzoo.models.backbone import (
     resolve_widths,
 )
 from trimzoo.models.state import get_state, set_state
+from trimzoo.models.text_task import set_folder_reader
 from trimzoo.models.tokenizers import load_tokenizer
+from trimzoo.models.zoo import preset_config
 from trimzoo.utils.io import atomic_path, reading_weights, write_json
 
 logger = logging.getLogger(__name__)
@@ -105,7 +108,7 @@ def check_architecture(found, expected, source):
     ...
     ValueError: The checkpoint in 'ckpt' does not match the requested architecture:
       num_layers: checkpoint 2, requested 4
-    Pass matching overrides, or load it with trimzoo.models.from_pretrained to take the architecture from the checkpoint.
+    Pass matching overrides, or load it with trimzoo.from_pretrained to take the architecture from the checkpoint.
     """
     have, want = architecture(found), architecture(expected)
     fields = [k for k in have
@@ -124,7 +127,7 @@ def check_architecture(found, expected, source):
         raise ValueError(
             f"The checkpoint in {source!r} does not match the requested "
             "architecture:\n" + "\n".join(diffs) + "\nPass matching "
-            "overrides, or load it with trimzoo.models.from_pretrained to "
+            "overrides, or load it with trimzoo.from_pretrained to "
             "take the architecture from the checkpoint."
         )
 
@@ -191,8 +194,8 @@ def load_backbone(path, expected=None):
     """A ``TrimzooBackbone`` with the weights of a checkpoint folder.
 
     The architecture comes from the folder. With ``expected`` (the full
-    constructor arguments of a requested preset, as ``trimzoo.models.create``
-    passes them) every architecture field must match, or a ``ValueError``
+    constructor arguments of a requested preset, as ``load_preset`` passes
+    them) every architecture field must match, or a ``ValueError``
     lists the differences; ``dropout`` and ``dtype`` are taken from
     ``expected``. Every weight of the backbone is loaded from the checkpoint
     (a missing or surplus tensor is an error), except a pooler absent from
@@ -252,6 +255,40 @@ def load_backbone(path, expected=None):
     return _warn_non_finite(backbone, path)
 
 
+def load_preset(name, weights, **overrides):
+    """Preset ``name`` of the zoo with the weights of the checkpoint folder
+    ``weights``: ``trimzoo.models.create(name, **overrides)``, loaded.
+
+    The folder's architecture must match the preset with ``overrides``
+    (``load_backbone`` with ``expected``), or a ``ValueError`` lists the
+    differences; ``dropout`` and ``dtype`` are taken from the request. Also
+    ``trimzoo.load_preset``.
+
+    Args:
+        name: str. A preset name, see ``trimzoo.models.list_models()``.
+        weights: str. A checkpoint folder (HF BERT/RoBERTa, keras-hub
+            preset or trimzoo preset).
+        **overrides: ``TrimzooBackbone`` arguments that replace the
+            preset's.
+
+    Returns:
+        ``TrimzooBackbone``.
+
+    Examples:
+    >>> import os, tempfile, trimzoo
+    >>> path = os.path.join(tempfile.mkdtemp(), "bert")
+    >>> save_pretrained(trimzoo.models.bert_tiny(vocabulary_size=100),
+    ...                 None, path)
+    >>> load_preset("bert_tiny", path, vocabulary_size=100).num_layers
+    2
+    >>> load_preset("bert_mini", path, vocabulary_size=100)
+    Traceback (most recent call last):
+    ...
+    ValueError: The checkpoint in '...' does not match the requested architecture: ...
+    """
+    return load_backbone(weights, expected=preset_config(name, **overrides))
+
+
 def _from_trimzoo_preset(path, overrides):
     with reading_weights(path):
         return TrimzooBackbone.from_preset(path, **overrides)
@@ -290,19 +327,72 @@ def check_vocabulary(backbone, tokenizer, source):
             f"would fail. Use the tokenizer the model was trained with.")
 
 
-def load_pretrained(path):
-    """``(backbone, tokenizer)`` of a checkpoint folder; see
-    ``load_backbone`` and ``trimzoo.models.tokenizers.load_tokenizer``."""
+def from_pretrained(path):
+    """Loads a pretrained backbone and its tokenizer from a local folder.
+
+    Reads, offline, HF BERT and RoBERTa folders (``config.json`` +
+    ``model.safetensors`` or a sharded ``model.safetensors.index.json``;
+    ``pytorch_model.bin`` pickles are refused), keras-hub ``BertBackbone``
+    presets and trimzoo folders (``save_pretrained``,
+    ``backbone.save_to_preset``). The architecture (layers, widths, heads,
+    vocabulary, positions, segments, layernorm epsilon, exact or tanh gelu,
+    RoBERTa's position offset) comes from the folder's config.
+
+    The tokenizer equals the checkpoint's reference tokenizer: WordPiece
+    with BERT's normalisation (``do_lower_case`` and accent stripping from
+    ``tokenizer_config.json``) or RoBERTa's byte-level BPE.
+
+    Also ``trimzoo.from_pretrained``.
+
+    Args:
+        path: str. The checkpoint folder.
+
+    Returns:
+        ``(backbone, tokenizer)``: a ``TrimzooBackbone`` and a keras-hub
+        tokenizer (callable on strings, also in ``tf.data``).
+
+    Raises:
+        FileNotFoundError: for a missing folder, config, weights or
+            tokenizer files (use ``load_backbone`` for a folder without a
+            tokenizer).
+        ValueError: for a pickle checkpoint, an invalid config, an
+            unsupported architecture, naming the file and field, or a
+            tokenizer larger than the embedding table.
+
+    Examples:
+    >>> from trimzoo.utils.embedded import minilm_path
+    >>> backbone, tokenizer = from_pretrained(minilm_path())
+    >>> backbone.num_layers, backbone.hidden_dim
+    (6, 384)
+    >>> [tokenizer.id_to_token(int(i)) for i in tokenizer("A naïve café")]
+    ['a', 'naive', 'cafe']
+    """
     backbone = load_backbone(path)
     tokenizer = load_tokenizer(path)
     check_vocabulary(backbone, tokenizer, path)
     return backbone, tokenizer
 
 
+def read_task_folder(path):
+    """``(backbone, tokenizer)`` of a checkpoint folder that keras-hub's
+    ``from_preset`` cannot read (HF BERT / RoBERTa, keras-hub
+    ``BertBackbone`` preset), or None for a trimzoo preset folder.
+
+    The trimzoo text tasks' ``from_preset`` reads such folders with it
+    (``trimzoo.models.text_task.set_folder_reader``, done below when this
+    module is imported, as ``import trimzoo`` does)."""
+    if checkpoint_format(path) == "trimzoo":
+        return None
+    return from_pretrained(path)
+
+
+set_folder_reader(read_task_folder)
+
+
 def save_pretrained(backbone, tokenizer, path, overwrite=False,
                     extra_files=None):
     """Writes ``backbone`` and ``tokenizer`` as a keras-hub preset folder
-    that ``trimzoo.models.from_pretrained`` (and keras-hub's
+    that ``from_pretrained`` (and keras-hub's
     ``from_preset``) read back.
 
     The folder is written next to ``path`` under a temporary name and

@@ -478,7 +478,7 @@ def export_hf(backbone, path, model_type="bert", tokenizer=None):
     ``BertModel`` / ``RobertaModel`` names), plus the tokenizer files
     (``vocab.txt`` or ``vocab.json`` + ``merges.txt``, and
     ``tokenizer_config.json``) when ``tokenizer`` is given, so that HF
-    ``transformers`` and ``trimzoo.models.from_pretrained`` both read it.
+    ``transformers`` and ``trimzoo.from_pretrained`` both read it.
 
     Args:
         backbone: ``TrimzooBackbone`` with BERT's per-layer structure (see

@@ -26,7 +26,7 @@ from trimzoo.compression.importance import (
     backbone_of,
     importance_scores,
 )
-from trimzoo.checkpoints.layer_drop import (
+from trimzoo.checkpoints.surgery import (
     encode_batches,
     load_source,
     save_result,
@@ -243,7 +243,7 @@ def prune_checkpoint(checkpoint, output, heads=None, ffn=None, hidden=None,
     is sliced along, label names, pooling and preprocessor are kept, and
     importance comes from the task loss on labelled texts (the model's own
     predictions stand in for missing labels). A backbone folder gives a
-    backbone folder (``trimzoo.models.from_pretrained`` loads it);
+    backbone folder (``trimzoo.from_pretrained`` loads it);
     importance comes from the backbone's denoising self-distillation loss
     with the tokenizer's mask token.
 

@@ -1,6 +1,8 @@
 """trimzoo models: the backbone, the preset factories, the task models
 (classifier, masked LM, text embedder) with their preprocessors, the
-tokenizers and Poor Man's BERT."""
+tokenizers and Poor Man's BERT. Pretrained weights are read by
+``trimzoo.checkpoints`` (``trimzoo.from_pretrained``,
+``trimzoo.load_preset``)."""
 
 from trimzoo.models.backbone import TrimzooBackbone
 from trimzoo.models.classifier import TrimzooClassifier
@@ -15,7 +17,6 @@ from trimzoo.models.preprocessors import (
     TrimzooMaskedLMPreprocessor,
     TrimzooTextClassifierPreprocessor,
 )
-from trimzoo.models.pretrained import from_pretrained
 from trimzoo.models.presets import PRESETS
 from trimzoo.models.text_embedder import TrimzooTextEmbedder
 from trimzoo.models.tokenizers import (

@@ -19,6 +19,10 @@ Strategies for an L-layer model and ``k`` layers to drop:
   representation least: per layer, the cosine similarity between the [CLS]
   vector entering and leaving it, averaged over a dataset; drop the layers
   whose similarity exceeds ``threshold``, or the ``k`` most similar.
+
+Everything here works on weights in memory; dropping layers of a checkpoint
+folder and writing the result is ``trimzoo.checkpoints.drop_checkpoint``
+(``tools/drop_layers.py``).
 """
 
 import logging
@@ -27,7 +31,6 @@ import keras
 import numpy as np
 
 from trimzoo.models.extract import check_indices, extract
-from trimzoo.models.pretrained import checkpoints
 
 logger = logging.getLogger(__name__)
 
@@ -362,11 +365,3 @@ def describe_plan(plan):
         return (f"Contribution-based dropping ([CLS] cosine similarity "
                 f"between each layer's input and output; {rule}): {what}.")
     return f"Strategy {strategy!r} with k={plan['k']}: {what}."
-
-
-def __getattr__(name):
-    # drop_checkpoint reads and writes checkpoint folders, so it lives in
-    # trimzoo.checkpoints; the old name keeps working.
-    if name in ("drop_checkpoint", "load_source"):
-        return getattr(checkpoints().layer_drop, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

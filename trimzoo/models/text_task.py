@@ -1,6 +1,12 @@
 """What the trimzoo text tasks share: token-id dicts pass the preprocessor
 by, ``from_preset`` reads any checkpoint folder, batched eager outputs with a
-progress bar."""
+progress bar.
+
+Reading the folders keras-hub cannot (HF BERT / RoBERTa, keras-hub BERT
+presets) is the job of ``trimzoo.checkpoints``, which sits above the models:
+it hands ``from_preset`` its reader through ``set_folder_reader`` when it is
+imported, and ``import trimzoo`` imports it.
+"""
 
 import os
 
@@ -13,11 +19,24 @@ from trimzoo.models.preprocessors import (
     preprocessor_for,
     tokenizer_of_folder,
 )
-from trimzoo.models.pretrained import checkpoints
 from trimzoo.utils.io import reading_weights
 
 #: Lists longer than this many batches get a progress bar by default.
 PROGRESS_MIN_BATCHES = 20
+
+#: ``path -> (backbone, tokenizer)`` for a checkpoint folder keras-hub
+#: cannot read, None for one it reads; see ``set_folder_reader``.
+_folder_reader = None
+
+
+def set_folder_reader(reader):
+    """Makes ``from_preset`` of every trimzoo text task read checkpoint
+    folders through ``reader``: a function of a folder path that returns
+    ``(backbone, tokenizer)`` for a folder it reads (the task is built on
+    them), or None for a folder keras-hub's ``from_preset`` reads itself.
+    ``trimzoo.checkpoints`` sets its ``read_task_folder``."""
+    global _folder_reader
+    _folder_reader = reader
 
 
 def check_texts(texts):
@@ -42,7 +61,7 @@ class TextTaskMixin:
       to the model, so the token-id pipelines of ``trimzoo.data`` keep
       working with models that carry a preprocessor.
     - ``from_preset`` also reads HF BERT/RoBERTa and keras-hub BERT folders
-      (backbone and tokenizer via ``trimzoo.models.from_pretrained``), and
+      (backbone and tokenizer via ``trimzoo.from_pretrained``), and
       gives a task folder saved without a preprocessor one made from its
       tokenizer, when it has one.
     """
@@ -72,9 +91,10 @@ class TextTaskMixin:
                 inputs only.
         """
         path = os.fspath(preset)
-        if (os.path.isdir(path)
-                and checkpoints().checkpoint_format(path) != "trimzoo"):
-            backbone, tokenizer = checkpoints().load_pretrained(path)
+        pretrained = (_folder_reader(path)
+                      if os.path.isdir(path) and _folder_reader else None)
+        if pretrained is not None:
+            backbone, tokenizer = pretrained
             if "preprocessor" not in kwargs:
                 kwargs["preprocessor"] = preprocessor_for(
                     backbone, tokenizer, sequence_length,

@@ -2,7 +2,6 @@
 ``list_models``."""
 
 from trimzoo.models.backbone import TrimzooBackbone
-from trimzoo.models.pretrained import checkpoints
 from trimzoo.models.presets import PRESETS
 
 
@@ -39,15 +38,13 @@ def preset_config(name, **overrides):
     return config
 
 
-def create(name, weights=None, **overrides):
-    """Builds preset ``name`` as a ``TrimzooBackbone``.
+def create(name, **overrides):
+    """Builds preset ``name`` as a ``TrimzooBackbone`` with random weights
+    (``trimzoo.checkpoints.load_preset`` builds it with the weights of a
+    checkpoint folder).
 
     Args:
         name: str. A preset name, see ``list_models()``.
-        weights: str or None. A checkpoint folder (HF BERT/RoBERTa,
-            keras-hub preset or trimzoo preset) to load; its architecture
-            must match the preset with ``overrides``. Defaults to None
-            (random initialisation).
         **overrides: ``TrimzooBackbone`` arguments that replace the preset's.
 
     Examples:
@@ -57,20 +54,17 @@ def create(name, weights=None, **overrides):
     >>> backbone.num_layers
     2
     """
-    config = preset_config(name, **overrides)
-    if weights is not None:
-        return checkpoints().load_backbone(weights, expected=config)
-    return TrimzooBackbone(**config)
+    return TrimzooBackbone(**preset_config(name, **overrides))
 
 
 def _factory(name):
-    def factory(weights=None, **overrides):
-        return create(name, weights=weights, **overrides)
+    def factory(**overrides):
+        return create(name, **overrides)
 
     factory.__name__ = factory.__qualname__ = name
     factory.__doc__ = (
         f"{PRESETS[name]['description']}\n\n"
-        f"Same as ``create({name!r}, weights=weights, **overrides)``."
+        f"Same as ``create({name!r}, **overrides)``."
     )
     return factory
 

@@ -19,10 +19,10 @@ import numpy as np
 from scipy import stats
 from tqdm.auto import tqdm
 
-from trimzoo.checkpoints import save_pretrained
+from trimzoo.checkpoints import from_pretrained, save_pretrained
 from trimzoo.data.pretraining import load_corpus_texts
 from trimzoo.data.tokenizers import encode, special_token_ids
-from trimzoo.models import TrimzooBackbone, from_pretrained
+from trimzoo.models import TrimzooBackbone
 from trimzoo.models.zoo import preset_config
 from trimzoo.search import algorithm, report
 from trimzoo.search.costs import check_cost, measure_costs, speedup

@@ -16,7 +16,7 @@ A teacher is any folder that holds a masked-LM head:
   / ``RobertaMaskedLM`` preset saved locally;
 - a Hugging Face ``BertForMaskedLM`` / ``RobertaForMaskedLM`` folder
   (``config.json`` + ``model.safetensors`` with the ``cls.predictions.*`` or
-  ``lm_head.*`` weights), read with ``trimzoo.models.from_pretrained`` and
+  ``lm_head.*`` weights), read with ``trimzoo.from_pretrained`` and
   given its head weights here.
 """
 
@@ -30,8 +30,8 @@ import numpy as np
 from safetensors import safe_open
 
 from trimzoo import models as trimzoo_models
+from trimzoo.checkpoints import from_pretrained
 from trimzoo.data.tokenizers import load_tokenizer
-from trimzoo.models import from_pretrained
 from trimzoo.models.masked_lm import TrimzooMaskedLM
 # The objective and its defaults live in ``losses``; kept importable here.
 from trimzoo.training.losses import (  # noqa: F401
@@ -189,7 +189,7 @@ def load_teacher(folder):
 
     Args:
         folder: str. A keras-hub masked-LM task preset, or any checkpoint
-            folder ``trimzoo.models.from_pretrained`` reads that also holds
+            folder ``trimzoo.from_pretrained`` reads that also holds
             HF masked-LM head weights.
 
     Returns:

@@ -27,7 +27,7 @@ mlm_accuracy, learning_rate, tokens_per_sec, ...), ``metrics.jsonl`` (the
 same values, one JSON object per logged step), ``summary.json`` (the whole
 run, across resumptions) and
 ``final/``: the trained model as a keras-hub preset (backbone + masked-LM
-head + tokenizer) that ``trimzoo.models.from_pretrained`` and
+head + tokenizer) that ``trimzoo.from_pretrained`` and
 ``TrimzooMaskedLM.from_preset`` read and that can serve as a distillation
 teacher.
 """
@@ -39,8 +39,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from trimzoo.checkpoints import from_pretrained
 from trimzoo.data.tokenizers import special_token_ids
-from trimzoo.models import from_pretrained
 from trimzoo.models.backbone import TrimzooBackbone
 from trimzoo.models.masked_lm import TrimzooMaskedLM
 from trimzoo.training import distill as distill_lib

@@ -1,5 +1,8 @@
-"""Poor Man's BERT on checkpoint folders: read one, drop layers, write the
-smaller one with a note of what was dropped and why.
+"""Model surgery on checkpoint folders: read one (``load_source``), cut the
+model, write the smaller one with a note of what was cut and why
+(``save_result``). Poor Man's BERT is here (``drop_checkpoint``, the plan
+from ``trimzoo.models.layer_drop``); pruning is
+``trimzoo.compression.prune.prune_checkpoint``.
 
 A classifier folder (``task.json``: ``RUN/best`` of ``tools/finetune.py``)
 gives a classifier folder: head, pooling, label names and preprocessor
@@ -12,17 +15,17 @@ gives a backbone folder.
 import os
 
 from trimzoo.checkpoints.folders import (
+    from_pretrained,
     is_classifier_folder,
     load_classifier_folder,
-    load_pretrained,
     save_classifier,
     save_pretrained,
 )
-from trimzoo.utils.embedded import resolve_checkpoint
 from trimzoo.data.model_data import RECORD_FILE, recorded_task
 from trimzoo.models.extract import extract
 from trimzoo.models.layer_drop import describe_plan, drop_plan, keep_layers
 from trimzoo.models.tokenizers import encode
+from trimzoo.utils.embedded import resolve_checkpoint
 
 
 def load_source(checkpoint, output, texts=None, sequence_length=128,
@@ -42,7 +45,7 @@ def load_source(checkpoint, output, texts=None, sequence_length=128,
         model = load_classifier_folder(checkpoint)
         tokenizer = model.preprocessor.tokenizer
     else:
-        model, tokenizer = load_pretrained(checkpoint)
+        model, tokenizer = from_pretrained(checkpoint)
     data = None
     if texts is not None:
         texts, data = encode_batches(tokenizer, texts, labels,
@@ -90,9 +93,10 @@ def drop_checkpoint(checkpoint, output, strategy=None, k=None, layers=None,
                     threshold=None, texts=None, sequence_length=128,
                     batch_size=32, overwrite=False):
     """Drops layers of the checkpoint folder ``checkpoint`` and saves the
-    result to ``output`` (a backbone folder ``trimzoo.models.from_pretrained``
-    loads, or a classifier folder for a classifier), with ``drop_layers.json``: the plan (``drop_plan``), a sentence
-    saying why (``describe_plan``) and the source folder.
+    result to ``output`` (a backbone folder ``from_pretrained`` loads, or a
+    classifier folder for a classifier), with ``drop_layers.json``: the plan
+    (``drop_plan``), a sentence saying why (``describe_plan``) and the
+    source folder.
 
     Args:
         checkpoint: str. Any folder ``from_pretrained`` reads, or a
@@ -120,7 +124,7 @@ def drop_checkpoint(checkpoint, output, strategy=None, k=None, layers=None,
     ...                        strategy="top", k=2)
     >>> note["dropped"], note["kept"]
     ([1, 2], [0])
-    >>> trimzoo.models.from_pretrained(folder + "/small")[0].num_layers
+    >>> trimzoo.from_pretrained(folder + "/small")[0].num_layers
     1
     """
     model, tokenizer, texts, data = load_source(
