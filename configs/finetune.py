@@ -2,7 +2,7 @@
 
 Arguments (all optional): ``model`` (a preset name), ``task`` (e.g.
 ``glue/sst2``, ``rotten_tomatoes``), ``init_checkpoint`` (a folder that
-``trimzoo.models.from_pretrained`` reads), ``drop_layers`` (e.g. ``top:2``),
+``trimzoo.from_pretrained`` reads), ``drop_layers`` (e.g. ``top:2``),
 ``runlocal`` (shrink everything for a laptop run). ``init_checkpoint`` may
 also be a classifier folder (``RUN/best``; its head comes along), and
 ``--config.distill.teacher=RUN/best`` distils from a fine-tuned teacher. Every field can then be
