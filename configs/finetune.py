@@ -14,7 +14,7 @@ from ml_collections import config_dict
 
 from configs.common import backbone_arguments, parse_arg
 from trimzoo.training.losses import CLASSIFIER_ALPHA, TEMPERATURE
-from trimzoo.training.tasks import JIT_COMPILE
+from trimzoo.training.objectives import JIT_COMPILE
 
 
 def get_config(arg=None):
@@ -85,7 +85,7 @@ def get_config(arg=None):
     # on a CPU with bfloat16 units where it measures faster, else float32).
     config.train.precision = "float32"
     # XLA-compile fit's step (one replica; off by default: slower on this
-    # CPU, see trimzoo.training.tasks.JIT_COMPILE).
+    # CPU, see trimzoo.training.objectives.JIT_COMPILE).
     config.train.jit_compile = JIT_COMPILE
     config.train.steps_per_execution = 1
     config.train.max_steps_per_epoch = 0  # 0 = the whole training split

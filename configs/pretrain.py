@@ -25,7 +25,7 @@ from ml_collections import config_dict
 from configs.common import parse_arg
 from trimzoo.models.preprocessors import MASK_RATE
 from trimzoo.training.losses import ALPHA, BETA, TEMPERATURE
-from trimzoo.training.tasks import JIT_COMPILE
+from trimzoo.training.objectives import JIT_COMPILE
 
 # Architecture arguments a command line can override (per-layer tuples such
 # as attention_norm are set in Python configs).
@@ -101,7 +101,7 @@ def get_config(arg=None):
     config.train.dropout = config_dict.placeholder(float)  # None = preset
     config.train.steps_per_execution = 1
     # XLA-compile the train step (off by default: slower on this CPU, see
-    # trimzoo.training.tasks.JIT_COMPILE).
+    # trimzoo.training.objectives.JIT_COMPILE).
     config.train.jit_compile = JIT_COMPILE
     config.train.log_every = 100
     # None = min(5000, max(1, steps // 10)).

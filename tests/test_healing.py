@@ -14,7 +14,7 @@ from trimzoo.data.tokenizers import load_tokenizer
 from trimzoo.models import TrimzooMaskedLM, bert_tiny, extract, to_trimbert
 from trimzoo.training import pretrain
 from trimzoo.training.losses import layer_map
-from trimzoo.training.tasks import DistillationTask, hidden_states_model
+from trimzoo.training.objectives import DistillationObjective, hidden_states_model
 
 TEXTS = [f"the film number {i} was a good and quiet story about people ."
          for i in range(64)]
@@ -36,7 +36,7 @@ def test_hidden_term_equals_numpy():
     teacher = bert_tiny(vocabulary_size=30522, num_layers=4, hidden_dim=16,
                         num_heads=2, intermediate_dim=32, dropout=0.0)
     student = TrimzooMaskedLM(extract(teacher, layers=[0, 3]))
-    task = DistillationTask(student, teacher, alpha=0.3, hidden_weight=2.0)
+    task = DistillationObjective(student, teacher, alpha=0.3, hidden_weight=2.0)
     batch = _batch()
     loss, stats = task.step_stats(batch)
     count = stats["count"]
@@ -59,11 +59,11 @@ def test_task_refuses_what_it_cannot_match():
                         num_heads=2, intermediate_dim=32)
     student = TrimzooMaskedLM(extract(teacher, layers=[0]))
     with pytest.raises(ValueError, match="no masked-LM head"):
-        DistillationTask(student, teacher)
+        DistillationObjective(student, teacher)
     narrow = TrimzooMaskedLM(extract(teacher, layers=[0],
                                      hidden_dims=list(range(8))))
     with pytest.raises(ValueError, match="equal widths"):
-        DistillationTask(narrow, teacher, hidden_weight=1.0)
+        DistillationObjective(narrow, teacher, hidden_weight=1.0)
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import tensorflow as tf
 from trimzoo.models import TrimzooClassifier, bert_tiny, extract
 from trimzoo.models.tokenizers import BertWordPieceTokenizer
 from trimzoo.training.finetune import finetune, save_preset
-from trimzoo.training.task_distillation import (TaskModel, distillation_model,
+from trimzoo.training.task_distillation import (ObjectiveModel, distillation_model,
                                                load_classifier,
                                                load_classifier_teacher)
 
@@ -55,7 +55,7 @@ def numpy_objective(student, teacher, labels, alpha, temperature):
 
 @pytest.mark.parametrize("alpha,temperature", [(0.5, 2.0), (0.2, 3.0)])
 def test_trained_objective_equals_numpy(alpha, temperature):
-    """The loss Keras fit trains (TaskModel.compute_loss) is the documented
+    """The loss Keras fit trains (ObjectiveModel.compute_loss) is the documented
     objective: T² (not T) and alpha weight the terms; tolerance 1e-5."""
     teacher, student = classifier(seed=0), classifier(num_layers=2, seed=1)
     # A confident teacher (head scaled up): its distribution differs from
@@ -169,11 +169,11 @@ def test_teacher_checks(folders, tmp_path):
 
 def test_task_model_saves_only_the_student(tmp_path):
     teacher, student = classifier(seed=0), classifier(num_layers=2, seed=1)
-    model = TaskModel(distillation_model(student, teacher, 2, 0.5, 2.0).task)
+    model = ObjectiveModel(distillation_model(student, teacher, 2, 0.5, 2.0).task)
     path = str(tmp_path / "w.weights.h5")
     model.save_weights(path)
     fresh = classifier(num_layers=2, seed=5)
-    TaskModel(distillation_model(fresh, teacher, 2, 0.5, 2.0).task
+    ObjectiveModel(distillation_model(fresh, teacher, 2, 0.5, 2.0).task
               ).load_weights(path)
     for a, b in zip(student.get_weights(), fresh.get_weights()):
         np.testing.assert_array_equal(a, b)

@@ -116,7 +116,7 @@ def evaluate(model, config, tokenizer, num_batches=20, split="validation"):
     """
     from trimzoo.data import pretraining as data_lib
     from trimzoo.data.tokenizers import special_token_ids
-    from trimzoo.training.tasks import MaskedLMTask
+    from trimzoo.training.objectives import MaskedLMObjective
 
     dataset = data_lib.make_pretraining_dataset(
         batch_size=int(config.train.batch_size), tokenizer=tokenizer,
@@ -124,7 +124,7 @@ def evaluate(model, config, tokenizer, num_batches=20, split="validation"):
         max_seq_length=int(config.data.max_seq_length),
         texts=data_lib.load_corpus_texts(split), seed=1234,
         shuffle_buffer=0)
-    task = MaskedLMTask(model)  # the objective pretraining trains
+    task = MaskedLMObjective(model)  # the objective pretraining trains
     sums = {}
     for batch in dataset.take(num_batches):
         for name, value in task.evaluate_step(batch).items():

@@ -26,7 +26,7 @@ from trimzoo.data.tokenizers import load_tokenizer, special_token_ids
 from trimzoo.models.masked_lm import TrimzooMaskedLM
 from trimzoo.models.preprocessors import MASK_RATE
 from trimzoo.training.optimizers import create_optimizer
-from trimzoo.training.tasks import JIT_COMPILE, MaskedLMTask
+from trimzoo.training.objectives import JIT_COMPILE, MaskedLMObjective
 
 #: Number of sentences of the embedded corpus packed into benchmark inputs.
 _TEXT_SENTENCES = 400
@@ -170,7 +170,7 @@ def inference_call(model, inputs, jit_compile=False):
 
 class TrainStep:
     """One masked-LM training step of a masked-LM model, as a no-argument
-    callable: ``MaskedLMTask.train_step``, the step pretraining runs
+    callable: ``MaskedLMObjective.train_step``, the step pretraining runs
     (forward with dropout, weighted cross-entropy on the masked positions,
     backward, global-norm clipping, AdamW update), compiled the way the
     model's library trains it by default.
@@ -184,7 +184,7 @@ class TrainStep:
         learning_rate: float. Defaults to 1e-4.
         jit_compile: bool or None. XLA-compile the step. None: the
             default of the model's trainer, trimzoo's
-            (``tasks.JIT_COMPILE``) for trimzoo models and Keras'
+            (``objectives.JIT_COMPILE``) for trimzoo models and Keras'
             ``fit`` default (``jit_compile="auto"``) for others.
     """
 
@@ -200,7 +200,7 @@ class TrainStep:
                        tf.constant(labels), tf.constant(weights))
         self.optimizer = create_optimizer(learning_rate, total_steps=10**9)
         self.optimizer.build(model.trainable_variables)
-        self._step = MaskedLMTask(model).compiled_train_step(
+        self._step = MaskedLMObjective(model).compiled_train_step(
             self.optimizer, jit_compile=self.jit_compile)
         self.tokens = int(np.prod(labels.shape[:1])) * int(
             inputs["token_ids"].shape[1])

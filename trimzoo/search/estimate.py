@@ -10,7 +10,7 @@ architecture and random weights (``init="random"``, the paper's setting).
 ``estimate_error`` trains a candidate for a fixed small budget with
 hidden-state distillation from the teacher (student layer k learns the
 teacher layer it was cut from, ``losses.hidden_state_loss`` through the
-``HiddenStateDistillationTask`` and the one training loop,
+``HiddenStateDistillationObjective`` and the one training loop,
 ``trimzoo.training.loop.Trainer``) and returns the held-out error: the mean
 squared error of the student's last layer against the teacher's last
 layer, divided by the teacher's variance there (the fraction of the
@@ -31,7 +31,7 @@ from trimzoo.compression import importance_scores, select
 from trimzoo.models.extract import extract
 from trimzoo.training.loop import Trainer
 from trimzoo.training.optimizers import create_optimizer
-from trimzoo.training.tasks import HiddenStateDistillationTask
+from trimzoo.training.objectives import HiddenStateDistillationObjective
 
 INITS = ("inherit", "random")
 
@@ -108,8 +108,8 @@ def build_candidate(candidate, teacher, scores, init="inherit", seed=0):
     return model, kept
 
 
-class SubspaceDistillationTask(HiddenStateDistillationTask):
-    """``HiddenStateDistillationTask`` against the teacher's states on the
+class SubspaceDistillationTask(HiddenStateDistillationObjective):
+    """``HiddenStateDistillationObjective`` against the teacher's states on the
     hidden dimensions ``teacher_dims`` (a student narrower than its
     teacher learns those coordinates).
 

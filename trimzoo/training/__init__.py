@@ -1,5 +1,5 @@
 """Training: Tasks (objective + model + metrics), one loop that runs any
-Task under any ``tf.distribute`` strategy, strategies, optimisers, and the
+Objective under any ``tf.distribute`` strategy, strategies, optimisers, and the
 pretraining and fine-tuning entry points."""
 
 from trimzoo.training.optimizers import WarmupLinearDecay, create_optimizer

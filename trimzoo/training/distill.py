@@ -6,7 +6,7 @@ The student is trained on
 
 over the masked positions, with Bort's released defaults alpha = 0.1,
 beta = 0.5, T = 2 (de Wynter & Perry, 2020): ``losses.distillation_loss``,
-trained by ``tasks.DistillationTask``. This module loads the teacher. The teacher sees the same
+trained by ``objectives.DistillationObjective``. This module loads the teacher. The teacher sees the same
 masked inputs as the student, runs without dropout and is never updated.
 It must use the same vocabulary as the student; a mismatch is refused.
 

@@ -57,7 +57,7 @@ from trimzoo.training.task_distillation import (distillation_model,
                                                is_classifier_folder,
                                                load_classifier,
                                                load_classifier_teacher)
-from trimzoo.training.tasks import ClassificationTask
+from trimzoo.training.objectives import ClassificationObjective
 from trimzoo.utils.io import (atomic_path, read_json, reading_weights,
                               write_json)
 
@@ -192,7 +192,7 @@ class EvalCallback(keras.callbacks.Callback):
                  record, model=None):
         super().__init__()
         # The classifier to evaluate and save (under distillation, the
-        # student inside the trained TaskModel); None: the trained model.
+        # student inside the trained ObjectiveModel); None: the trained model.
         self.classifier = model
         self.evaluate = evaluate
         self.spec = spec
@@ -483,7 +483,7 @@ def _finetune(config, workdir, strategy, callbacks, precision):
             clipnorm=config.train.clipnorm,
             layer_decay=config.train.layer_decay,
             num_layers=model.backbone.num_layers)
-        # The objective is ClassificationTask's: the classification loss
+        # The objective is ClassificationObjective's: the classification loss
         # of trimzoo.training.losses, averaged by Keras over the batch.
         compile_args = dict(
             optimizer=optimizer,
@@ -493,10 +493,10 @@ def _finetune(config, workdir, strategy, callbacks, precision):
                                                      tokenizer)
         info.update(distill_info)
         if fit_model is None:
-            # The objective is ClassificationTask's: the classification
+            # The objective is ClassificationObjective's: the classification
             # loss of trimzoo.training.losses, averaged by Keras over the
             # batch.
-            task = ClassificationTask(model, spec.num_classes)
+            task = ClassificationObjective(model, spec.num_classes)
             if spec.num_classes == 1:
                 metrics = [keras.metrics.MeanAbsoluteError(name="mae")]
             else:
@@ -568,7 +568,7 @@ def _finetune(config, workdir, strategy, callbacks, precision):
 
 
 def distillation_setup(config, spec, model, tokenizer):
-    """``(TaskModel or None, info)``: with ``distill.teacher`` set, the
+    """``(ObjectiveModel or None, info)``: with ``distill.teacher`` set, the
     student ``model`` trained by task distillation from that fine-tuned
     classifier (see ``trimzoo.training.task_distillation``); call under the
     strategy scope, which the teacher's weights join."""

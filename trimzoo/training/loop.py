@@ -1,6 +1,6 @@
-"""One training loop for every Task under every ``tf.distribute`` strategy.
+"""One training loop for every Objective under every ``tf.distribute`` strategy.
 
-``Trainer`` runs ``Task.train_step`` through ``strategy.run`` inside a
+``Trainer`` runs ``Objective.train_step`` through ``strategy.run`` inside a
 ``tf.function`` that runs ``steps_per_execution`` steps per call (TPU,
 mirrored GPUs, multi-worker, one CPU alike), with the step optionally
 XLA-compiled (``jit_compile``).
@@ -13,7 +13,7 @@ and its input pipeline skips the examples already seen. A non-finite loss
 or gradient stops the run with ``NonFiniteLossError`` before anything else
 is saved, so the last checkpoint stays the last good one.
 
-Metrics (the Task's, plus ``learning_rate``, ``tokens_per_sec``,
+Metrics (the Objective's, plus ``learning_rate``, ``tokens_per_sec``,
 ``examples_per_sec``, ``grad_norm``, and ``eval_*`` from a held-out set)
 go to ``metrics.jsonl`` (one JSON object per logged step) and TensorBoard.
 """
@@ -31,7 +31,7 @@ import numpy as np
 import tensorflow as tf
 
 from trimzoo.training.checkpointing import restore_newest
-from trimzoo.training.tasks import JIT_COMPILE
+from trimzoo.training.objectives import JIT_COMPILE
 from trimzoo.utils.io import write_json, write_text
 
 
@@ -143,12 +143,12 @@ def default_checkpoint_every(steps):
 
 
 class Trainer:
-    """Trains a Task for a number of steps in ``workdir``, resumably.
+    """Trains an Objective for a number of steps in ``workdir``, resumably.
 
     Build it under ``strategy.scope()`` (its counters are variables).
 
     Args:
-        task: ``trimzoo.training.tasks.Task``.
+        task: ``trimzoo.training.objectives.Objective``.
         optimizer: built on the task's trainable variables.
         workdir: str. Output folder (``checkpoints/``, ``tensorboard/``,
             ``metrics.jsonl``); an existing run there is resumed.
@@ -171,7 +171,7 @@ class Trainer:
         eval_every: int. Evaluate every this many steps and at the end.
             Defaults to ``checkpoint_every``.
         jit_compile: bool. XLA-compile the train step. Defaults to
-            ``tasks.JIT_COMPILE``.
+            ``objectives.JIT_COMPILE``.
         rng_variables: list of variables saved with the checkpoints so a
             resumed run draws the same random numbers (dropout).
     """

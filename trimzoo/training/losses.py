@@ -1,6 +1,6 @@
 """The training objectives, as plain functions of logits and labels.
 
-Every Task in ``trimzoo.training.tasks`` trains one of these functions and
+Every Objective in ``trimzoo.training.objectives`` trains one of these functions and
 the tests check each against a NumPy reference, so the objective that
 trains is the objective that is tested. Averages are over the real items
 (masked positions, examples); ``denominator`` replaces the local count in

@@ -1,8 +1,8 @@
 """Masked-LM pretraining and Bort distillation on ``tf.distribute``.
 
 ``run(config, workdir)`` is the library behind ``tools/pretrain.py``: it
-builds the tokenizer, the model, the optimizer and the Task
-(``MaskedLMTask``, or ``DistillationTask`` with ``distill.teacher``) and
+builds the tokenizer, the model, the optimizer and the Objective
+(``MaskedLMObjective``, or ``DistillationObjective`` with ``distill.teacher``) and
 trains them with the generic loop of ``trimzoo.training.loop``, which
 serves every strategy (TPU, mirrored GPUs, multi-worker, one CPU). The
 pieces live by concern: ``pretrain_config`` (config resolution),
@@ -53,12 +53,12 @@ from trimzoo.training.pretrain_config import (  # noqa: F401  (public names)
     embedded_vocabulary_folder, load_pretraining_tokenizer, model_kwargs,
     resolve_config, validate_config)
 from trimzoo.training.pretrain_data import PretrainingData
-from trimzoo.training.tasks import JIT_COMPILE, DistillationTask, MaskedLMTask
+from trimzoo.training.objectives import JIT_COMPILE, DistillationObjective, MaskedLMObjective
 from trimzoo.utils.io import atomic_path, write_json
 
 
 class Pretrainer:
-    """Builds the model, data, optimizer, Task and loop of one run.
+    """Builds the model, data, optimizer, Objective and loop of one run.
 
     Args:
         config: ``ml_collections.ConfigDict`` from ``configs/pretrain.py``
@@ -117,13 +117,13 @@ class Pretrainer:
             self.teacher = None
             if config.distill.teacher:
                 self.teacher = self._load_teacher()
-                self.task = DistillationTask(
+                self.task = DistillationObjective(
                     self.model, self.teacher, alpha=config.distill.alpha,
                     beta=config.distill.beta,
                     temperature=config.distill.temperature,
                     hidden_weight=config.distill.get("hidden_weight", 0.0))
             else:
-                self.task = MaskedLMTask(self.model)
+                self.task = MaskedLMObjective(self.model)
             eval_set = self.data.evaluation()
             self.loop = Trainer(
                 self.task, self.optimizer, self.workdir,

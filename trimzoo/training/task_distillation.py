@@ -1,7 +1,7 @@
 """Task distillation in fine-tuning: a fine-tuned teacher classifier heals a
 smaller student (dropped, pruned, TrimBERT-converted, extracted).
 
-The objective is ``tasks.ClassifierDistillationTask``'s (the one definition
+The objective is ``objectives.ClassifierDistillationObjective``'s (the one definition
 in ``trimzoo.training.losses``): ``alpha · CE(labels) + (1 - alpha) · T² ·
 KL(teacher/T ‖ student/T)`` on the logits, plus, optionally, a weighted
 hidden-state MSE between student layer ``i`` and teacher layer
@@ -9,9 +9,9 @@ hidden-state MSE between student layer ``i`` and teacher layer
 same step as the student (the inputs are the same encoded batch, so both
 must share a vocabulary).
 
-``TaskModel`` lets Keras ``fit`` train any ``Task``'s objective: it wraps the
-task's model (the only weights it holds and saves), runs ``Task.call`` as
-its forward pass and ``Task.compute_loss`` as its loss. Fine-tuning keeps
+``ObjectiveModel`` lets Keras ``fit`` train any ``Objective``: it wraps the
+task's model (the only weights it holds and saves), runs ``Objective.call`` as
+its forward pass and ``Objective.compute_loss`` as its loss. Fine-tuning keeps
 Keras ``fit`` (callbacks, ``steps_per_execution``, strategies) and trains
 exactly the tested objective.
 """
@@ -28,7 +28,7 @@ from trimzoo.checkpoints.folders import (CLASSIFIER_CLASSES,  # noqa: F401
 from trimzoo.models.classifier import TrimzooClassifier
 from trimzoo.models.tokenizers import load_tokenizer
 from trimzoo.training.distill import check_same_vocabulary
-from trimzoo.training.tasks import ClassifierDistillationTask
+from trimzoo.training.objectives import ClassifierDistillationObjective
 
 def load_classifier(path):
     """The ``TrimzooClassifier`` of a preset folder (``RUN/best``, or one
@@ -85,8 +85,8 @@ def load_classifier_teacher(path, num_classes, student, tokenizer,
     return teacher
 
 
-class TaskModel(keras.Model):
-    """Keras ``fit`` on a ``Task``'s objective.
+class ObjectiveModel(keras.Model):
+    """Keras ``fit`` on an ``Objective``.
 
     The forward pass is ``task.call``, the loss ``task.compute_loss``'s
     ``loss`` (its other terms are logged as metrics, e.g. ``ce_loss`` and
@@ -95,16 +95,16 @@ class TaskModel(keras.Model):
     checkpoints hold the student, never a teacher.
 
     Args:
-        task: a ``trimzoo.training.tasks.Task`` whose model is built.
+        task: a ``trimzoo.training.objectives.Objective`` whose model is built.
 
     Examples:
 
     >>> import keras, numpy as np
-    >>> from trimzoo.training.tasks import ClassifierDistillationTask
+    >>> from trimzoo.training.objectives import ClassifierDistillationObjective
     >>> keras.utils.set_random_seed(0)
     >>> student = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     >>> teacher = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-    >>> model = TaskModel(ClassifierDistillationTask(student, teacher, 2))
+    >>> model = ObjectiveModel(ClassifierDistillationObjective(student, teacher, 2))
     >>> model.compile(optimizer="sgd")
     >>> history = model.fit(np.ones((8, 3), "float32"), np.zeros(8, "int32"),
     ...                     epochs=1, verbose=0)
@@ -148,8 +148,8 @@ class TaskModel(keras.Model):
 
 def distillation_model(student, teacher, num_classes, alpha, temperature,
                        hidden_weight=0.0):
-    """A ``TaskModel`` training ``student`` by task distillation from
-    ``teacher`` (``ClassifierDistillationTask``)."""
-    return TaskModel(ClassifierDistillationTask(
+    """A ``ObjectiveModel`` training ``student`` by task distillation from
+    ``teacher`` (``ClassifierDistillationObjective``)."""
+    return ObjectiveModel(ClassifierDistillationObjective(
         student, teacher, num_classes, alpha=alpha, temperature=temperature,
         hidden_weight=hidden_weight))

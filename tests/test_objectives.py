@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from trimzoo.models import TrimzooBackbone, TrimzooClassifier
-from trimzoo.training import losses, tasks
+from trimzoo.training import losses, objectives
 from trimzoo.training.optimizers import create_optimizer
 
 import numpy_losses  # tests/ helper
@@ -105,14 +105,14 @@ def test_classifier_distillation_task_objective_and_training():
     student, teacher = _classifier(2, 0), _classifier(4, 1)
     # A confident teacher, so that there is a distribution to learn.
     teacher.output_dense.kernel.assign(teacher.output_dense.kernel * 100.0)
-    task = tasks.ClassifierDistillationTask(student, teacher, 3, alpha=0.3,
+    task = objectives.ClassifierDistillationObjective(student, teacher, 3, alpha=0.3,
                                             temperature=2.0,
                                             hidden_weight=0.5)
     x = inputs()
     labels = np.array([0, 1, 2, 1])
     batch = (x, labels)
     s, t = student(x).numpy(), teacher(x).numpy()
-    states = [tasks.hidden_states_model(m.backbone)(x)
+    states = [objectives.hidden_states_model(m.backbone)(x)
               for m in (student, teacher)]
     want = numpy_losses.classifier_distillation(s, t, labels, 0.3, 2.0)[0]
     want += 0.5 * numpy_losses.hidden_state(
@@ -122,7 +122,7 @@ def test_classifier_distillation_task_objective_and_training():
     assert float(loss) == pytest.approx(want, rel=1e-5)
     assert set(stats) == set(task.stat_names())
     # Trained on the teacher alone (alpha = 0), the student approaches it.
-    task = tasks.ClassifierDistillationTask(student, teacher, 3, alpha=0.0,
+    task = objectives.ClassifierDistillationObjective(student, teacher, 3, alpha=0.0,
                                             hidden_weight=0.5)
     before = task.metrics(task.evaluate_step(batch))
     teacher_weights = [w.copy() for w in teacher.get_weights()]
@@ -144,7 +144,7 @@ def test_hidden_state_distillation_heals_a_dropped_backbone():
     keras.utils.set_random_seed(0)
     teacher = TrimzooBackbone(num_layers=4, **KW)
     student = TrimzooBackbone(num_layers=2, **KW)
-    task = tasks.HiddenStateDistillationTask(student, teacher)
+    task = objectives.HiddenStateDistillationObjective(student, teacher)
     assert task.mapping == [0, 2]
     batch = (inputs(),)
     before = float(task.step_stats(batch)[0])
@@ -162,7 +162,7 @@ def test_compiled_and_plain_train_steps_agree():
     results = []
     for jit in (False, True):
         model = _classifier(1, 5)
-        task = tasks.ClassificationTask(model, num_classes=3)
+        task = objectives.ClassificationObjective(model, num_classes=3)
         optimizer = create_optimizer(1e-3, total_steps=10)
         step = task.compiled_train_step(optimizer, jit_compile=jit)
         batch = (inputs(), np.array([0, 1, 2, 1]))
@@ -176,7 +176,7 @@ def test_compiled_and_plain_train_steps_agree():
 
 
 def test_metrics_are_sums_over_counts():
-    task = tasks.ClassificationTask(_classifier(1, 0), num_classes=3)
+    task = objectives.ClassificationObjective(_classifier(1, 0), num_classes=3)
     x, labels = inputs(), np.array([0, 1, 2, 1])
     stats = task.evaluate_step((x, labels))
     logits = task.model(x).numpy()
@@ -186,5 +186,5 @@ def test_metrics_are_sums_over_counts():
     assert values["loss"] == pytest.approx(
         numpy_losses.cross_entropy(logits, labels).mean(), rel=1e-5)
     with pytest.raises(ValueError, match="temperature"):
-        tasks.DistillationTask(task.model, task.model, temperature=0.0)
+        objectives.DistillationObjective(task.model, task.model, temperature=0.0)
     assert tf.is_tensor(stats["count"])

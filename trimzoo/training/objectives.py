@@ -1,8 +1,8 @@
-"""Tasks: one training objective each, with its model(s) and metrics.
+"""Objectives: one training objective each, with its model(s) and metrics.
 
-A Task owns the model it trains (and any frozen model it learns from),
+An Objective owns the model it trains (and any frozen model it learns from),
 computes its loss with one function of ``trimzoo.training.losses`` and
-derives its metrics from per-batch sums. ``Task.train_step`` is the one
+derives its metrics from per-batch sums. ``Objective.train_step`` is the one
 training step of every objective: the pretraining loop
 (``trimzoo.training.loop.Trainer``), the benchmark's training step
 (``trimzoo.bench.workloads.TrainStep``) and the tests all call it, so the
@@ -39,7 +39,7 @@ JIT_COMPILE = False
 _SUM = tf.distribute.ReduceOp.SUM
 
 
-class Task:
+class Objective:
     """The base class: a model to train, its objective and its metrics.
 
     Subclasses define ``call(batch, training)``,
@@ -226,7 +226,7 @@ class Task:
 
         Examples:
 
-        >>> task = MaskedLMTask(None)
+        >>> task = MaskedLMObjective(None)
         >>> task.metrics({"loss_sum": 6.0, "mlm_loss_sum": 6.0,
         ...               "correct": 1.0, "count": 4.0})
         {'loss': 1.5, 'mlm_loss': 1.5, 'mlm_accuracy': 0.25}
@@ -252,7 +252,7 @@ def _logits(model, x, training):
     return tf.cast(model(x, training=training), tf.float32)
 
 
-class MaskedLMTask(Task):
+class MaskedLMObjective(Objective):
     """Masked-LM pretraining: ``losses.masked_lm_loss`` on the masked
     positions; metrics ``loss``, ``mlm_loss``, ``mlm_accuracy``.
 
@@ -273,7 +273,7 @@ class MaskedLMTask(Task):
     ...      "padding_mask": np.ones((2, 6), "int32"),
     ...      "mask_positions": np.array([[1, 2], [3, 4]], "int32")}
     >>> batch = (x, np.array([[5, 6], [7, 8]]), np.ones((2, 2), "float32"))
-    >>> loss, stats = MaskedLMTask(model).step_stats(batch)
+    >>> loss, stats = MaskedLMObjective(model).step_stats(batch)
     >>> bool(abs(float(loss) - np.log(20)) < 0.5), float(stats["count"])
     (True, 4.0)
     """
@@ -295,7 +295,7 @@ class MaskedLMTask(Task):
         return {"correct": _correct(outputs["logits"], labels, weights)}
 
 
-class DistillationTask(MaskedLMTask):
+class DistillationObjective(MaskedLMObjective):
     """Bort's distillation: the student trains on
     ``losses.distillation_loss`` against a frozen masked-LM teacher that
     sees the same masked inputs (without dropout); metrics ``loss``,
@@ -328,7 +328,7 @@ class DistillationTask(MaskedLMTask):
     >>> kw = dict(vocabulary_size=20, num_heads=1, hidden_dim=8,
     ...           intermediate_dim=8, max_sequence_length=8)
     >>> teacher = TrimzooBackbone(num_layers=2, **kw)
-    >>> task = DistillationTask(TrimzooMaskedLM(TrimzooBackbone(
+    >>> task = DistillationObjective(TrimzooMaskedLM(TrimzooBackbone(
     ...     num_layers=1, **kw)), teacher, hidden_weight=1.0)
     >>> task.loss_names
     ('loss', 'mlm_loss', 'hidden_loss')
@@ -354,16 +354,9 @@ class DistillationTask(MaskedLMTask):
                            + (("kd_loss",) if self.teacher_has_head else ())
                            + (("hidden_loss",) if self.hidden_weight else ()))
         if self.hidden_weight:
-            student_backbone = model.backbone
-            teacher_backbone = (teacher.backbone if self.teacher_has_head
-                                else teacher)
-            if student_backbone.hidden_dim != teacher_backbone.hidden_dim:
-                raise ValueError(
-                    "Hidden-state distillation needs equal widths: student "
-                    f"{student_backbone.hidden_dim}, teacher "
-                    f"{teacher_backbone.hidden_dim}.")
-            self._student_states = hidden_states_model(student_backbone)
-            self._teacher_states = hidden_states_model(teacher_backbone)
+            self._states = _HiddenStates(
+                model.backbone,
+                teacher.backbone if self.teacher_has_head else teacher)
 
     def call(self, batch, training=False):
         outputs = super().call(batch, training)
@@ -372,12 +365,7 @@ class DistillationTask(MaskedLMTask):
             outputs["teacher_logits"] = tf.stop_gradient(
                 _logits(self.teacher, x, False))
         if self.hidden_weight:
-            inputs = {k: x[k] for k in ("token_ids", "segment_ids",
-                                        "padding_mask")}
-            outputs["student_states"] = self._student_states(
-                inputs, training=training)
-            outputs["teacher_states"] = self._teacher_states(
-                inputs, training=False)
+            outputs.update(self._states(x, training))
         return outputs
 
     def compute_loss(self, batch, outputs, denominator=None):
@@ -412,7 +400,7 @@ def _with_hidden_term(task, terms, batch, outputs, denominator):
     return terms
 
 
-class ClassificationTask(Task):
+class ClassificationObjective(Objective):
     """Sequence classification (``losses.classification_loss``): cross-
     entropy, or mean squared error when ``num_classes == 1``; metrics
     ``loss`` and ``accuracy``.
@@ -425,7 +413,7 @@ class ClassificationTask(Task):
 
     >>> import keras, numpy as np
     >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-    >>> task = ClassificationTask(model, num_classes=2)
+    >>> task = ClassificationObjective(model, num_classes=2)
     >>> stats = task.evaluate_step((np.ones((4, 3), "float32"),
     ...                             np.array([0, 1, 1, 0])))
     >>> float(stats["count"]), sorted(task.metrics(stats))
@@ -468,7 +456,29 @@ def hidden_states_model(backbone):
                        [layer.output for layer in backbone.transformer_layers])
 
 
-class ClassifierDistillationTask(ClassificationTask):
+class _HiddenStates:
+    """The hidden-state term's forward pass, one for every objective that
+    has it: the student's and the (frozen) teacher's per-layer outputs on
+    the same inputs, ``{"student_states", "teacher_states"}``. The two
+    backbones must have equal widths."""
+
+    def __init__(self, student, teacher):
+        if student.hidden_dim != teacher.hidden_dim:
+            raise ValueError(
+                "Hidden-state distillation needs equal widths: student "
+                f"{student.hidden_dim}, teacher {teacher.hidden_dim}.")
+        self.student = hidden_states_model(student)
+        self.teacher = hidden_states_model(teacher)
+        # The backbone inputs (a masked-LM batch also has mask_positions).
+        self.names = list(student.input)
+
+    def __call__(self, x, training):
+        inputs = {name: x[name] for name in self.names}
+        return {"student_states": self.student(inputs, training=training),
+                "teacher_states": self.teacher(inputs, training=False)}
+
+
+class ClassifierDistillationObjective(ClassificationObjective):
     """Task distillation of a classifier from a fine-tuned teacher:
     ``losses.classifier_distillation_loss`` on the logits plus, with
     ``hidden_weight > 0``, ``hidden_weight · losses.hidden_state_loss``
@@ -500,8 +510,7 @@ class ClassifierDistillationTask(ClassificationTask):
         self.loss_names = ("loss", "ce_loss", "kd_loss") + (
             ("hidden_loss",) if self.hidden_weight else ())
         if self.hidden_weight:
-            self._student_states = hidden_states_model(model.backbone)
-            self._teacher_states = hidden_states_model(teacher.backbone)
+            self._states = _HiddenStates(model.backbone, teacher.backbone)
 
     def call(self, batch, training=False):
         x = batch[0]
@@ -509,10 +518,7 @@ class ClassifierDistillationTask(ClassificationTask):
                    "teacher_logits": tf.stop_gradient(
                        _logits(self.teacher, x, False))}
         if self.hidden_weight:
-            outputs["student_states"] = self._student_states(
-                x, training=training)
-            outputs["teacher_states"] = self._teacher_states(x,
-                                                             training=False)
+            outputs.update(self._states(x, training))
         return outputs
 
     def compute_loss(self, batch, outputs, denominator=None):
@@ -523,7 +529,7 @@ class ClassifierDistillationTask(ClassificationTask):
         return _with_hidden_term(self, terms, batch, outputs, denominator)
 
 
-class HiddenStateDistillationTask(Task):
+class HiddenStateDistillationObjective(Objective):
     """Heals a compressed backbone (layers dropped, pruned) from its
     teacher backbone with ``losses.hidden_state_loss`` alone: no masked-LM
     head is needed. Student layer ``i`` learns teacher layer
@@ -545,7 +551,7 @@ class HiddenStateDistillationTask(Task):
     >>> kw = dict(vocabulary_size=20, num_heads=1, hidden_dim=8,
     ...           intermediate_dim=8, max_sequence_length=8)
     >>> teacher = TrimzooBackbone(num_layers=2, **kw)
-    >>> task = HiddenStateDistillationTask(TrimzooBackbone(num_layers=1, **kw),
+    >>> task = HiddenStateDistillationObjective(TrimzooBackbone(num_layers=1, **kw),
     ...                                    teacher)
     >>> x = {"token_ids": np.ones((1, 4), "int32"),
     ...      "segment_ids": np.zeros((1, 4), "int32"),
@@ -562,16 +568,13 @@ class HiddenStateDistillationTask(Task):
         self.teacher.trainable = False
         self.mapping = mapping or losses.layer_map(
             len(model.transformer_layers), len(teacher.transformer_layers))
-        self._student_states = hidden_states_model(model)
-        self._teacher_states = hidden_states_model(teacher)
+        self._states = _HiddenStates(model, teacher)
 
     def count(self, batch):
         return tf.reduce_sum(tf.cast(batch[0]["padding_mask"], tf.float32))
 
     def call(self, batch, training=False):
-        x = batch[0]
-        return {"student_states": self._student_states(x, training=training),
-                "teacher_states": self._teacher_states(x, training=False)}
+        return self._states(batch[0], training)
 
     def compute_loss(self, batch, outputs, denominator=None):
         return losses.hidden_state_loss(
