@@ -83,7 +83,7 @@ def vocab_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tokenizer(vocab_dir):
-    from trimzoo.data.tokenizers import load_tokenizer
+    from trimzoo.models.tokenizers import load_tokenizer
 
     return load_tokenizer(vocab_dir)
 

@@ -19,7 +19,7 @@ import pytest
 import tensorflow as tf
 
 import trimzoo
-from trimzoo.data.tokenizers import BertWordPieceTokenizer
+from trimzoo.models.tokenizers import BertWordPieceTokenizer
 from trimzoo.export import (
     FlexOpsError,
     KerasRunner,
@@ -99,7 +99,7 @@ _PRESET_WORKER = r"""
 import json, os, sys, traceback
 import keras
 import trimzoo
-from trimzoo.data.tokenizers import BertWordPieceTokenizer
+from trimzoo.models.tokenizers import BertWordPieceTokenizer
 from trimzoo.export import export_model
 
 out, configs, vocab = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
@@ -207,7 +207,7 @@ def test_gate_fails_on_a_corrupted_tflite_file(tiny_export,
                                                classifier_folder, tmp_path):
     """The gate compares real outputs: the intact file passes, a copy with
     one weight tensor changed fails, naming the format and metric."""
-    from trimzoo.data.tokenizers import load_tokenizer
+    from trimzoo.models.tokenizers import load_tokenizer
     from trimzoo.export import parity_data
 
     out, report = tiny_export
@@ -305,7 +305,7 @@ def test_export_accuracy_is_the_keras_accuracy(tool_export,
     """The gate's accuracies, recomputed: the Keras model's on the same
     validation inputs, and each export's within the share of labels where
     the two disagree."""
-    from trimzoo.data.tokenizers import load_tokenizer
+    from trimzoo.models.tokenizers import load_tokenizer
     from trimzoo.export import parity_data
 
     out, report, _ = tool_export
@@ -336,7 +336,7 @@ def test_saved_models_load_without_trimzoo(tool_export, classifier_folder,
     model = load_model(str(classifier_folder))
     texts = ["A gripping, beautifully acted film.", "Dull and far too long.",
              "Naïve but charming"]
-    from trimzoo.data.tokenizers import encode, load_tokenizer
+    from trimzoo.models.tokenizers import encode, load_tokenizer
 
     inputs = encode(load_tokenizer(str(classifier_folder)), texts, 12)
     expected = KerasRunner(model)(inputs)

@@ -14,7 +14,7 @@ import tensorflow as tf
 
 from configs.finetune import get_config
 from trimzoo.data import encode_dataset, load_task_data
-from trimzoo.data.tokenizers import load_tokenizer
+from trimzoo.models.tokenizers import load_tokenizer
 from trimzoo.models import precision as precision_lib
 from trimzoo.training import finetune as finetune_lib
 from trimzoo.training.finetune import (_limit, build_model, default_tokenizer,

@@ -10,7 +10,7 @@ import pytest
 from configs.pretrain import get_config
 from trimzoo.checkpoints import from_pretrained, save_pretrained
 from trimzoo.utils.embedded import minilm_path
-from trimzoo.data.tokenizers import load_tokenizer
+from trimzoo.models.tokenizers import load_tokenizer
 from trimzoo.models import TrimzooMaskedLM, bert_tiny, extract, to_trimbert
 from trimzoo.training import pretrain
 from trimzoo.training.losses import layer_map

@@ -17,7 +17,7 @@ import pytest
 import tensorflow as tf
 
 from trimzoo.data import pretraining as data_lib
-from trimzoo.data.tokenizers import load_tokenizer, special_token_ids
+from trimzoo.models.tokenizers import load_tokenizer, special_token_ids
 from trimzoo.models import list_models
 from trimzoo.models.backbone import TrimzooBackbone
 from trimzoo.models import precision as precision_lib

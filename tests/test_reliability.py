@@ -22,7 +22,7 @@ from trimzoo.checkpoints import save_pretrained
 from trimzoo.data import DataError, load_task_data
 from trimzoo.utils.embedded import minilm_path
 from trimzoo.data.files import read_examples
-from trimzoo.data.tokenizers import load_tokenizer
+from trimzoo.models.tokenizers import load_tokenizer
 from trimzoo.models import TrimzooBackbone, TrimzooClassifier
 
 from conftest import TINY
@@ -341,7 +341,7 @@ def test_export_into_a_non_empty_folder(tmp_path, backbone):
         export_model(backbone, str(out), formats="saved_model",
                      num_examples=4)
     assert (out / "model_int8.tflite").exists()
-    tokenizer = trimzoo.data.tokenizers.BertWordPieceTokenizer(
+    tokenizer = trimzoo.models.tokenizers.BertWordPieceTokenizer(
         vocabulary=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + [
             f"w{i}" for i in range(92)])
     export_model(backbone, str(out), formats="saved_model", num_examples=4,

@@ -10,7 +10,7 @@ import pytest
 from configs.search import get_config
 from trimzoo.bench.flops import flops_per_token
 from trimzoo.checkpoints import from_pretrained, save_pretrained
-from trimzoo.data.tokenizers import encode, load_tokenizer
+from trimzoo.models.tokenizers import encode, load_tokenizer
 from trimzoo.models import TrimzooBackbone, TrimzooClassifier
 from trimzoo.search import (
     Candidate,

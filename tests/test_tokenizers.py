@@ -17,7 +17,7 @@ import pytest
 import tensorflow as tf
 
 import trimzoo
-from trimzoo.data.tokenizers import (
+from trimzoo.models.tokenizers import (
     BertWordPieceTokenizer,
     RobertaBPETokenizer,
     encode,

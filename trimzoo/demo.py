@@ -36,7 +36,7 @@ def encode_fixed(tokenizer, examples, max_seq_length):
 
     Examples:
 
-    >>> from trimzoo.data.tokenizers import load_tokenizer
+    >>> from trimzoo.models.tokenizers import load_tokenizer
     >>> tokenizer = load_tokenizer(str(minilm_path()))
     >>> inputs, labels = encode_fixed(
     ...     tokenizer, [("a fine film", 1), ("dull", 0)], max_seq_length=16)

@@ -115,7 +115,7 @@ def evaluate(model, config, tokenizer, num_batches=20, split="validation"):
     scored on the same positions of the same held-out sentences.
     """
     from trimzoo.data import pretraining as data_lib
-    from trimzoo.data.tokenizers import special_token_ids
+    from trimzoo.models.tokenizers import special_token_ids
     from trimzoo.training.objectives import MaskedLMObjective
 
     dataset = data_lib.make_pretraining_dataset(

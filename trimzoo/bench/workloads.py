@@ -22,7 +22,7 @@ from trimzoo.checkpoints import set_state
 from trimzoo.checkpoints.keras_hub_bert import state_from_keras_hub_bert
 from trimzoo.utils.embedded import minilm_path
 from trimzoo.data.rotten_tomatoes import load_split
-from trimzoo.data.tokenizers import load_tokenizer, special_token_ids
+from trimzoo.models.tokenizers import load_tokenizer, special_token_ids
 from trimzoo.models.masked_lm import TrimzooMaskedLM
 from trimzoo.models.preprocessors import MASK_RATE
 from trimzoo.training.optimizers import create_optimizer

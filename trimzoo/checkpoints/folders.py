@@ -310,7 +310,7 @@ def check_vocabulary(backbone, tokenizer, source):
 
     Examples:
     >>> import trimzoo
-    >>> from trimzoo.data.tokenizers import load_tokenizer
+    >>> from trimzoo.models.tokenizers import load_tokenizer
     >>> from trimzoo.utils.embedded import minilm_path
     >>> check_vocabulary(trimzoo.models.bert_tiny(vocabulary_size=100),
     ...                  load_tokenizer(minilm_path()), "ckpt")

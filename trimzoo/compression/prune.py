@@ -33,7 +33,7 @@ from trimzoo.checkpoints.surgery import (
 )
 from trimzoo.utils.embedded import is_embedded_checkpoint, resolve_checkpoint
 from trimzoo.data.model_data import texts_for_model
-from trimzoo.data.tokenizers import special_token_ids
+from trimzoo.models.tokenizers import special_token_ids
 from trimzoo.models.extract import extract
 
 logger = logging.getLogger(__name__)

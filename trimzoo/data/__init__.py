@@ -10,10 +10,10 @@ The usual path::
 
 Submodules: ``tasks`` (task table, metrics), ``glue`` (tfds and TSV),
 ``rotten_tomatoes`` (embedded real task), ``files`` (CSV/TSV/JSONL),
-``pipeline`` (tokenisation and batching), ``tokenizers``.
+``pipeline`` (tokenisation and batching). The tokenizers live beside the
+models, in ``trimzoo.models.tokenizers``.
 """
 
-from trimzoo.data import tokenizers  # noqa: F401
 from trimzoo.data.files import DataError, read_examples
 from trimzoo.data.load import load_task_data
 from trimzoo.data.pipeline import encode_dataset, examples_to_dataset

@@ -17,7 +17,7 @@ import numpy as np
 import tensorflow as tf
 
 from trimzoo.data.tasks import get_task
-from trimzoo.data.tokenizers import special_token_ids
+from trimzoo.models.tokenizers import special_token_ids
 
 __all__ = ["encode_dataset", "examples_to_dataset"]
 
@@ -97,7 +97,7 @@ def encode_dataset(examples, tokenizer, task=None, *, max_seq_length=128,
         examples: list of tuples ``(*texts, label)`` or a ``tf.data.Dataset``
             of them (see :func:`trimzoo.data.load_task_data`).
         tokenizer: a keras-hub tokenizer without fixed ``sequence_length``
-            (``trimzoo.data.tokenizers.load_tokenizer``).
+            (``trimzoo.models.tokenizers.load_tokenizer``).
         task: str, TaskSpec or None. Sets the label dtype (float32 for
             regression) and checks the number of texts; None: inferred from
             the examples.

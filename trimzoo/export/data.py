@@ -24,7 +24,7 @@ import numpy as np
 from trimzoo.utils.embedded import minilm_path
 from trimzoo.data.model_data import default_texts
 from trimzoo.data.rotten_tomatoes import load_split
-from trimzoo.data.tokenizers import encode, load_tokenizer
+from trimzoo.models.tokenizers import encode, load_tokenizer
 from trimzoo.export.saved_model import backbone_of, model_kind, num_classes
 
 log = logging.getLogger("trimzoo")

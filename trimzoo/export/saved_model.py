@@ -26,7 +26,7 @@ import numpy as np
 import tensorflow as tf
 
 from trimzoo.checkpoints.folders import load_backbone
-from trimzoo.data.tokenizers import special_token_ids
+from trimzoo.models.tokenizers import special_token_ids
 from trimzoo.models.backbone import INPUT_NAMES, TrimzooBackbone
 from trimzoo.utils.io import atomic_path, reading_weights
 
@@ -214,7 +214,7 @@ def export_text_saved_model(model, tokenizer, path, sequence_length):
     based), packs ``[CLS] text [SEP]`` (``<s> text </s>`` for byte-level BPE
     vocabularies) truncated to ``sequence_length``, trims the batch to its
     longest text and runs the classifier. The ids equal
-    ``trimzoo.data.tokenizers.encode(tokenizer, texts, sequence_length)``.
+    ``trimzoo.models.tokenizers.encode(tokenizer, texts, sequence_length)``.
 
     Args:
         model: a classifier.

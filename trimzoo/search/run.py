@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from trimzoo.checkpoints import from_pretrained, save_pretrained
 from trimzoo.data.pretraining import load_corpus_texts
-from trimzoo.data.tokenizers import encode, special_token_ids
+from trimzoo.models.tokenizers import encode, special_token_ids
 from trimzoo.models import TrimzooBackbone
 from trimzoo.models.zoo import preset_config
 from trimzoo.search import algorithm, report

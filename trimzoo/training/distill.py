@@ -31,7 +31,7 @@ from safetensors import safe_open
 
 from trimzoo import models as trimzoo_models
 from trimzoo.checkpoints import from_pretrained
-from trimzoo.data.tokenizers import load_tokenizer
+from trimzoo.models.tokenizers import load_tokenizer
 from trimzoo.models.masked_lm import TrimzooMaskedLM
 # The objective and its defaults live in ``losses``; kept importable here.
 from trimzoo.training.losses import (  # noqa: F401

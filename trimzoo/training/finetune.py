@@ -36,7 +36,7 @@ import tensorflow as tf
 from trimzoo.checkpoints.folders import from_pretrained, save_classifier
 from trimzoo.data import compute_metrics, encode_dataset, load_task_data
 from trimzoo.utils.embedded import minilm_path
-from trimzoo.data.tokenizers import load_tokenizer
+from trimzoo.models.tokenizers import load_tokenizer
 from trimzoo.models import (TrimzooBackbone, TrimzooClassifier, create,
                             drop_layers, extract)
 from trimzoo.models.layer_drop import drop_plan, parse_drop_spec

@@ -40,7 +40,7 @@ import numpy as np
 import tensorflow as tf
 
 from trimzoo.checkpoints import from_pretrained
-from trimzoo.data.tokenizers import special_token_ids
+from trimzoo.models.tokenizers import special_token_ids
 from trimzoo.models.backbone import TrimzooBackbone
 from trimzoo.models.masked_lm import TrimzooMaskedLM
 from trimzoo.training import distill as distill_lib

@@ -8,7 +8,7 @@ import os
 
 from trimzoo.utils.embedded import minilm_path
 from trimzoo.checkpoints.folders import backbone_defaults, read_config
-from trimzoo.data.tokenizers import load_tokenizer
+from trimzoo.models.tokenizers import load_tokenizer
 from trimzoo.models.zoo import preset_config
 from trimzoo.training.checkpointing import find_checkpoints, record_config
 from trimzoo.models.precision import PRECISIONS, policy_name
@@ -40,7 +40,7 @@ def embedded_vocabulary_folder():
 
 def load_pretraining_tokenizer(vocab):
     """The tokenizer of ``vocab``: any folder
-    ``trimzoo.data.tokenizers.load_tokenizer`` reads (WordPiece
+    ``trimzoo.models.tokenizers.load_tokenizer`` reads (WordPiece
     ``vocab.txt``, BPE ``vocab.json`` + ``merges.txt``, a keras-hub or
     trimzoo preset), a ``vocab.txt`` file, or ``""`` for the embedded
     bert-base-uncased vocabulary."""

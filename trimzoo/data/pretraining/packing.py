@@ -181,7 +181,7 @@ def packed_text_dataset(lines, tokenizer, max_seq_length, special_ids,
             lines separate documents.
         tokenizer: keras-hub tokenizer (WordPiece or byte-level BPE).
         max_seq_length: int. Length of a sequence with its special tokens.
-        special_ids: dict from ``trimzoo.data.tokenizers.special_token_ids``.
+        special_ids: dict from ``trimzoo.models.tokenizers.special_token_ids``.
         tokenize_batch: int. Lines tokenised per call.
 
     Returns:

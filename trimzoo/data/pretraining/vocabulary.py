@@ -18,7 +18,7 @@ def build_wordpiece_vocabulary(output_dir, vocabulary_size, files=None,
 
     Writes ``output_dir/vocab.txt`` (the reserved tokens first: ``[PAD]``
     is id 0) and a ``tokenizer_config.json`` recording the casing, so
-    ``trimzoo.data.tokenizers.load_tokenizer(output_dir)`` and
+    ``trimzoo.models.tokenizers.load_tokenizer(output_dir)`` and
     ``data.vocab=output_dir`` use it.
 
     Args:

@@ -19,8 +19,7 @@ for either convention.
 Modules: ``normalization`` (the reference text normalisation),
 ``wordpiece``, ``bpe``, ``folders`` (reading checkpoint folders) and
 ``encoding`` (special-token ids, single-sentence inputs). The tokenizers sit
-beside the models, as in keras-hub; ``trimzoo.data.tokenizers`` is an alias
-of this package.
+beside the models, as in keras-hub.
 """
 
 from trimzoo.models.tokenizers.bpe import RobertaBPETokenizer
