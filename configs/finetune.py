@@ -68,7 +68,8 @@ def get_config(arg=None):
     # None = auto (trimzoo.training.recipes, recorded in metrics.json):
     # epochs enough for 100 optimizer steps, 3 to 10 (a few hundred rows
     # get 10, a large task 3); learning rate 2e-5 at width 768 and above,
-    # higher for narrower models (1e-4 at width 384).
+    # higher for narrower models (1e-4 at width 384), up to 3x that for
+    # runs of fewer than 900 steps (300 rows at width 384: 3e-4).
     config.train.epochs = config_dict.placeholder(int)
     config.train.learning_rate = config_dict.placeholder(float)
     config.train.warmup_fraction = 0.1

@@ -31,6 +31,17 @@ def test_epochs_scale_to_the_number_of_steps():
     assert capped["steps_per_epoch"] == 5 and capped["epochs"] == 10
 
 
+def test_few_steps_raise_the_learning_rate():
+    """Up to 3x the width's rate below 900 steps; a large task keeps it."""
+    rate = {n: recipes.resolve_recipe(num_train=n, batch_size=32,
+                                      hidden_dim=384)["learning_rate"]
+            for n in (300, 1000, 3000, 9760, 50000)}
+    assert rate[300] == pytest.approx(3e-4)  # 100 steps: the cap
+    assert rate[1000] == pytest.approx(1e-4 * (900 / 128) ** 0.5, rel=1e-2)
+    assert rate[300] > rate[1000] > rate[3000] > rate[9760]
+    assert rate[9760] == rate[50000] == 1e-4  # 915 steps and more
+
+
 def test_learning_rate_rises_for_narrow_models():
     rates = [recipes.learning_rate_for_width(w)
              for w in (1024, 768, 512, 384, 256, 64)]
@@ -94,7 +105,8 @@ def test_default_recipe_trains_a_small_set_to_convergence(tmp_path):
     record = finetune(config, str(tmp_path / "run"))
     recipe = record["recipe"]
     assert recipe["epochs"] == 10 and recipe["steps"] == 50
-    assert recipe["learning_rate"] == recipes.learning_rate_for_width(32)
+    # Width 32 takes the most any width gets; 50 steps cannot raise it.
+    assert recipe["learning_rate"] == recipes.MAX_LEARNING_RATE
     assert recipe["auto"] == ["epochs", "learning_rate"]
     assert record["pooling"] == "cls"  # A new model: BERT's pooler.
     assert len(record["evals"]) == 10
