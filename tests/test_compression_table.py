@@ -56,7 +56,7 @@ def test_healed_row_is_healed_in_pretraining_before_fine_tuning(
 
     from configs.pretrain import get_config as pretrain_config
     from trimzoo.models import to_trimbert
-    from trimzoo.training.task_distillation import load_classifier
+    from trimzoo.checkpoints.folders import load_classifier_folder as load_classifier
 
     teacher_dir = finetuned_run["best"]  # bert_base: softmax, 2 LNs
     out = str(tmp_path / "table")

@@ -22,7 +22,8 @@ from trimzoo.models import list_models
 from trimzoo.models.backbone import TrimzooBackbone
 from trimzoo.models import precision as precision_lib
 from trimzoo.models.masked_lm import TrimzooMaskedLM
-from trimzoo.training import distill, pretrain
+from trimzoo.checkpoints import teachers
+from trimzoo.training import losses as losses_lib, pretrain
 from trimzoo.utils import hardware
 
 import numpy_losses  # tests/ helper
@@ -265,7 +266,7 @@ def test_distillation_loss_hand_computed():
     # Position 1 is padding (weight 0) and must not count.
     student = tf.constant([[[0.0, 2 * math.log(3)], [5.0, -5.0]]])
     teacher = tf.constant([[[0.0, 0.0], [-9.0, 9.0]]])
-    out = distill.distillation_loss(student, teacher, tf.constant([[0, 1]]),
+    out = losses_lib.distillation_loss(student, teacher, tf.constant([[0, 1]]),
                                     tf.constant([[1.0, 0.0]]))
     kl, ce = 0.5 * math.log(4 / 3), math.log(10)
     assert abs(float(out["kd_loss"]) - kl) < 1e-6
@@ -283,7 +284,7 @@ def test_distillation_loss_matches_numpy():
                               (0.3, 0.7, 4.0)):
         want = numpy_losses.distillation(s, t, labels, weights, alpha, beta,
                                   temp)[0]
-        got = distill.distillation_loss(s, t, labels, weights, alpha, beta,
+        got = losses_lib.distillation_loss(s, t, labels, weights, alpha, beta,
                                         temp)["loss"]
         assert abs(float(got) - want) < 1e-5
 
@@ -348,7 +349,7 @@ def test_distillation_moves_student_toward_teacher(vocab_dir, tokenizer,
     def kl_to_teacher():
         t = trainer.teacher(x, training=False)
         s = trainer.model(x, training=False)
-        return float(distill.distillation_loss(s, t, y, w)["kd_loss"])
+        return float(losses_lib.distillation_loss(s, t, y, w)["kd_loss"])
 
     before = kl_to_teacher()
     summary = trainer.train()
@@ -377,14 +378,14 @@ def test_teacher_with_another_vocabulary_is_refused(vocab_dir, tokenizer,
     other.mkdir()
     (other / "vocab.txt").write_text("\n".join(vocab[:-1] + ["zebra"]) + "\n")
     with pytest.raises(ValueError, match="token .* is"):
-        distill.check_same_vocabulary(load_tokenizer(str(other)), tokenizer,
+        teachers.check_same_vocabulary(load_tokenizer(str(other)), tokenizer,
                                       len(vocab))
 
 
 def test_teacher_without_a_head_is_refused():
     # The embedded checkpoint is a sentence-embedding model: encoder only.
     with pytest.raises(ValueError, match="no masked-LM head"):
-        distill.load_teacher(pretrain.embedded_vocabulary_folder())
+        teachers.load_teacher(pretrain.embedded_vocabulary_folder())
 
 
 @pytest.mark.parametrize("kind,prefix", [("bert", "cls.predictions."),
@@ -424,7 +425,7 @@ def test_hf_masked_lm_teacher_matches_reference_head(kind, prefix, tmp_path):
     tensors.update({prefix + names[kind][k]: v for k, v in head.items()})
     save_file(tensors, str(folder / "model.safetensors"))
 
-    teacher, tokenizer = distill.load_teacher(str(folder))
+    teacher, tokenizer = teachers.load_teacher(str(folder))
     assert not teacher.trainable
     assert tokenizer.vocabulary_size() == vocab
     ids = rng.integers(5, vocab, (2, 9)).astype("int32")

@@ -491,7 +491,7 @@ def test_tools_print_one_error_line_and_exit_1(tmp_path):
 def test_truncated_classifier_and_teacher_weights_name_the_folder(tmp_path):
     """A truncated teacher model.weights.h5 gave h5py's 'truncated file'
     OSError, naming no folder."""
-    from trimzoo.training.task_distillation import load_classifier
+    from trimzoo.checkpoints.folders import load_classifier_folder as load_classifier
 
     backbone = trimzoo.models.bert_tiny(**TINY)
     folder = str(tmp_path / "best")

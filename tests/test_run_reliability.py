@@ -21,7 +21,8 @@ import tensorflow as tf
 from configs.common import check_override_flags
 from configs.finetune import get_config as finetune_config
 from trimzoo.models import TrimzooClassifier
-from trimzoo.training import distill, pretrain
+from trimzoo.checkpoints import folders, teachers
+from trimzoo.training import pretrain
 from trimzoo.training.checkpointing import (CheckpointError,
                                             ConfigChangedError,
                                             find_checkpoints)
@@ -315,11 +316,11 @@ def test_teacher_task_json_cannot_import_a_module(tmp_path, monkeypatch):
             "module": module, "class_name": name, "config": {},
             "registered_name": f"{module}>{name}"}))
         with pytest.raises(ValueError, match="never imports a module"):
-            distill.load_teacher(str(folder))
+            teachers.load_teacher(str(folder))
     assert not marker.exists()
     assert "teacher_payload" not in sys.modules
     # Allowed: trimzoo's and keras-hub's masked-LM classes.
-    allowed = distill.allowed_task_classes()
+    allowed = folders.allowed_task_classes()
     assert {"TrimzooMaskedLM", "BertMaskedLM"} <= set(allowed)
 
 

@@ -12,9 +12,10 @@ import tensorflow as tf
 from trimzoo.models import TrimzooClassifier, bert_tiny, extract
 from trimzoo.models.tokenizers import BertWordPieceTokenizer
 from trimzoo.training.finetune import finetune, save_preset
-from trimzoo.training.task_distillation import (ObjectiveModel, distillation_model,
-                                               load_classifier,
-                                               load_classifier_teacher)
+from trimzoo.checkpoints.folders import load_classifier_folder
+from trimzoo.checkpoints.teachers import load_classifier_teacher
+from trimzoo.training.task_distillation import (ObjectiveModel,
+                                               distillation_model)
 
 from helpers import small_config
 
@@ -158,13 +159,19 @@ def test_teacher_checks(folders, tmp_path):
     with pytest.raises(ValueError, match="regression"):
         load_classifier_teacher(paths["two"], 1, student, tokenizer)
     with pytest.raises(FileNotFoundError, match="no task.json"):
-        load_classifier(str(tmp_path))
+        load_classifier_folder(str(tmp_path))
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "task.json").write_text(json.dumps(
         {"module": "os", "class_name": "system", "registered_name": "os>x"}))
-    with pytest.raises(ValueError, match="only .* are loaded"):
-        load_classifier(str(bad))
+    with pytest.raises(ValueError, match="never imports a module"):
+        load_classifier_folder(str(bad))
+    # An allowed task class that is not a classifier (one allow-list).
+    (bad / "task.json").write_text(json.dumps(
+        {"module": "trimzoo.models.masked_lm", "class_name": "TrimzooMaskedLM",
+         "registered_name": "trimzoo>TrimzooMaskedLM"}))
+    with pytest.raises(ValueError, match="only TrimzooClassifier folders"):
+        load_classifier_folder(str(bad))
 
 
 def test_task_model_saves_only_the_student(tmp_path):
@@ -195,11 +202,11 @@ def test_finetune_distils_a_dropped_student_from_its_teacher(
     assert record["teacher"] == config.distill.teacher
     assert record["num_layers"] == 2 and record["dropped_layers"] == [2]
     assert "test" in record
-    best = load_classifier(str(tmp_path / "student" / "best"))
+    best = load_classifier_folder(str(tmp_path / "student" / "best"))
     assert best.backbone.num_layers == 2
     # The head came from the teacher's folder, not a fresh initialiser:
     # a run that only evaluates (0 epochs would not save) starts from it.
-    teacher = load_classifier(config.distill.teacher)
+    teacher = load_classifier_folder(config.distill.teacher)
     assert best.output_dense.kernel.shape == teacher.output_dense.kernel.shape
 
     config.distill.teacher = ""

@@ -33,7 +33,7 @@ from trimzoo.models.layer_drop import drop_plan
 from trimzoo.models.tokenizers import load_tokenizer
 from trimzoo.training import pretrain
 from trimzoo.training.finetune import finetune, save_preset
-from trimzoo.training.task_distillation import load_classifier
+from trimzoo.checkpoints.folders import load_classifier_folder
 from trimzoo.utils.io import save_figure, write_json, write_text
 
 
@@ -207,7 +207,7 @@ def compression_table(out, teacher_dir, make_config, methods=DEFAULT_METHODS,
                          "make_pretrain_config.")
     start = time.time()
     os.makedirs(out, exist_ok=True)
-    teacher = load_classifier(teacher_dir)
+    teacher = load_classifier_folder(teacher_dir)
     tokenizer = load_tokenizer(teacher_dir)
     data = importance_data(tokenizer, max_seq_length=max_seq_length)
     test_inputs, test_labels = encode_fixed(tokenizer, load_split("test"),

@@ -28,6 +28,7 @@ from trimzoo.checkpoints.keras_hub_bert import (
     config_from_keras_hub_bert,
     state_from_keras_hub_bert,
 )
+from trimzoo import models as trimzoo_models
 from trimzoo.models import TrimzooClassifier
 from trimzoo.models.backbone import (
     TrimzooBackbone,
@@ -443,9 +444,43 @@ def save_pretrained(backbone, tokenizer, path, overwrite=False,
             write_json(os.path.join(tmp, name), value)
 
 
-#: keras-hub ``task.json`` classes a classifier folder may name; anything
-#: else is refused before it is deserialised.
-CLASSIFIER_CLASSES = ("trimzoo>TrimzooClassifier",)
+def allowed_task_classes():
+    """The task classes a ``task.json`` may name, by class name:
+    keras-hub's public ``keras_hub.models`` tasks and trimzoo's. Like
+    Keras' safe mode, loading resolves names in this table and never
+    imports the module a file names."""
+    classes = {}
+    for module in (keras_hub.models, trimzoo_models):
+        for name in dir(module):
+            value = getattr(module, name)
+            if isinstance(value, type) and issubclass(
+                    value, keras_hub.models.Task):
+                classes[name] = value
+    return classes
+
+
+def task_class(path):
+    """The allowed class a ``task.json`` names; ``ValueError`` for any
+    other (nothing is imported)."""
+    with open(path) as f:
+        config = json.load(f)
+    allowed = allowed_task_classes()
+    registered = keras.saving.get_registered_object(
+        str(config.get("registered_name")))
+    if registered in allowed.values():
+        return registered
+    name = config.get("class_name")
+    module = str(config.get("module", ""))
+    if name in allowed and module.split(".")[0] in (
+            "keras_hub", "keras_nlp", "trimzoo"):
+        return allowed[name]
+    ours = sorted(n for n, c in allowed.items()
+                  if c.__module__.startswith("trimzoo"))
+    raise ValueError(
+        f"{path} names the task class {module}.{name}, which is not a "
+        "trimzoo or keras-hub task class; a task.json never imports a "
+        f"module. Classes that load: trimzoo's {ours} and keras-hub's "
+        "keras_hub.models tasks.")
 
 
 def is_classifier_folder(path):
@@ -470,13 +505,11 @@ def load_classifier_folder(path):
         raise FileNotFoundError(
             f"{path} holds no classifier (no task.json); a classifier "
             "folder is written by tools/finetune.py (RUN/best or RUN/final).")
-    with open(task_file, encoding="utf-8") as f:
-        spec = json.load(f)
-    name = spec.get("registered_name") if isinstance(spec, dict) else None
-    if name not in CLASSIFIER_CLASSES:
+    cls = task_class(task_file)
+    if not issubclass(cls, TrimzooClassifier):
         raise ValueError(
-            f"{task_file} names the class {name!r}; only "
-            f"{list(CLASSIFIER_CLASSES)} are loaded as classifiers.")
+            f"{task_file} names the class {cls.__name__}; only "
+            "TrimzooClassifier folders are loaded as classifiers.")
     return TrimzooClassifier.from_preset(path)
 
 

@@ -53,10 +53,7 @@ from trimzoo.training.progress import progress_callbacks
 from trimzoo.training.recipes import resolve_pooling, resolve_recipe
 from trimzoo.training.strategy import (get_strategy,
                                       resolve_training_precision)
-from trimzoo.training.task_distillation import (distillation_model,
-                                               is_classifier_folder,
-                                               load_classifier,
-                                               load_classifier_teacher)
+from trimzoo.training.task_distillation import distillation_model
 from trimzoo.training.objectives import ClassificationObjective
 from trimzoo.utils.io import (atomic_path, read_json, reading_weights,
                               write_json)
@@ -91,7 +88,7 @@ def build_model(config, spec, train_data=None):
                 "the overrides."
             )
         if is_classifier_folder(config.init_checkpoint):
-            classifier = load_classifier(config.init_checkpoint)
+            classifier = load_classifier_folder(config.init_checkpoint)
             tokenizer = load_tokenizer(config.init_checkpoint)
             if classifier.num_classes != spec.num_classes:
                 raise ValueError(

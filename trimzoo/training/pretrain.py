@@ -39,11 +39,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from trimzoo.checkpoints import from_pretrained
+from trimzoo.checkpoints import from_pretrained, teachers
 from trimzoo.models.tokenizers import special_token_ids
 from trimzoo.models.backbone import TrimzooBackbone
 from trimzoo.models.masked_lm import TrimzooMaskedLM
-from trimzoo.training import distill as distill_lib
 from trimzoo.training.loop import (  # noqa: F401  (public names, kept here)
     MetricsWriter, NonFiniteLossError, Trainer, read_metrics,
     use_pre_reduced_gradients, weights_digest, worker_info)
@@ -53,7 +52,8 @@ from trimzoo.training.pretrain_config import (  # noqa: F401  (public names)
     embedded_vocabulary_folder, load_pretraining_tokenizer, model_kwargs,
     resolve_config, validate_config)
 from trimzoo.training.pretrain_data import PretrainingData
-from trimzoo.training.objectives import JIT_COMPILE, DistillationObjective, MaskedLMObjective
+from trimzoo.training.objectives import (JIT_COMPILE, DistillationObjective,
+                                        MaskedLMObjective)
 from trimzoo.utils.io import atomic_path, write_json
 
 
@@ -149,15 +149,15 @@ class Pretrainer:
         config = self.config
         folder = config.distill.teacher
         if (config.distill.get("hidden_weight")
-                and not distill_lib.has_masked_lm_head(folder)):
+                and not teachers.has_masked_lm_head(folder)):
             # A sentence encoder: its hidden states are the target.
             teacher, teacher_tokenizer = from_pretrained(folder)
             teacher.trainable = False
             backbone = teacher
         else:
-            teacher, teacher_tokenizer = distill_lib.load_teacher(folder)
+            teacher, teacher_tokenizer = teachers.load_teacher(folder)
             backbone = teacher.backbone
-        distill_lib.check_same_vocabulary(
+        teachers.check_same_vocabulary(
             self.tokenizer, teacher_tokenizer, backbone.vocabulary_size)
         teacher_len = backbone.max_sequence_length
         if teacher_len < config.data.max_seq_length:
@@ -268,8 +268,8 @@ def load_initial_weights(model, folder):
     otherwise the head starts from its initialisation."""
     backbone, _ = from_pretrained(folder)
     model.backbone.set_weights(backbone.get_weights())
-    if distill_lib.has_masked_lm_head(folder):
-        source, _ = distill_lib.load_teacher(folder)
+    if teachers.has_masked_lm_head(folder):
+        source, _ = teachers.load_teacher(folder)
         model.set_weights(source.get_weights())
         logging.info("Initialised the masked LM from %s.", folder)
     else:

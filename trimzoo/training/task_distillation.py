@@ -13,76 +13,14 @@ must share a vocabulary).
 task's model (the only weights it holds and saves), runs ``Objective.call`` as
 its forward pass and ``Objective.compute_loss`` as its loss. Fine-tuning keeps
 Keras ``fit`` (callbacks, ``steps_per_execution``, strategies) and trains
-exactly the tested objective.
+exactly the tested objective. The teacher is loaded and checked by
+``trimzoo.checkpoints.teachers.load_classifier_teacher``.
 """
-
-import json
-import os
 
 import keras
 import tensorflow as tf
 
-from trimzoo.checkpoints.folders import (CLASSIFIER_CLASSES,  # noqa: F401
-                                       is_classifier_folder,
-                                       load_classifier_folder)
-from trimzoo.models.classifier import TrimzooClassifier
-from trimzoo.models.tokenizers import load_tokenizer
-from trimzoo.training.distill import check_same_vocabulary
 from trimzoo.training.objectives import ClassifierDistillationObjective
-
-def load_classifier(path):
-    """The ``TrimzooClassifier`` of a preset folder (``RUN/best``, or one
-    written by ``save_preset``), after checking that its ``task.json``
-    names a classifier class trimzoo knows
-    (``trimzoo.checkpoints.folders.load_classifier_folder``).
-
-    Raises:
-        FileNotFoundError: no ``task.json`` in ``path``.
-        ValueError: ``task.json`` names another class.
-    """
-    return load_classifier_folder(path)
-
-
-def load_classifier_teacher(path, num_classes, student, tokenizer,
-                            hidden_weight=0.0):
-    """Loads and checks a fine-tuned teacher classifier for ``student``.
-
-    Args:
-        path: str. The teacher's preset folder (``RUN/best``).
-        num_classes: int. The task's number of classes.
-        student: ``TrimzooClassifier``. The model to train.
-        tokenizer: the student's tokenizer.
-        hidden_weight: float. > 0 asks for hidden-state matching, which
-            needs the teacher's hidden width.
-
-    Raises:
-        ValueError: naming the mismatch: another task (number of classes),
-            another vocabulary, a regression task, or widths that cannot be
-            matched.
-    """
-    teacher = load_classifier(path)
-    if num_classes < 2:
-        raise ValueError(
-            "Task distillation compares class distributions; a regression "
-            "task (num_classes == 1) cannot be distilled this way.")
-    if teacher.num_classes != num_classes:
-        raise ValueError(
-            f"The teacher {path} predicts {teacher.num_classes} classes but "
-            f"the task has {num_classes}: it was fine-tuned on another "
-            "task.")
-    teacher_tokenizer = None
-    if os.path.isfile(os.path.join(os.fspath(path), "tokenizer.json")):
-        teacher_tokenizer = load_tokenizer(path)
-    check_same_vocabulary(tokenizer, teacher_tokenizer,
-                          teacher.backbone.vocabulary_size)
-    if hidden_weight and (teacher.backbone.hidden_dim
-                          != student.backbone.hidden_dim):
-        raise ValueError(
-            f"Hidden-state distillation needs equal widths: the student's "
-            f"hidden size is {student.backbone.hidden_dim}, the teacher's "
-            f"{teacher.backbone.hidden_dim}. Set distill.hidden_weight=0 "
-            "(logits only).")
-    return teacher
 
 
 class ObjectiveModel(keras.Model):

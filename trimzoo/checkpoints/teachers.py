@@ -1,41 +1,33 @@
-"""Knowledge distillation from a frozen masked-LM teacher (Bort's recipe).
+"""Teachers: the frozen models that distillation learns from, read from
+their folders and checked against the student.
 
-The student is trained on
+- A masked-LM teacher (pretraining's distillation, Bort's recipe) is any
+  folder that holds a masked-LM head: a keras-hub masked-LM task preset
+  (``task.json``), e.g. the ``final/`` folder that ``tools/pretrain.py``
+  writes, or a keras-hub ``BertMaskedLM`` / ``RobertaMaskedLM`` preset saved
+  locally; or a Hugging Face ``BertForMaskedLM`` / ``RobertaForMaskedLM``
+  folder (``config.json`` + ``model.safetensors`` with the
+  ``cls.predictions.*`` or ``lm_head.*`` weights), read with
+  ``from_pretrained`` and given its head weights here.
+- A classifier teacher (task distillation in fine-tuning) is a fine-tuned
+  classifier folder (``RUN/best``) of the same task and vocabulary.
 
-    loss = alpha · MLM + beta · T² · KL(softmax(teacher/T) ‖ softmax(student/T))
-
-over the masked positions, with Bort's released defaults alpha = 0.1,
-beta = 0.5, T = 2 (de Wynter & Perry, 2020): ``losses.distillation_loss``,
-trained by ``objectives.DistillationObjective``. This module loads the teacher. The teacher sees the same
-masked inputs as the student, runs without dropout and is never updated.
-It must use the same vocabulary as the student; a mismatch is refused.
-
-A teacher is any folder that holds a masked-LM head:
-- a keras-hub masked-LM task preset (``task.json``), e.g. the ``final/``
-  folder that ``tools/pretrain.py`` writes, or a keras-hub ``BertMaskedLM``
-  / ``RobertaMaskedLM`` preset saved locally;
-- a Hugging Face ``BertForMaskedLM`` / ``RobertaForMaskedLM`` folder
-  (``config.json`` + ``model.safetensors`` with the ``cls.predictions.*`` or
-  ``lm_head.*`` weights), read with ``trimzoo.from_pretrained`` and
-  given its head weights here.
+A ``task.json`` is resolved only among keras-hub's and trimzoo's task
+classes (:func:`task_class`); the module a file names is never imported.
+Training receives the loaded models (``trimzoo.training``).
 """
 
-import json
 import logging
 import os
 
-import keras
 import keras_hub
 import numpy as np
 from safetensors import safe_open
 
-from trimzoo import models as trimzoo_models
-from trimzoo.checkpoints import from_pretrained
-from trimzoo.models.tokenizers import load_tokenizer
+from trimzoo.checkpoints.folders import (from_pretrained,
+                                        load_classifier_folder, task_class)
 from trimzoo.models.masked_lm import TrimzooMaskedLM
-# The objective and its defaults live in ``losses``; kept importable here.
-from trimzoo.training.losses import (  # noqa: F401
-    ALPHA, BETA, TEMPERATURE, distillation_loss, kl_per_position)
+from trimzoo.models.tokenizers import load_tokenizer
 from trimzoo.utils.io import reading_weights
 
 # HF head weight names -> (TrimzooMaskedLM head weight, transpose?).
@@ -96,49 +88,11 @@ def check_same_vocabulary(student_tokenizer, teacher_tokenizer,
                 "Distil with the teacher's tokenizer (data.vocab=TEACHER).")
 
 
-def allowed_task_classes():
-    """The task classes a teacher's ``task.json`` may name, by class name:
-    keras-hub's public ``keras_hub.models`` tasks and trimzoo's. Like
-    Keras' safe mode, loading resolves names in this table and never
-    imports the module a file names."""
-    classes = {}
-    for module in (keras_hub.models, trimzoo_models):
-        for name in dir(module):
-            value = getattr(module, name)
-            if isinstance(value, type) and issubclass(
-                    value, keras_hub.models.Task):
-                classes[name] = value
-    return classes
-
-
-def _task_class(path):
-    """The allowed class a ``task.json`` names; ``ValueError`` for any
-    other (nothing is imported)."""
-    with open(path) as f:
-        config = json.load(f)
-    allowed = allowed_task_classes()
-    registered = keras.saving.get_registered_object(
-        str(config.get("registered_name")))
-    if registered in allowed.values():
-        return registered
-    name = config.get("class_name")
-    module = str(config.get("module", ""))
-    if name in allowed and module.split(".")[0] in (
-            "keras_hub", "keras_nlp", "trimzoo"):
-        return allowed[name]
-    masked = sorted(n for n, c in allowed.items()
-                    if issubclass(c, keras_hub.models.MaskedLM))
-    raise ValueError(
-        f"{path} names the task class {module}.{name}, which is not a "
-        "trimzoo or keras-hub task class; a teacher's task.json never "
-        f"imports a module. Masked-LM classes that load: {masked}.")
-
-
-def _is_task_preset(folder):
+def is_masked_lm_preset(folder):
     path = os.path.join(folder, "task.json")
     if not os.path.exists(path):
         return False
-    return issubclass(_task_class(path), keras_hub.models.MaskedLM)
+    return issubclass(task_class(path), keras_hub.models.MaskedLM)
 
 
 def _load_tokenizer_if_any(folder):
@@ -204,7 +158,7 @@ def load_teacher(folder):
     folder = os.fspath(folder)
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"Teacher folder {folder!r} does not exist.")
-    if _is_task_preset(folder):
+    if is_masked_lm_preset(folder):
         with reading_weights(folder):
             teacher = keras_hub.models.MaskedLM.from_preset(folder)
         tokenizer = _load_tokenizer_if_any(folder)
@@ -228,4 +182,46 @@ def has_masked_lm_head(folder):
     """True when ``load_teacher`` finds a masked-LM head in ``folder``: a
     masked-LM task preset or HF head weights."""
     folder = os.fspath(folder)
-    return _is_task_preset(folder) or hf_head_weights(folder) is not None
+    return is_masked_lm_preset(folder) or hf_head_weights(folder) is not None
+
+
+def load_classifier_teacher(path, num_classes, student, tokenizer,
+                            hidden_weight=0.0):
+    """Loads and checks a fine-tuned teacher classifier for ``student``.
+
+    Args:
+        path: str. The teacher's preset folder (``RUN/best``).
+        num_classes: int. The task's number of classes.
+        student: ``TrimzooClassifier``. The model to train.
+        tokenizer: the student's tokenizer.
+        hidden_weight: float. > 0 asks for hidden-state matching, which
+            needs the teacher's hidden width.
+
+    Raises:
+        ValueError: naming the mismatch: another task (number of classes),
+            another vocabulary, a regression task, or widths that cannot be
+            matched.
+    """
+    teacher = load_classifier_folder(path)
+    if num_classes < 2:
+        raise ValueError(
+            "Task distillation compares class distributions; a regression "
+            "task (num_classes == 1) cannot be distilled this way.")
+    if teacher.num_classes != num_classes:
+        raise ValueError(
+            f"The teacher {path} predicts {teacher.num_classes} classes but "
+            f"the task has {num_classes}: it was fine-tuned on another "
+            "task.")
+    teacher_tokenizer = None
+    if os.path.isfile(os.path.join(os.fspath(path), "tokenizer.json")):
+        teacher_tokenizer = load_tokenizer(path)
+    check_same_vocabulary(tokenizer, teacher_tokenizer,
+                          teacher.backbone.vocabulary_size)
+    if hidden_weight and (teacher.backbone.hidden_dim
+                          != student.backbone.hidden_dim):
+        raise ValueError(
+            f"Hidden-state distillation needs equal widths: the student's "
+            f"hidden size is {student.backbone.hidden_dim}, the teacher's "
+            f"{teacher.backbone.hidden_dim}. Set distill.hidden_weight=0 "
+            "(logits only).")
+    return teacher
