@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from trimzoo.bench import flops, goals, report, runner, timing, workloads
+from trimzoo.bench.environment import environment
 import trimzoo
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
@@ -166,6 +167,70 @@ def test_config_errors():
         runner.parse_drops(["bert_base"], ["bert_base"])
     with pytest.raises(ValueError, match="not one of the rows"):
         runner.Run(_config(reference="bort"))
+    with pytest.raises(ValueError, match=r"Unknown precisions \['fp8'\]. "
+                       r"Valid values: \['float32', 'bfloat16', 'int8'"):
+        runner.Run(_config(precisions=("bfloat16", "fp8")))
+    assert runner.resolve_precisions(_config(precisions=("int8",))) == (
+        "float32", "int8")
+
+
+def _precisions_run(precisions, batch_size):
+    """The build and precisions phases of a one-layer bert_tiny row."""
+    run = runner.Run(_config(models=("bert_tiny",),
+                             overrides=dict(SMALL, num_layers=1),
+                             precisions=precisions, batch_size=batch_size,
+                             infer_rounds=1, train_rounds=1,
+                             onednn_probe=False))
+    run._execute("build", "build")
+    run._execute("precisions", "precisions bert_tiny", "bert_tiny")
+    assert "errors" not in run.results, run.results["errors"]
+    return run, run.rows["bert_tiny"], run.results["rounds"]
+
+
+def test_int8_inference_rows_in_results_and_report():
+    """Keras int8 against float32 and against the keras-hub peer in int8
+    at batch 1 and batch_size: the row's ratios are the medians of the
+    rounds it records, and the report shows them and the CPU's units."""
+    run, row, rounds = _precisions_run(("int8",), batch_size=4)
+    for batch in (1, 4):
+        times = rounds[f"precisions_infer_b{batch}_bert_tiny"]
+        assert set(times) == {"bert_tiny@float32", "bert_tiny@int8",
+                              "bert_tiny@keras_hub@int8"}
+        assert row[f"int8_infer_ratio_b{batch}"] == timing.median_ratio(
+            times["bert_tiny@float32"], times["bert_tiny@int8"])
+        assert row[f"peer_int8_infer_ratio_b{batch}"] == timing.median_ratio(
+            times["bert_tiny@keras_hub@int8"], times["bert_tiny@int8"])
+    assert "precisions_train_bert_tiny" not in rounds  # inference only
+    assert "int8_train_ratio" not in row
+    # It really ran quantized: near float32, not equal to it.
+    assert 0 < row["int8_max_abs_diff"] < 0.1
+
+    results = dict(run.results, models=[row],
+                   environment=environment(onednn=False))
+    text = report.markdown(results)
+    assert "## Precisions: bfloat16 and Keras quantization vs float32" in text
+    line = next(l for l in text.splitlines()
+                if l.startswith("| bert_tiny | int8 |"))
+    assert f"| {row['int8_infer_ratio_b1']:.2f}x |" in line
+    assert f"| {row['peer_int8_infer_ratio_b4']:.2f}x |" in line
+    for unit in ("AMX-BF16", "AVX512-BF16", "AMX-INT8", "AVX512-VNNI"):
+        assert unit in text
+
+
+def test_bfloat16_training_rows():
+    """The bfloat16 training step against float32 and against keras-hub's
+    in bfloat16, in the same rounds."""
+    _, row, rounds = _precisions_run(("bfloat16",), batch_size=1)
+    train = rounds["precisions_train_bert_tiny"]
+    assert set(train) == {"bert_tiny@float32", "bert_tiny@bfloat16",
+                          "bert_tiny@keras_hub@bfloat16"}
+    assert row["bfloat16_train_ratio"] == timing.median_ratio(
+        train["bert_tiny@float32"], train["bert_tiny@bfloat16"])
+    assert row["peer_bfloat16_train_ratio"] == timing.median_ratio(
+        train["bert_tiny@keras_hub@bfloat16"], train["bert_tiny@bfloat16"])
+    assert _number(row["bfloat16_infer_ratio_b1"])
+    assert _number(row["peer_bfloat16_infer_ratio_b1"])
+    assert 0 < row["bfloat16_max_abs_diff"] < 0.1
 
 
 def _synthetic_results(bort_speedup, drop_speedup):
@@ -267,7 +332,7 @@ def test_tool_lists_flags():
                             capture_output=True, text=True, timeout=300)
     assert "Traceback" not in result.stderr
     for flag in ("--models", "--drops", "--out", "--train_batch_size",
-                 "--[no]memory"):
+                 "--[no]memory", "--precisions"):
         assert flag in result.stdout
 
 

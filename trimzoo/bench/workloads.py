@@ -24,6 +24,7 @@ from trimzoo.utils.embedded import minilm_path
 from trimzoo.data.rotten_tomatoes import load_split
 from trimzoo.data.tokenizers import load_tokenizer, special_token_ids
 from trimzoo.models.masked_lm import TrimzooMaskedLM
+from trimzoo.models.precision import QUANTIZATIONS, quantized, with_precision
 from trimzoo.models.preprocessors import MASK_RATE
 from trimzoo.training.optimizers import create_optimizer
 from trimzoo.training.tasks import JIT_COMPILE, MaskedLMTask
@@ -140,6 +141,16 @@ def keras_hub_peer(backbone):
     )
     set_state(backbone, state_from_keras_hub_bert(peer))
     return peer
+
+
+def in_precision(model, precision):
+    """``model`` computing in ``precision`` (see
+    ``trimzoo.bench.config.PRECISIONS``) with its weights: a Keras dtype
+    policy (``with_precision``; float32: ``model`` itself) or a Keras
+    quantization mode (``quantized``: a quantized copy)."""
+    if precision in QUANTIZATIONS:
+        return quantized(model, precision)
+    return with_precision(model, precision)
 
 
 def masked_lm(backbone):
