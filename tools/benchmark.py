@@ -46,12 +46,19 @@ flags.DEFINE_list("seq_lens", ["64", "128", "256", "512"],
 flags.DEFINE_list("batch_sizes", ["1", "2", "4", "8", "16"],
                   "Batch sizes of the scaling sweep.")
 flags.DEFINE_list("precisions", list(runner_lib.DEFAULT_PRECISIONS),
-                  "Precisions timed against float32, each row and its "
-                  "keras-hub peer in the same precision: inference at batch"
-                  " 1 and --batch_size, and the training step (bfloat16). "
+                  "Precisions timed against float32: each row's inference "
+                  "at batch 1 and --batch_size and, in bfloat16, its "
+                  "training step and the keras-hub peer in bfloat16. "
                   "Values: " + ",".join(runner_lib.PRECISIONS) + " (int8, "
                   "int4, float8: Keras model.quantize); 'float32' alone "
                   "switches the phase off.")
+flags.DEFINE_string("classifier", None,
+                    "A fine-tuned classifier folder (RUN/best of "
+                    "tools/finetune.py): its labels on the Rotten Tomatoes "
+                    "test split and its speed at batch 1 and --batch_size "
+                    "in each of --precisions, against float32.")
+flags.DEFINE_integer("classifier_examples", 0, "Test texts the "
+                     "--classifier labels are compared on (0: all).")
 flags.DEFINE_integer("train_peer_max_params", 200_000_000,
                      "Rows above this many parameters get no keras-hub "
                      "training peer (memory).")
@@ -92,6 +99,8 @@ def main(argv):
         seq_lens=tuple(int(v) for v in FLAGS.seq_lens),
         batch_sizes=tuple(int(v) for v in FLAGS.batch_sizes),
         precisions=tuple(FLAGS.precisions),
+        classifier=FLAGS.classifier,
+        classifier_examples=FLAGS.classifier_examples,
         peers=FLAGS.peers,
         train_peer_max_params=FLAGS.train_peer_max_params,
         tflite=FLAGS.tflite, scaling=FLAGS.scaling,
@@ -105,8 +114,8 @@ def main(argv):
     path = report.write_report(results, FLAGS.out)
     print(f"Report: {os.path.abspath(path)}")
     for goal in results["goals"]:
-        state = {True: "met", False: "MISSED", None: "not measured"}[
-            goal["met"]]
+        state = report.goal_state(goal)
+        state = "MISSED" if state == "missed" else state
         print(f"  [{state}] {goal['goal']} ({goal['target']})")
 
 

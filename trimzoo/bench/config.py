@@ -32,9 +32,11 @@ PEER = "keras_hub"
 PRECISIONS = ("float32", "bfloat16") + QUANTIZATIONS
 #: ``make bench``: bfloat16 and Keras int8 against float32.
 DEFAULT_PRECISIONS = ("float32", "bfloat16", "int8")
-#: The precisions a training step is timed in (quantized kernels are
-#: inference only).
-TRAIN_PRECISIONS = ("float32", "bfloat16")
+#: The Keras dtype policies among them: timed in the training step too,
+#: and with the keras-hub peer. Quantized models are inference only and
+#: timed without the peer (on a CPU they run slower than float32:
+#: docs/benchmarks.md).
+POLICY_PRECISIONS = ("float32", "bfloat16")
 
 
 @dataclasses.dataclass
@@ -73,8 +75,8 @@ class BenchmarkConfig:
         seq_lens, batch_sizes: the scaling sweeps (batch 1 / ``seq_len``).
         precisions: what the ``precisions`` phase times against float32
             (see :data:`PRECISIONS`; float32 is always in): each row's
-            inference at batch 1 and ``batch_size`` in each, and its
-            training step in each of :data:`TRAIN_PRECISIONS`, with the
+            inference at batch 1 and ``batch_size`` in each, and in each
+            of :data:`POLICY_PRECISIONS` its training step and the
             keras-hub peer in the same precision. Only float32: the
             phase is off.
         peers, tflite, scaling, memory, variants, profile, flops_check:
@@ -87,6 +89,12 @@ class BenchmarkConfig:
         isolate_phases: run every phase in a fresh process (see
             ``trimzoo.bench.runner.Run``); off only for small models
             (tests).
+        classifier: a fine-tuned classifier folder (``RUN/best`` of
+            ``tools/finetune.py``) to time and compare in every precision
+            of ``precisions`` (``trimzoo.bench.phases.classifier``), or
+            None.
+        classifier_examples: texts of the Rotten Tomatoes test split its
+            labels are compared on (0: all).
         onednn_probe: record what oneDNN dispatches to in the report
             header (``trimzoo.utils.hardware.onednn_info``, 5-10 s; off
             in tests).
@@ -118,6 +126,8 @@ class BenchmarkConfig:
     seed: int = 0
     progress: bool = True
     isolate_phases: bool = True
+    classifier: str = None
+    classifier_examples: int = 0
     onednn_probe: bool = True
 
 

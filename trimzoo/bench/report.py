@@ -72,8 +72,17 @@ def write_json(results, out_dir):
 
 # --- Markdown ------------------------------------------------------------------------
 
-def _met(value):
-    return {True: "**met**", False: "**missed**", None: "not measured"}[value]
+def goal_state(goal):
+    """``"met"``, ``"missed"``, ``"not judged"`` (measured, but the target
+    is not for this machine) or ``"not measured"``."""
+    if goal["met"] is None:
+        return "not measured" if goal["measured"] is None else "not judged"
+    return "met" if goal["met"] else "missed"
+
+
+def _met(goal):
+    state = goal_state(goal)
+    return f"**{state}**" if goal["met"] is not None else state
 
 
 def _goal_value(goal):
@@ -292,12 +301,37 @@ def _precisions(results, rows):
             "bfloat16 is Keras's mixed_bfloat16 policy (float32 variables, "
             "bfloat16 products and activations); int8, int4 and float8 are "
             "Keras post-training quantization (`model.quantize`) of the "
-            "float32 model, inference only. max |diff|: the largest "
-            "difference of the batch-1 hidden states from float32's. vs "
-            "keras-hub: the peer's time over trimzoo's, both in the same "
-            "precision and the same rounds (above 1: trimzoo is faster). "
+            "float32 model, inference only and timed without the peer. "
+            "max |diff|: the largest difference of the batch-1 hidden "
+            "states from float32's. vs keras-hub: the peer's time over "
+            "trimzoo's, both in the same precision and the same rounds "
+            "(above 1: trimzoo is faster). "
             "The header says which bfloat16 and int8 units this CPU has "
             "and where oneDNN runs each product.", ""]
+
+
+def _classifier(results):
+    """A fine-tuned classifier's labels and speed in each precision."""
+    clf = results.get("classifier")
+    if not clf:
+        return []
+    batch = results["config"]["batch_size"]
+    table = [[p, _fmt(100 * e["agreement"], ".1f", "%"),
+              _fmt(100 * e["accuracy"], ".1f", "%"),
+              _fmt(e.get("infer_ms_b1"), ".1f"),
+              _fmt(e.get("infer_ratio_b1"), ".2f", "x"),
+              _fmt(e.get(f"infer_ms_b{batch}"), ".1f"),
+              _fmt(e.get(f"infer_ratio_b{batch}"), ".2f", "x")]
+             for p, e in clf["precisions"].items()]
+    return [f"## The classifier `{clf['folder']}` in each precision", "",
+            _table(["precision", "labels as float32", "accuracy",
+                    "ms b1", "vs float32 b1", f"ms b{batch}",
+                    f"vs float32 b{batch}"], table), "",
+            f"Labels predicted on {clf['examples']} texts of the Rotten "
+            "Tomatoes test split (accuracy: against its labels); times of "
+            f"the model on {clf['sequence_length']}-token batches cut by "
+            "its own preprocessor, round-robin, vs float32 as float32 time "
+            "over the precision's.", ""]
 
 
 def _tradeoffs(results, rows):
@@ -347,7 +381,7 @@ def _goals(results):
     out = ["## Goals", ""]
     out.append(_table(
         ["goal", "target", "measured", "result", "detail"],
-        [[g["goal"], g["target"], _goal_value(g), _met(g["met"]),
+        [[g["goal"], g["target"], _goal_value(g), _met(g),
           g.get("detail", "")] for g in results.get("goals", [])]))
     missed = [g for g in results.get("goals", []) if g["met"] is False]
     if missed:
@@ -435,6 +469,7 @@ def markdown(results):
     out += _models(results, rows)
     out += _peers(results, rows)
     out += _precisions(results, rows)
+    out += _classifier(results)
     out += _tradeoffs(results, rows)
     out += _goals(results)
     out += _variants(results)

@@ -135,7 +135,8 @@ class Run:
             for name in self.context.each(self.context.rows,
                                           "precision groups"):
                 self._execute("precisions", f"precisions {name}", name)
-        optional = (("tflite", cfg.tflite), ("scaling", cfg.scaling),
+        optional = (("classifier", bool(cfg.classifier)),
+                    ("tflite", cfg.tflite), ("scaling", cfg.scaling),
                     ("variants", cfg.variants),
                     ("check_flops", cfg.flops_check),
                     ("memory", cfg.memory))

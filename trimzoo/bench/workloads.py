@@ -173,7 +173,9 @@ def inference_call(model, inputs, jit_compile=False):
 
     def call():
         outputs = fn(tensors)
-        return outputs["sequence_output"].numpy()
+        if isinstance(outputs, dict):  # a backbone's
+            outputs = outputs["sequence_output"]
+        return outputs.numpy()
 
     call()
     return call

@@ -146,6 +146,8 @@ def _copy(model, policy):
         config["backbone"] = dict(config["backbone"])
         config["backbone"]["config"] = dict(config["backbone"]["config"],
                                             dtype=policy)
+        # Not rebuilt: the copy shares the model's preprocessor.
+        config.pop("preprocessor", None)
     with dtype_policy(policy):
         clone = model.__class__.from_config(config)
     clone.set_weights(model.get_weights())
@@ -184,10 +186,15 @@ def quantized(model, mode="int8"):
         raise ValueError(f"Unknown quantization mode {mode!r}. Valid values: "
                          f"{list(QUANTIZATIONS)}.")
     clone = _copy(model, getattr(model, "backbone", model).dtype_policy.name)
+    # The model only: a task's preprocessor (its tokenizer) is no layer to
+    # quantize.
+    preprocessor = getattr(clone, "preprocessor", None)
+    skip = {id(layer) for layer in preprocessor._flatten_layers()} if (
+        preprocessor is not None) else set()
     with warnings.catch_warnings():
         # Keras warns once per layer type it leaves as it is (layernorms,
         # dropout, position embeddings...): expected, not news.
         warnings.filterwarnings("ignore", "Layer .* does not have a "
                                 "`quantize` method")
-        clone.quantize(mode)
+        clone.quantize(mode, filters=lambda layer: id(layer) not in skip)
     return clone

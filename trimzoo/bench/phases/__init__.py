@@ -5,14 +5,15 @@ run-level numbers to ``ctx.results``.
 
 Order of a run: build (parameters, FLOPs, peers) -> inference (batch 1
 and ``batch_size``, with the matmul reference) -> profiles -> one training
-group per row -> one precisions group per row (bfloat16, Keras int8...
-against float32 and against the keras-hub peer in the same precision) ->
+group per row -> one precisions group per row (bfloat16 and Keras int8
+against float32; bfloat16 also against the keras-hub peer in bfloat16) ->
+a fine-tuned classifier in each precision (with ``classifier``) ->
 TFLite -> scaling -> variants (XLA) -> FLOPs check -> peak memory.
 """
 
-from trimzoo.bench.phases import (build, latency, memory, precisions,
-                                  profiles, scaling, tflite, training,
-                                  variants)
+from trimzoo.bench.phases import (build, classifier, latency, memory,
+                                  precisions, profiles, scaling, tflite,
+                                  training, variants)
 
 #: phase name -> function(ctx[, arg]).
 PHASES = {
@@ -21,6 +22,7 @@ PHASES = {
     "profiles_inference": profiles.run,
     "train_group": training.run,
     "precisions": precisions.run,
+    "classifier": classifier.run,
     "tflite": tflite.run,
     "scaling": scaling.run,
     "variants": variants.run,

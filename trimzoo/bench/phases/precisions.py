@@ -1,22 +1,22 @@
 """Phase ``precisions``: one row in each precision of the run
 (``BenchmarkConfig.precisions``: bfloat16, Keras int8...) against itself
-in float32, round-robin, and against its keras-hub peer in the same
-precision: inference at batch 1 and ``batch_size``, and the masked-LM
-training step (float32 and bfloat16).
+in float32, round-robin: inference at batch 1 and ``batch_size``, and in
+the Keras dtype policies (bfloat16) the masked-LM training step and the
+keras-hub peer in the same precision.
 
 Columns of the row, for each precision ``p`` other than float32 and
 ``B`` in 1 and ``batch_size``: ``{p}_infer_ms_bB``,
 ``{p}_infer_ratio_bB`` (float32 time / ``p`` time: above 1, ``p`` is
 faster), ``{p}_max_abs_diff`` (largest difference of the batch-1 hidden
-states from float32's), ``peer_{p}_infer_ratio_bB`` (keras-hub ``p`` time
-/ trimzoo ``p`` time); for training precisions ``{p}_train_step_ms``,
-``{p}_train_ratio`` and ``peer_{p}_train_ratio``.
+states from float32's); for dtype policies also ``{p}_train_step_ms``,
+``{p}_train_ratio``, ``peer_{p}_infer_ratio_bB`` and
+``peer_{p}_train_ratio`` (keras-hub ``p`` time / trimzoo ``p`` time).
 """
 
 import numpy as np
 
 from trimzoo.bench import workloads
-from trimzoo.bench.config import PEER, TRAIN_PRECISIONS
+from trimzoo.bench.config import PEER, POLICY_PRECISIONS
 from trimzoo.utils import timing
 
 
@@ -42,10 +42,9 @@ def _inference(ctx, name):
         for precision in ctx.precisions:
             calls[(name, precision)] = workloads.inference_call(
                 ctx.in_precision(name, precision), x)
-            peer = ctx.in_precision(name, precision, peer=True)
-            if peer is not None and precision != "float32":
+            if precision in POLICY_PRECISIONS[1:] and row["peer"]:
                 calls[(name, PEER, precision)] = workloads.inference_call(
-                    peer, x)
+                    ctx.in_precision(name, precision, peer=True), x)
         if batch == 1:
             reference = calls[(name, "float32")]()
             for precision in ctx.precisions[1:]:
@@ -65,20 +64,21 @@ def _inference(ctx, name):
 def _training(ctx, name):
     cfg = ctx.config
     row = ctx.rows[name]
-    precisions = [p for p in ctx.precisions if p in TRAIN_PRECISIONS]
+    precisions = [p for p in ctx.precisions if p in POLICY_PRECISIONS]
     if len(precisions) < 2:
         return
     batch = workloads.mlm_batch(cfg.train_batch_size, cfg.seq_len,
                                 row["vocabulary_size"], seed=cfg.seed)
-    with_peer = row["params"] <= cfg.train_peer_max_params
+    with_peer = row["peer"] and (
+        row["params"] <= cfg.train_peer_max_params)
     steps = {}
     for precision in precisions:
         steps[(name, precision)] = workloads.TrainStep(
             workloads.masked_lm(ctx.in_precision(name, precision)), batch)
-        peer = ctx.in_precision(name, precision, peer=True)
-        if peer is not None and with_peer and precision != "float32":
+        if with_peer and precision != "float32":
             steps[(name, PEER, precision)] = workloads.TrainStep(
-                workloads.masked_lm(peer), batch)
+                workloads.masked_lm(ctx.in_precision(name, precision,
+                                                     peer=True)), batch)
     times = ctx.rounds(steps, cfg.train_rounds,
                        f"{name}: precisions, training",
                        phase=f"precisions_train_{name}")
