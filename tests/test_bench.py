@@ -128,6 +128,8 @@ def test_profiles_split_time(full_run):
     assert abs(sum(train["share"].values()) - 1) < 1e-2
     assert train["ms"]["optimizer"] > 0
     assert train["ms"]["matmul_backward"] > 0
+    bf16 = results["profiles"]["bert_tiny"]["train_bfloat16"]
+    assert bf16["ms"]["matmul_backward"] > 0 and bf16["ms"]["optimizer"] > 0
     infer = results["profiles"]["bert_tiny"]["infer_b1"]
     assert infer["ms"]["optimizer"] == 0
     assert infer["ms"]["matmul_backward"] == 0
@@ -184,7 +186,7 @@ def _precisions_run(precisions, batch_size):
     run = runner.Run(_config(models=("bert_tiny",),
                              overrides=dict(SMALL, num_layers=1),
                              precisions=precisions, batch_size=batch_size,
-                             infer_rounds=1, train_rounds=1,
+                             infer_rounds=1, train_rounds=1, profile=False,
                              onednn_probe=False))
     run._execute("build", "build")
     run._execute("precisions", "precisions bert_tiny", "bert_tiny")

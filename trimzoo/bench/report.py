@@ -416,7 +416,8 @@ def _variants(results):
 _PROFILE_CALLS = (("infer_b1", "inference b1"),
                   ("peer_infer_b1", "keras-hub inference b1"),
                   ("train", "training step"),
-                  ("peer_train", "keras-hub training step"))
+                  ("peer_train", "keras-hub training step"),
+                  ("train_bfloat16", "training step, bfloat16"))
 
 
 def _profiles(results):

@@ -10,7 +10,9 @@ on this machine finds it faster than float32; everywhere else it stays
 float32, which is always correct. The choice and its reason are returned so
 that tools can say which precision ran. ``"float16"`` (Keras's
 ``mixed_float16``) is for GPUs; training in it needs loss scaling, which
-the pretraining loop adds.
+the pretraining loop adds. Keras post-training quantization (int8, int4,
+float8) is :func:`quantized`, not one of these precisions (see
+:data:`QUANTIZATIONS`).
 
 Examples:
 
@@ -40,8 +42,9 @@ _POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16",
 #: Keras post-training quantization modes (``model.quantize``, see
 #: :func:`quantized`) that run on a CPU. Measured against float32 by the
 #: benchmark (``tools/benchmark.py --precisions``); not a prediction
-#: precision: on a CPU without AMX their matrix products do not reach
-#: oneDNN and run slower than float32 (docs/benchmarks.md).
+#: precision: with TensorFlow their int8 products do not go through oneDNN,
+#: and on an AVX512-VNNI CPU they ran 2.3-4.3x slower than float32
+#: (docs/benchmarks.md).
 QUANTIZATIONS = ("int8", "int4", "float8")
 #: ``auto`` takes bfloat16 when it measures at least this much faster.
 MIN_SPEEDUP = 1.05

@@ -11,10 +11,13 @@ faster), ``{p}_max_abs_diff`` (largest difference of the batch-1 hidden
 states from float32's); for dtype policies also ``{p}_train_step_ms``,
 ``{p}_train_ratio``, ``peer_{p}_infer_ratio_bB`` and
 ``peer_{p}_train_ratio`` (keras-hub ``p`` time / trimzoo ``p`` time).
+With ``profile``, the step's profile in ``p`` goes to
+``results["profiles"][row]["train_{p}"]``.
 """
 
 import numpy as np
 
+from trimzoo.bench import profile as profile_lib
 from trimzoo.bench import workloads
 from trimzoo.bench.config import PEER, POLICY_PRECISIONS
 from trimzoo.utils import timing
@@ -82,9 +85,13 @@ def _training(ctx, name):
     times = ctx.rounds(steps, cfg.train_rounds,
                        f"{name}: precisions, training",
                        phase=f"precisions_train_{name}")
-    del steps
     for precision in precisions[1:]:
         _fill(row, times, name, precision, "train_step_ms", "train_ratio")
+        if cfg.profile:  # where the time of the step goes, as in float32
+            ctx.results.setdefault("profiles", {}).setdefault(name, {})[
+                f"train_{precision}"] = profile_lib.op_time_breakdown(
+                    steps[(name, precision)])
+    del steps
     ctx.release()
 
 
