@@ -260,6 +260,7 @@ def test_classifier_in_each_precision(tmp_path):
     f32, int8 = out["precisions"]["float32"], out["precisions"]["int8"]
     assert f32["agreement"] == 1.0 and 0 <= f32["accuracy"] <= 1
     assert 0.5 <= int8["agreement"] <= 1.0  # 3 classes: chance is 1/3
+    assert f32["max_abs_diff"] == 0 and 0 < int8["max_abs_diff"] < 0.1
     rounds = run.results["rounds"]
     for batch in (1, 2):
         times = rounds[f"classifier_b{batch}"]

@@ -316,16 +316,20 @@ def _classifier(results):
     if not clf:
         return []
     batch = results["config"]["batch_size"]
+    order = ["float32"] + list(results["config"].get("precisions", ()))
+    entries = [(p, clf["precisions"][p]) for p in dict.fromkeys(order)
+               if p in clf["precisions"]]
     table = [[p, _fmt(100 * e["agreement"], ".1f", "%"),
               _fmt(100 * e["accuracy"], ".1f", "%"),
+              _fmt(e.get("max_abs_diff"), ".1e"),
               _fmt(e.get("infer_ms_b1"), ".1f"),
               _fmt(e.get("infer_ratio_b1"), ".2f", "x"),
               _fmt(e.get(f"infer_ms_b{batch}"), ".1f"),
               _fmt(e.get(f"infer_ratio_b{batch}"), ".2f", "x")]
-             for p, e in clf["precisions"].items()]
+             for p, e in entries]
     return [f"## The classifier `{clf['folder']}` in each precision", "",
             _table(["precision", "labels as float32", "accuracy",
-                    "ms b1", "vs float32 b1", f"ms b{batch}",
+                    "max |logit diff|", "ms b1", "vs float32 b1", f"ms b{batch}",
                     f"vs float32 b{batch}"], table), "",
             f"Labels predicted on {clf['examples']} texts of the Rotten "
             "Tomatoes test split (accuracy: against its labels); times of "

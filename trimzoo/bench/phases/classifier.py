@@ -8,7 +8,8 @@ preprocessor, round-robin.
 
 ``results["classifier"]`` holds ``folder``, ``examples``,
 ``sequence_length`` and per precision ``agreement``, ``accuracy``,
-``infer_ms_bB`` and ``infer_ratio_bB`` (float32 time / the precision's).
+``max_abs_diff`` (of the logits from float32's), ``infer_ms_bB`` and
+``infer_ratio_bB`` (float32 time / the precision's).
 """
 
 import keras_hub
@@ -31,15 +32,15 @@ def load_classifier(folder):
         return keras_hub.models.TextClassifier.from_preset(folder)
 
 
-def predicted_labels(model, inputs, batch_size=PREDICT_BATCH):
-    """The labels ``model`` predicts for preprocessed ``inputs`` (a dict
+def predicted_logits(model, inputs, batch_size=PREDICT_BATCH):
+    """The logits ``model`` predicts for preprocessed ``inputs`` (a dict
     of ``[n, seq]`` tensors), ``batch_size`` rows per call."""
     fn = tf.function(lambda x: model(x, training=False),
                      reduce_retracing=True)
     n = int(inputs["token_ids"].shape[0])
     return np.concatenate([
         fn({k: v[i:i + batch_size] for k, v in inputs.items()}).numpy()
-        for i in range(0, n, batch_size)]).argmax(-1)
+        for i in range(0, n, batch_size)]).astype("float32")
 
 
 def run(ctx):
@@ -55,13 +56,16 @@ def run(ctx):
            "sequence_length": model.preprocessor.sequence_length,
            "precisions": {}}
     inputs = model.preprocessor(texts)
-    labels = {}
+    logits = {}
     for precision, m in ctx.each(models.items(), "classifier labels"):
-        labels[precision] = predicted_labels(m, inputs)
+        logits[precision] = predicted_logits(m, inputs)
+        labels = logits[precision].argmax(-1)
         out["precisions"][precision] = {
-            "agreement": float(np.mean(labels[precision]
-                                       == labels["float32"])),
-            "accuracy": float(np.mean(labels[precision] == gold))}
+            "agreement": float(np.mean(
+                labels == logits["float32"].argmax(-1))),
+            "accuracy": float(np.mean(labels == gold)),
+            "max_abs_diff": float(np.max(np.abs(
+                logits[precision] - logits["float32"])))}
     for batch in sorted({1, cfg.batch_size}):
         x = model.preprocessor(texts[:batch])
         calls = {p: workloads.inference_call(m, x) for p, m in models.items()}
