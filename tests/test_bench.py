@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from trimzoo.bench import flops, goals, report, runner, timing, workloads
+from trimzoo.bench.environment import environment
 import trimzoo
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
@@ -31,7 +32,8 @@ def _config(**kwargs):
         seq_len=16, batch_size=8, train_batch_size=2, infer_rounds=2,
         train_rounds=2, tflite_rounds=2, scaling_rounds=1,
         seq_lens=(16, 32), batch_sizes=(1, 2), tflite_isolate=False,
-        variants=False, memory=False, progress=False, isolate_phases=False)
+        variants=False, memory=False, progress=False, isolate_phases=False,
+        precisions=("float32",), onednn_probe=False)
     base.update(kwargs)
     return runner.BenchmarkConfig(**base)
 
@@ -44,7 +46,9 @@ def _number(value):
 def full_run(tmp_path_factory):
     """One run with every phase on two tiny rows (one with a peer)."""
     out = tmp_path_factory.mktemp("bench")
-    results = runner.run(_config(memory=True, variants=True),
+    results = runner.run(_config(memory=True, variants=True,
+                                 precisions=("bfloat16", "int8"),
+                                 onednn_probe=True),
                          command="pytest")
     report.write_report(results, str(out))
     return results, out
@@ -108,6 +112,7 @@ def test_report_markdown_sections(full_run):
                     "## FLOPs check", "## Plots"):
         assert heading in text, heading
     assert "Command: `pytest`" in text
+    assert "## Precisions" in text and "oneDNN v" in text
     assert "bert_base not in this run" in text
     for plot in report.PLOTS:
         assert f"({plot})" in text
@@ -123,6 +128,8 @@ def test_profiles_split_time(full_run):
     assert abs(sum(train["share"].values()) - 1) < 1e-2
     assert train["ms"]["optimizer"] > 0
     assert train["ms"]["matmul_backward"] > 0
+    bf16 = results["profiles"]["bert_tiny"]["train_bfloat16"]
+    assert bf16["ms"]["matmul_backward"] > 0 and bf16["ms"]["optimizer"] > 0
     infer = results["profiles"]["bert_tiny"]["infer_b1"]
     assert infer["ms"]["optimizer"] == 0
     assert infer["ms"]["matmul_backward"] == 0
@@ -143,7 +150,8 @@ def test_drop_rows_and_goals_listed():
     assert _number(drop["infer_speedup_vs_ref_b1"])
     assert _number(drop["train_speedup_vs_ref"])
     unmeasured = [g for g in results["goals"] if g["met"] is None]
-    assert len(unmeasured) == 5  # peers off, and no base/large models.
+    # Peers off, no base/large models, bfloat16 not timed.
+    assert len(unmeasured) == 7
 
 
 @pytest.mark.slow
@@ -166,6 +174,100 @@ def test_config_errors():
         runner.parse_drops(["bert_base"], ["bert_base"])
     with pytest.raises(ValueError, match="not one of the rows"):
         runner.Run(_config(reference="bort"))
+    with pytest.raises(ValueError, match=r"Unknown precisions \['fp8'\]. "
+                       r"Valid values: \['float32', 'bfloat16', 'int8'"):
+        runner.Run(_config(precisions=("bfloat16", "fp8")))
+    assert runner.resolve_precisions(_config(precisions=("int8",))) == (
+        "float32", "int8")
+
+
+def _precisions_run(precisions, batch_size):
+    """The build and precisions phases of a one-layer bert_tiny row."""
+    run = runner.Run(_config(models=("bert_tiny",),
+                             overrides=dict(SMALL, num_layers=1),
+                             precisions=precisions, batch_size=batch_size,
+                             infer_rounds=1, train_rounds=1, profile=False,
+                             onednn_probe=False))
+    run._execute("build", "build")
+    run._execute("precisions", "precisions bert_tiny", "bert_tiny")
+    assert "errors" not in run.results, run.results["errors"]
+    return run, run.rows["bert_tiny"], run.results["rounds"]
+
+
+def test_int8_inference_rows_in_results_and_report():
+    """Keras int8 against float32 at batch 1 and batch_size: the row's
+    ratios are the medians of the rounds it records, and the report shows
+    them and the CPU's units."""
+    run, row, rounds = _precisions_run(("int8",), batch_size=4)
+    for batch in (1, 4):
+        times = rounds[f"precisions_infer_b{batch}_bert_tiny"]
+        assert set(times) == {"bert_tiny@float32", "bert_tiny@int8"}
+        assert row[f"int8_infer_ratio_b{batch}"] == timing.median_ratio(
+            times["bert_tiny@float32"], times["bert_tiny@int8"])
+    # Quantized: inference only, without the peer.
+    assert "precisions_train_bert_tiny" not in rounds
+    assert "int8_train_ratio" not in row
+    assert "peer_int8_infer_ratio_b1" not in row
+    # It really ran quantized: near float32, not equal to it.
+    assert 0 < row["int8_max_abs_diff"] < 0.1
+
+    results = dict(run.results, models=[row],
+                   environment=environment(onednn=False))
+    text = report.markdown(results)
+    assert "## Precisions: bfloat16 and Keras quantization vs float32" in text
+    line = next(l for l in text.splitlines()
+                if l.startswith("| bert_tiny | int8 |"))
+    assert f"| {row['int8_infer_ratio_b1']:.2f}x |" in line
+    assert f"| {row['int8_infer_ratio_b4']:.2f}x |" in line
+    for unit in ("AMX-BF16", "AVX512-BF16", "AMX-INT8", "AVX512-VNNI"):
+        assert unit in text
+
+
+def test_bfloat16_training_rows():
+    """The bfloat16 training step and inference against float32 and
+    against keras-hub's in bfloat16, in the same rounds."""
+    _, row, rounds = _precisions_run(("bfloat16",), batch_size=1)
+    assert set(rounds["precisions_infer_b1_bert_tiny"]) == {
+        "bert_tiny@float32", "bert_tiny@bfloat16",
+        "bert_tiny@keras_hub@bfloat16"}
+    train = rounds["precisions_train_bert_tiny"]
+    assert set(train) == {"bert_tiny@float32", "bert_tiny@bfloat16",
+                          "bert_tiny@keras_hub@bfloat16"}
+    assert row["bfloat16_train_ratio"] == timing.median_ratio(
+        train["bert_tiny@float32"], train["bert_tiny@bfloat16"])
+    assert row["peer_bfloat16_train_ratio"] == timing.median_ratio(
+        train["bert_tiny@keras_hub@bfloat16"], train["bert_tiny@bfloat16"])
+    assert _number(row["bfloat16_infer_ratio_b1"])
+    assert _number(row["peer_bfloat16_infer_ratio_b1"])
+    assert 0 < row["bfloat16_max_abs_diff"] < 0.1
+
+
+def test_classifier_in_each_precision(tmp_path):
+    """A fine-tuned classifier folder: labels compared with float32's on
+    the test split's texts, and timed round-robin at batch 1 and
+    batch_size."""
+    from helpers import make_classifier_run
+
+    folder = os.path.join(make_classifier_run(tmp_path), "best")
+    run = runner.Run(_config(models=("bert_tiny",), classifier=folder,
+                             classifier_examples=12, precisions=("int8",),
+                             batch_size=2, infer_rounds=2))
+    run._execute("classifier", "classifier")
+    assert "errors" not in run.results, run.results["errors"]
+    out = run.results["classifier"]
+    assert (out["folder"], out["examples"]) == (folder, 12)
+    assert set(out["precisions"]) == {"float32", "int8"}
+    f32, int8 = out["precisions"]["float32"], out["precisions"]["int8"]
+    assert f32["agreement"] == 1.0 and 0 <= f32["accuracy"] <= 1
+    assert 0.5 <= int8["agreement"] <= 1.0  # 3 classes: chance is 1/3
+    assert f32["max_abs_diff"] == 0 and 0 < int8["max_abs_diff"] < 0.1
+    rounds = run.results["rounds"]
+    for batch in (1, 2):
+        times = rounds[f"classifier_b{batch}"]
+        assert int8[f"infer_ratio_b{batch}"] == timing.median_ratio(
+            times["float32"], times["int8"])
+    text = "\n".join(report._classifier(run.results))
+    assert f"\n| int8 | {100 * int8['agreement']:.1f}% |" in text
 
 
 def _synthetic_results(bort_speedup, drop_speedup):
@@ -218,6 +320,41 @@ def test_goals_met_and_missed():
     assert drop["met"] is False and drop["why"]
 
 
+def test_bfloat16_goals_judged_on_amx_only():
+    results = _synthetic_results(bort_speedup=12.0, drop_speedup=1.5)
+    results["reference"] = "bert_base"
+    results["models"][0].update(
+        bfloat16_infer_ratio_b1=1.2, bfloat16_infer_ratio_b8=1.4,
+        bfloat16_train_ratio=1.1, peer_bfloat16_infer_ratio_b1=1.05,
+        peer_bfloat16_infer_ratio_b8=0.97, peer_bfloat16_train_ratio=1.0)
+
+    def table(amx):
+        results["environment"] = {"cpu_units": {"amx_bf16": amx}}
+        return {g["goal"]: g for g in goals.evaluate(results)}
+
+    infer = ("bert_base: bfloat16 inference (batch 8) vs float32, on "
+             "AMX-BF16 CPUs")
+    train = ("bert_base: bfloat16 MLM training step vs float32, on AMX-BF16 "
+             "CPUs")
+    peer = ("bert_base: bfloat16 inference vs keras-hub BertBackbone in "
+            "bfloat16 (batch 1 and 8)")
+    no_amx = table(False)
+    assert no_amx[infer]["measured"] == 1.4 and no_amx[infer]["met"] is None
+    assert report.goal_state(no_amx[infer]) == "not judged"
+    assert "no AMX-BF16" in no_amx[infer]["detail"]
+    assert no_amx[train]["measured"] == 1.1 and no_amx[train]["met"] is None
+    # The peer goal holds everywhere; batch 8 is under 1.0x here.
+    assert no_amx[peer]["measured"] == 0.97 and no_amx[peer]["met"] is False
+    assert no_amx[peer]["why"]
+    amx = table(True)
+    assert amx[infer]["met"] is False and amx[infer]["why"]
+    assert amx[train]["met"] is False
+    results["models"][0].update(bfloat16_infer_ratio_b8=1.9,
+                                bfloat16_train_ratio=1.75)
+    amx = table(True)
+    assert amx[infer]["met"] is True and amx[train]["met"] is True
+
+
 def test_flops_match_profiler_and_structure():
     backbone = trimzoo.models.trimbert_mini(**SMALL)
     check = flops.check_flops(backbone, seq_len=16)
@@ -267,7 +404,7 @@ def test_tool_lists_flags():
                             capture_output=True, text=True, timeout=300)
     assert "Traceback" not in result.stderr
     for flag in ("--models", "--drops", "--out", "--train_batch_size",
-                 "--[no]memory"):
+                 "--[no]memory", "--precisions"):
         assert flag in result.stdout
 
 

@@ -9,8 +9,9 @@ import pytest
 
 import trimzoo
 from trimzoo.models import TrimzooClassifier
-from trimzoo.models.precision import (check_precision, resolve_precision,
-                                      with_precision)
+from trimzoo.models.precision import (PRECISIONS, QUANTIZATIONS,
+                                      check_precision, quantized,
+                                      resolve_precision, with_precision)
 from trimzoo.utils.hardware import cpu_features, describe
 
 from conftest import random_inputs
@@ -75,3 +76,49 @@ def test_bfloat16_computes_in_bfloat16_and_keeps_float32_variables(tmp_path):
     again = with_precision(plain, "bfloat16")
     np.testing.assert_array_equal(again.predict(x, verbose=0), out)
     assert with_precision(plain, "float32") is plain
+
+
+def test_int8_quantizes_the_dense_kernels_and_keeps_the_labels(tmp_path):
+    """Keras int8 of a classifier: every Dense kernel becomes an int8
+    variable (with a float32 scale), the float32 model is left as it
+    was, the labels agree with float32's, and the saved float32 weights
+    load into a model that is then quantized again."""
+    model = _classifier()
+    x = random_inputs(batch=8, length=12)
+    reference = np.asarray(model(x))
+    weights = [w.copy() for w in model.get_weights()]
+    fast = quantized(model, "int8")
+    dense = [l for l in fast._flatten_layers()
+             if isinstance(l, keras.layers.Dense)]
+    assert len(dense) >= 2 * 2 + 1  # qkv, output, FFN x2 per layer; head
+    for layer in dense:
+        assert layer.dtype_policy.name == "int8_from_float32", layer.path
+        assert keras.backend.standardize_dtype(layer._kernel.dtype) == (
+            "int8"), layer.path
+    assert all(np.array_equal(a, b)
+               for a, b in zip(model.get_weights(), weights))
+    out = np.asarray(fast(x))
+    assert 0 < np.abs(out - reference).max() < 0.05
+    np.testing.assert_array_equal(out.argmax(-1), reference.argmax(-1))
+    path = str(tmp_path / "float32.weights.h5")
+    model.save_weights(path)
+    plain = _classifier()
+    plain.load_weights(path)
+    np.testing.assert_array_equal(np.asarray(quantized(plain, "int8")(x)),
+                                  out)
+
+
+def test_unknown_quantization_and_int8_prediction_are_refused():
+    from trimzoo.predict import load_predictor
+
+    with pytest.raises(ValueError, match=r"Unknown quantization mode "
+                       r"'int2'. Valid values: \['int8', 'int4', "
+                       r"'float8'\]"):
+        quantized(_classifier(), "int2")
+    # Keras int8 runs slower than float32 on CPUs (docs/benchmarks.md):
+    # not a prediction precision.
+    assert "int8" in QUANTIZATIONS and "int8" not in PRECISIONS
+    with pytest.raises(ValueError, match=r"Unknown precision 'int8'. Valid "
+                       r"values: \['auto', 'float32', 'bfloat16', "
+                       r"'float16'\]"):
+        load_predictor("/no/such/folder", precision="int8")

@@ -7,9 +7,10 @@ Writes ``DIR/report.md``, ``DIR/results.json`` and PNG plots: parameters,
 FLOPs per token (checked against the TF profiler), Keras inference latency
 and throughput, MLM training-step throughput, TFLite float32 and dynamic
 int8 latency, peak memory, the keras-hub peer at the same architecture
-timed round-robin with trimzoo, the share of the machine's matmul rate,
-scaling with sequence length and batch size, ratios against the reference
-and the speed goals (met or missed, and why). The default model set (one
+timed round-robin with trimzoo, bfloat16 and Keras int8 against float32
+(``--precisions``; the peer in the same precision too), the share of the
+machine's matmul rate, scaling with sequence length and batch size,
+ratios against the reference and the speed goals (met or missed, and why). The default model set (one
 mini model per paper) runs in minutes; the goals are about the full set
 above (see docs/benchmarks.md). The library is ``trimzoo.bench``.
 """
@@ -44,6 +45,20 @@ flags.DEFINE_list("seq_lens", ["64", "128", "256", "512"],
                   "Sequence lengths of the scaling sweep (batch 1).")
 flags.DEFINE_list("batch_sizes", ["1", "2", "4", "8", "16"],
                   "Batch sizes of the scaling sweep.")
+flags.DEFINE_list("precisions", list(runner_lib.DEFAULT_PRECISIONS),
+                  "Precisions timed against float32: each row's inference "
+                  "at batch 1 and --batch_size and, in bfloat16, its "
+                  "training step and the keras-hub peer in bfloat16. "
+                  "Values: " + ",".join(runner_lib.PRECISIONS) + " (int8, "
+                  "int4, float8: Keras model.quantize); 'float32' alone "
+                  "switches the phase off.")
+flags.DEFINE_string("classifier", None,
+                    "A fine-tuned classifier folder (RUN/best of "
+                    "tools/finetune.py): its labels on the Rotten Tomatoes "
+                    "test split and its speed at batch 1 and --batch_size "
+                    "in each of --precisions, against float32.")
+flags.DEFINE_integer("classifier_examples", 0, "Test texts the "
+                     "--classifier labels are compared on (0: all).")
 flags.DEFINE_integer("train_peer_max_params", 200_000_000,
                      "Rows above this many parameters get no keras-hub "
                      "training peer (memory).")
@@ -83,6 +98,9 @@ def main(argv):
         scaling_rounds=FLAGS.scaling_rounds,
         seq_lens=tuple(int(v) for v in FLAGS.seq_lens),
         batch_sizes=tuple(int(v) for v in FLAGS.batch_sizes),
+        precisions=tuple(FLAGS.precisions),
+        classifier=FLAGS.classifier,
+        classifier_examples=FLAGS.classifier_examples,
         peers=FLAGS.peers,
         train_peer_max_params=FLAGS.train_peer_max_params,
         tflite=FLAGS.tflite, scaling=FLAGS.scaling,
@@ -96,8 +114,8 @@ def main(argv):
     path = report.write_report(results, FLAGS.out)
     print(f"Report: {os.path.abspath(path)}")
     for goal in results["goals"]:
-        state = {True: "met", False: "MISSED", None: "not measured"}[
-            goal["met"]]
+        state = report.goal_state(goal)
+        state = "MISSED" if state == "missed" else state
         print(f"  [{state}] {goal['goal']} ({goal['target']})")
 
 

@@ -57,7 +57,9 @@ flags.DEFINE_string("precision", "float32", "What a model folder computes "
                     "bfloat16 (the same float32 weights, bfloat16 "
                     "arithmetic) or auto (bfloat16 only where this CPU has "
                     "bfloat16 units and it measures faster). Exports run as "
-                    "exported: float32 only.")
+                    "exported: float32 only. Keras int8 is not offered: "
+                    "slower than float32 on CPUs (docs/benchmarks.md); for "
+                    "int8 export to TFLite.")
 flags.mark_flags_as_required(["model", "input", "output"])
 FLAGS = flags.FLAGS
 

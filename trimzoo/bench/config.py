@@ -16,6 +16,7 @@ Examples:
 import dataclasses
 
 from trimzoo.models import list_models
+from trimzoo.models.precision import QUANTIZATIONS
 
 #: ``make bench``: one mini model per paper, minutes on two cores.
 DEFAULT_MODELS = ("bert_mini", "trimbert_mini", "bort_mini")
@@ -25,6 +26,17 @@ FULL_MODELS = ("bert_base", "trimbert_base", "bort", "bert_large")
 DEFAULT_DROPS = ("bert_base:4",)
 #: Second part of the round-robin key of a row's keras-hub peer.
 PEER = "keras_hub"
+#: What the ``precisions`` phase can time against float32: Keras dtype
+#: policies (``trimzoo.models.precision.with_precision``) and Keras
+#: post-training quantization modes (``trimzoo.models.precision.quantized``).
+PRECISIONS = ("float32", "bfloat16") + QUANTIZATIONS
+#: ``make bench``: bfloat16 and Keras int8 against float32.
+DEFAULT_PRECISIONS = ("float32", "bfloat16", "int8")
+#: The Keras dtype policies among them: timed in the training step too,
+#: and with the keras-hub peer. Quantized models are inference only and
+#: timed without the peer (on a CPU they run slower than float32:
+#: docs/benchmarks.md).
+POLICY_PRECISIONS = ("float32", "bfloat16")
 
 
 @dataclasses.dataclass
@@ -61,6 +73,12 @@ class BenchmarkConfig:
         infer_rounds, train_rounds, tflite_rounds, scaling_rounds: timed
             rounds per phase.
         seq_lens, batch_sizes: the scaling sweeps (batch 1 / ``seq_len``).
+        precisions: what the ``precisions`` phase times against float32
+            (see :data:`PRECISIONS`; float32 is always in): each row's
+            inference at batch 1 and ``batch_size`` in each, and in each
+            of :data:`POLICY_PRECISIONS` its training step and the
+            keras-hub peer in the same precision. Only float32: the
+            phase is off.
         peers, tflite, scaling, memory, variants, profile, flops_check:
             switch phases on or off.
         train_peer_max_params: rows above this size get no keras-hub
@@ -71,6 +89,15 @@ class BenchmarkConfig:
         isolate_phases: run every phase in a fresh process (see
             ``trimzoo.bench.runner.Run``); off only for small models
             (tests).
+        classifier: a fine-tuned classifier folder (``RUN/best`` of
+            ``tools/finetune.py``) to time and compare in every precision
+            of ``precisions`` (``trimzoo.bench.phases.classifier``), or
+            None.
+        classifier_examples: texts of the Rotten Tomatoes test split its
+            labels are compared on (0: all).
+        onednn_probe: record what oneDNN dispatches to in the report
+            header (``trimzoo.utils.hardware.onednn_info``, 5-10 s; off
+            in tests).
     """
 
     models: tuple = DEFAULT_MODELS
@@ -86,6 +113,7 @@ class BenchmarkConfig:
     scaling_rounds: int = 3
     seq_lens: tuple = (64, 128, 256, 512)
     batch_sizes: tuple = (1, 2, 4, 8, 16)
+    precisions: tuple = DEFAULT_PRECISIONS
     peers: bool = True
     train_peer_max_params: int = 200_000_000
     tflite: bool = True
@@ -98,6 +126,9 @@ class BenchmarkConfig:
     seed: int = 0
     progress: bool = True
     isolate_phases: bool = True
+    classifier: str = None
+    classifier_examples: int = 0
+    onednn_probe: bool = True
 
 
 def parse_drops(drops, models):
@@ -130,6 +161,21 @@ def resolve_specs(config):
     for spec in specs:
         spec.overrides = dict(config.overrides)
     return specs
+
+
+def resolve_precisions(config):
+    """The precisions of a run, float32 first; a ValueError for an unknown
+    one, listing :data:`PRECISIONS`.
+
+    >>> resolve_precisions(BenchmarkConfig(precisions=("int8",)))
+    ('float32', 'int8')
+    """
+    unknown = [p for p in config.precisions if p not in PRECISIONS]
+    if unknown:
+        raise ValueError(f"Unknown precisions {unknown}. Valid values: "
+                         f"{list(PRECISIONS)}.")
+    return ("float32",) + tuple(dict.fromkeys(
+        p for p in config.precisions if p != "float32"))
 
 
 def resolve_reference(config, specs):

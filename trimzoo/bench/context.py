@@ -9,7 +9,8 @@ import keras
 from tqdm.auto import tqdm
 
 from trimzoo.bench import workloads
-from trimzoo.bench.config import resolve_reference, resolve_specs, round_key
+from trimzoo.bench.config import (resolve_precisions, resolve_reference,
+                                  resolve_specs, round_key)
 from trimzoo.bench.memory import build_model
 from trimzoo.utils import timing
 
@@ -32,10 +33,12 @@ class Context:
         self.config = config
         self.specs = resolve_specs(config)
         self.reference = resolve_reference(config, self.specs)
+        self.precisions = resolve_precisions(config)
         self.rows = {} if rows is None else rows
         self.results = {}
         self._backbones = {}
         self._peers = {}
+        self._precisions = {}
 
     # -- models -------------------------------------------------------------
 
@@ -57,10 +60,25 @@ class Context:
             self._peers[name] = workloads.keras_hub_peer(self.backbone(name))
         return self._peers[name]
 
+    def in_precision(self, name, precision, peer=False):
+        """The row's backbone (``peer``: its keras-hub peer, or None) in
+        ``precision`` (``workloads.in_precision``), with the weights of
+        the float32 one; built on first use."""
+        key = (name, precision, peer)
+        if key not in self._precisions:
+            # The peer first: building it sets the backbone's weights.
+            model = self.peer(name) if self.rows[name]["peer"] else None
+            if not peer:
+                model = self.backbone(name)
+            self._precisions[key] = None if model is None else (
+                workloads.in_precision(model, precision))
+        return self._precisions[key]
+
     def release(self):
         """Drops every model of this process."""
         self._backbones.clear()
         self._peers.clear()
+        self._precisions.clear()
         gc.collect()
 
     def inputs(self, name, batch_size, seq_len):

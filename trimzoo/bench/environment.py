@@ -1,11 +1,14 @@
-"""The machine a benchmark ran on: CPU, memory, load, library versions and
-the CPU's theoretical peak (see :mod:`trimzoo.bench.roofline`).
+"""The machine a benchmark ran on: CPU, its low-precision units, what
+oneDNN dispatches to, memory, load, library versions and the CPU's
+theoretical peak (see :mod:`trimzoo.bench.roofline`).
 
 Examples:
 
->>> env = environment()
+>>> env = environment(onednn=False)
 >>> env["cores"] >= 1 and env["cpu_peak"]["fp32_lanes"] in (4, 8, 16)
 True
+>>> sorted(env["cpu_units"])
+['amx_bf16', 'amx_int8', 'avx512_bf16', 'avx512_vnni', 'avx_vnni']
 """
 
 import importlib.metadata as md
@@ -15,6 +18,7 @@ import platform
 import tensorflow as tf
 
 from trimzoo.bench.roofline import cpu_peak
+from trimzoo.utils import hardware
 
 
 def _cpu_model():
@@ -47,8 +51,16 @@ def load_average():
         return None
 
 
-def environment():
-    """Machine and library versions, for the report header."""
+def environment(onednn=True):
+    """Machine and library versions, for the report header.
+
+    Args:
+        onednn: bool. Probe what oneDNN dispatches to
+            (``trimzoo.utils.hardware.onednn_info``: a fresh process,
+            5-10 s). Defaults to True.
+    """
+    features = hardware.cpu_features()
+    present = set(features["bf16_units"] + features["int8_units"])
     versions = {"python": platform.python_version()}
     for package in ("tensorflow", "keras", "keras-hub", "numpy",
                     "ai-edge-litert"):
@@ -67,5 +79,10 @@ def environment():
             "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
         },
         "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default (on)"),
+        # Every low-precision unit trimzoo knows, present or not.
+        "cpu_units": {flag: flag in present for flag in
+                      hardware.BF16_FLAGS + hardware.INT8_FLAGS},
+        "cpu_features": hardware.describe(features),
+        "onednn_dispatch": hardware.onednn_info() if onednn else None,
         "cpu_peak": cpu_peak(),
     }

@@ -15,6 +15,9 @@ MATMUL_FRACTION = 0.85
 TRIMBERT_TRAIN = 1.4
 BORT_INFER = 11.0
 DROP4_REDUCTION = 0.30
+#: bfloat16 over float32 on CPUs with AMX-BF16 tiles (judged only there).
+BF16_INFER_AMX = 1.8
+BF16_TRAIN_AMX = 1.7
 
 
 def _rows(results):
@@ -111,6 +114,62 @@ def _goal(goal, target, measured, met, detail="", why=None):
     return entry
 
 
+def _bf16_goals(results, rows, batch):
+    """bfloat16 against float32 on the reference (the AMX targets) and
+    trimzoo against keras-hub, both in bfloat16, on every peer row."""
+    goals = []
+    ref = rows.get(results.get("reference"), {})
+    units = results.get("environment", {}).get("cpu_units") or {}
+    amx = units.get("amx_bf16")
+    for title, key, threshold, other in (
+            (f"inference (batch {batch})", f"infer_ratio_b{batch}",
+             BF16_INFER_AMX, "infer_ratio_b1"),
+            ("MLM training step", "train_ratio", BF16_TRAIN_AMX, None)):
+        goal = (f"{ref.get('model', 'reference')}: bfloat16 {title} vs "
+                "float32, on AMX-BF16 CPUs")
+        value = ref.get(f"bfloat16_{key}")
+        if value is None:
+            goals.append(_goal(goal, f">= {threshold:.1f}x", None, None,
+                               "bfloat16 not timed (--precisions)"))
+            continue
+        detail = f"batch 1: {ref[f'bfloat16_{other}']:.2f}x; " if (
+            other) else ""
+        if not amx:
+            goals.append(_goal(goal, f">= {threshold:.1f}x", value, None,
+                               detail + "not judged: this CPU has no "
+                               "AMX-BF16"))
+            continue
+        met = value >= threshold
+        goals.append(_goal(goal, f">= {threshold:.1f}x", value, met,
+                           detail.rstrip("; "), None if met else (
+                               "bfloat16 runs on the AMX-BF16 tiles only "
+                               "where oneDNN dispatches to them (see the "
+                               "header); the parts of the step that stay "
+                               "in float32 (layernorms, softmax, the "
+                               "optimizer) do not speed up.")))
+    for row in rows.values():
+        b1 = row.get("peer_bfloat16_infer_ratio_b1")
+        bb = row.get(f"peer_bfloat16_infer_ratio_b{batch}")
+        if b1 is None or bb is None:
+            continue
+        value = min(b1, bb)
+        met = value >= PEER_INFER
+        train = row.get("peer_bfloat16_train_ratio")
+        goals.append(_goal(
+            f"{row['model']}: bfloat16 inference vs keras-hub "
+            f"BertBackbone in bfloat16 (batch 1 and {batch})",
+            f">= {PEER_INFER:.1f}x", value, met,
+            f"batch 1: {b1:.2f}x, batch {batch}: {bb:.2f}x"
+            + (f"; training step: {train:.2f}x" if train else ""),
+            None if met else (
+                "Both models run the same oneDNN bfloat16 matrix kernels; "
+                "the ratio moves with the work around them (casts between "
+                "bfloat16 and float32, layernorms, softmax) and with the "
+                "noise of the run (see the float32 ratio of the same row "
+                "for comparison).")))
+    return goals
+
+
 def evaluate(results):
     """The goals table: a list of dicts with ``goal``, ``target``,
     ``measured`` (a number or None), ``met`` (True, False, or None when
@@ -204,4 +263,5 @@ def evaluate(results):
     else:
         goals.append(_goal(title, f">= {100 * DROP4_REDUCTION:.0f}%", None,
                            None, "needs bert_base (with --drops=bert_base:4)"))
+    goals += _bf16_goals(results, rows, batch)
     return goals

@@ -5,8 +5,9 @@ object per row (preset or layer-dropped preset) with at least
 :data:`REQUIRED_COLUMNS`. ``report.md`` is the same numbers for a reader:
 machine and command, the main table (with the roofline columns: the share
 of the measured matmul rate and of the CPU's theoretical FMA peak), the
-keras-hub peer ratios, the trade-off table against the reference, the goals
-(met or missed, and why), what helps (XLA), where the time goes, the FLOPs
+keras-hub peer ratios, the precisions table (bfloat16, Keras int8... against
+float32 and against the peer in the same precision), the trade-off table
+against the reference, the goals (met or missed, and why), what helps (XLA), where the time goes, the FLOPs
 check, and the plots (:mod:`trimzoo.bench.plots`); one function per
 section.
 """
@@ -71,8 +72,17 @@ def write_json(results, out_dir):
 
 # --- Markdown ------------------------------------------------------------------------
 
-def _met(value):
-    return {True: "**met**", False: "**missed**", None: "not measured"}[value]
+def goal_state(goal):
+    """``"met"``, ``"missed"``, ``"not judged"`` (measured, but the target
+    is not for this machine) or ``"not measured"``."""
+    if goal["met"] is None:
+        return "not measured" if goal["measured"] is None else "not judged"
+    return "met" if goal["met"] else "missed"
+
+
+def _met(goal):
+    state = goal_state(goal)
+    return f"**{state}**" if goal["met"] is not None else state
 
 
 def _goal_value(goal):
@@ -100,6 +110,7 @@ def _header(results, rows):
     if peak and peak.get("gflops"):
         out.append(f"Theoretical float32 peak: {peak['gflops']:.0f} GFLOP/s "
                    f"= {peak['formula']}.  ")
+    out += _units(env)
     out.append(f"Versions: {versions}; oneDNN {env['onednn']}; TF threads "
                f"intra {env['tf_threads']['intra_op'] or 'default'}, inter "
                f"{env['tf_threads']['inter_op'] or 'default'}.  ")
@@ -119,6 +130,35 @@ def _header(results, rows):
                f"{cfg['tflite_rounds']} (TFLite) round-robin rounds after "
                "warm-up.")
     out.append("")
+    return out
+
+
+def _units(env):
+    """The header's lines on the CPU's low-precision units (present or
+    not) and what oneDNN dispatches to.
+
+    >>> print("\\n".join(_units({"cpu_units": {"amx_bf16": False,
+    ...     "avx512_bf16": True}, "onednn_dispatch": {"version": "v3.7",
+    ...     "isa": "AVX-512", "kernels": {"float32": "gemm_api",
+    ...     "int8": None}}})))
+    Low-precision units: AMX-BF16 no, AVX512-BF16 yes.  
+    oneDNN v3.7 dispatches to AVX-512; matrix products: float32 gemm_api, int8 not through oneDNN.  
+    """
+    out = []
+    units = env.get("cpu_units")
+    if units:
+        out.append("Low-precision units: " + ", ".join(
+            f"{flag.upper().replace('_', '-')} "
+            f"{'yes' if present else 'no'}"
+            for flag, present in units.items()) + ".  ")
+    dispatch = env.get("onednn_dispatch")
+    if dispatch and "error" in dispatch:
+        out.append(f"oneDNN probe failed: {dispatch['error']}  ")
+    elif dispatch:
+        kernels = ", ".join(f"{dtype} {kernel or 'not through oneDNN'}"
+                            for dtype, kernel in dispatch["kernels"].items())
+        out.append(f"oneDNN {dispatch['version']} dispatches to "
+                   f"{dispatch['isa']}; matrix products: {kernels}.  ")
     return out
 
 
@@ -232,6 +272,72 @@ def _peers(results, rows):
     return out
 
 
+def _precisions(results, rows):
+    """Each row in each precision of the run against float32, and
+    against its keras-hub peer in the same precision."""
+    cfg = results["config"]
+    batch = cfg["batch_size"]
+    precisions = [p for p in cfg.get("precisions", ()) if p != "float32"]
+    measured = [r for r in rows if any(
+        r.get(f"{p}_infer_ratio_b1") for p in precisions)]
+    if not measured:
+        return []
+    table = [[r["model"], p,
+              _fmt(r.get(f"{p}_infer_ratio_b1"), ".2f", "x"),
+              _fmt(r.get(f"{p}_infer_ratio_b{batch}"), ".2f", "x"),
+              _fmt(r.get(f"{p}_train_ratio"), ".2f", "x"),
+              _fmt(r.get(f"{p}_max_abs_diff"), ".1e"),
+              _fmt(r.get(f"peer_{p}_infer_ratio_b1"), ".2f", "x"),
+              _fmt(r.get(f"peer_{p}_infer_ratio_b{batch}"), ".2f", "x"),
+              _fmt(r.get(f"peer_{p}_train_ratio"), ".2f", "x")]
+             for r in measured for p in precisions]
+    return ["## Precisions: bfloat16 and Keras quantization vs float32", "",
+            _table(["model", "precision", "vs float32 b1",
+                    f"vs float32 b{batch}", "training vs float32",
+                    "max |diff|", "vs keras-hub b1", f"vs keras-hub b{batch}",
+                    "training vs keras-hub"], table), "",
+            "vs float32: the row's float32 time over its time in the "
+            "precision, timed round-robin with it (above 1: faster). "
+            "bfloat16 is Keras's mixed_bfloat16 policy (float32 variables, "
+            "bfloat16 products and activations); int8, int4 and float8 are "
+            "Keras post-training quantization (`model.quantize`) of the "
+            "float32 model, inference only and timed without the peer. "
+            "max |diff|: the largest difference of the batch-1 hidden "
+            "states from float32's. vs keras-hub: the peer's time over "
+            "trimzoo's, both in the same precision and the same rounds "
+            "(above 1: trimzoo is faster). "
+            "The header says which bfloat16 and int8 units this CPU has "
+            "and where oneDNN runs each product.", ""]
+
+
+def _classifier(results):
+    """A fine-tuned classifier's labels and speed in each precision."""
+    clf = results.get("classifier")
+    if not clf:
+        return []
+    batch = results["config"]["batch_size"]
+    order = ["float32"] + list(results["config"].get("precisions", ()))
+    entries = [(p, clf["precisions"][p]) for p in dict.fromkeys(order)
+               if p in clf["precisions"]]
+    table = [[p, _fmt(100 * e["agreement"], ".1f", "%"),
+              _fmt(100 * e["accuracy"], ".1f", "%"),
+              _fmt(e.get("max_abs_diff"), ".1e"),
+              _fmt(e.get("infer_ms_b1"), ".1f"),
+              _fmt(e.get("infer_ratio_b1"), ".2f", "x"),
+              _fmt(e.get(f"infer_ms_b{batch}"), ".1f"),
+              _fmt(e.get(f"infer_ratio_b{batch}"), ".2f", "x")]
+             for p, e in entries]
+    return [f"## The classifier `{clf['folder']}` in each precision", "",
+            _table(["precision", "labels as float32", "accuracy",
+                    "max |logit diff|", "ms b1", "vs float32 b1", f"ms b{batch}",
+                    f"vs float32 b{batch}"], table), "",
+            f"Labels predicted on {clf['examples']} texts of the Rotten "
+            "Tomatoes test split (accuracy: against its labels); times of "
+            f"the model on {clf['sequence_length']}-token batches cut by "
+            "its own preprocessor, round-robin, vs float32 as float32 time "
+            "over the precision's.", ""]
+
+
 def _tradeoffs(results, rows):
     batch = results["config"]["batch_size"]
     ref = results["reference"]
@@ -279,7 +385,7 @@ def _goals(results):
     out = ["## Goals", ""]
     out.append(_table(
         ["goal", "target", "measured", "result", "detail"],
-        [[g["goal"], g["target"], _goal_value(g), _met(g["met"]),
+        [[g["goal"], g["target"], _goal_value(g), _met(g),
           g.get("detail", "")] for g in results.get("goals", [])]))
     missed = [g for g in results.get("goals", []) if g["met"] is False]
     if missed:
@@ -314,7 +420,8 @@ def _variants(results):
 _PROFILE_CALLS = (("infer_b1", "inference b1"),
                   ("peer_infer_b1", "keras-hub inference b1"),
                   ("train", "training step"),
-                  ("peer_train", "keras-hub training step"))
+                  ("peer_train", "keras-hub training step"),
+                  ("train_bfloat16", "training step, bfloat16"))
 
 
 def _profiles(results):
@@ -366,6 +473,8 @@ def markdown(results):
     out = _header(results, rows)
     out += _models(results, rows)
     out += _peers(results, rows)
+    out += _precisions(results, rows)
+    out += _classifier(results)
     out += _tradeoffs(results, rows)
     out += _goals(results)
     out += _variants(results)

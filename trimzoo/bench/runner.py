@@ -19,7 +19,8 @@ Examples:
 ...                    max_sequence_length=16),
 ...     peers=False, tflite=False, scaling=False, memory=False,
 ...     variants=False, profile=False, flops_check=False, infer_rounds=1,
-...     train_rounds=1, progress=False, isolate_phases=False))
+...     train_rounds=1, progress=False, isolate_phases=False,
+...     precisions=("float32",), onednn_probe=False))
 >>> row = results["models"][0]
 >>> row["model"], row["num_layers"], row["infer_ms_b1"] > 0
 ('bert_tiny', 1, True)
@@ -32,11 +33,14 @@ from trimzoo.bench import goals
 from trimzoo.bench.config import (  # noqa: F401  (names of this module)
     DEFAULT_DROPS,
     DEFAULT_MODELS,
+    DEFAULT_PRECISIONS,
     FULL_MODELS,
     PEER,
+    PRECISIONS,
     BenchmarkConfig,
     ModelSpec,
     parse_drops,
+    resolve_precisions,
     resolve_reference,
     resolve_specs,
     round_key,
@@ -119,7 +123,7 @@ class Run:
     def run(self):
         cfg = self.config
         started = time.time()
-        self.results["environment"] = environment()
+        self.results["environment"] = environment(cfg.onednn_probe)
         self._execute("build", "build")
         self._execute("inference", "inference")
         if cfg.profile:
@@ -127,7 +131,12 @@ class Run:
         for name in self.context.each(training_phase.order(self.context),
                                       "training groups"):
             self._execute("train_group", f"training {name}", name)
-        optional = (("tflite", cfg.tflite), ("scaling", cfg.scaling),
+        if len(self.context.precisions) > 1:
+            for name in self.context.each(self.context.rows,
+                                          "precision groups"):
+                self._execute("precisions", f"precisions {name}", name)
+        optional = (("classifier", bool(cfg.classifier)),
+                    ("tflite", cfg.tflite), ("scaling", cfg.scaling),
                     ("variants", cfg.variants),
                     ("check_flops", cfg.flops_check),
                     ("memory", cfg.memory))

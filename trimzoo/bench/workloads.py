@@ -24,6 +24,7 @@ from trimzoo.utils.embedded import minilm_path
 from trimzoo.data.rotten_tomatoes import load_split
 from trimzoo.models.tokenizers import load_tokenizer, special_token_ids
 from trimzoo.models.masked_lm import TrimzooMaskedLM
+from trimzoo.models.precision import QUANTIZATIONS, quantized, with_precision
 from trimzoo.models.preprocessors import MASK_RATE
 from trimzoo.training.optimizers import create_optimizer
 from trimzoo.training.objectives import JIT_COMPILE, MaskedLMObjective
@@ -142,6 +143,16 @@ def keras_hub_peer(backbone):
     return peer
 
 
+def in_precision(model, precision):
+    """``model`` computing in ``precision`` (see
+    ``trimzoo.bench.config.PRECISIONS``) with its weights: a Keras dtype
+    policy (``with_precision``; float32: ``model`` itself) or a Keras
+    quantization mode (``quantized``: a quantized copy)."""
+    if precision in QUANTIZATIONS:
+        return quantized(model, precision)
+    return with_precision(model, precision)
+
+
 def masked_lm(backbone):
     """The masked-LM task model of a trimzoo backbone or of its keras-hub
     peer (``BertMaskedLM``); both use keras-hub's ``MaskedLMHead`` tied to
@@ -162,7 +173,9 @@ def inference_call(model, inputs, jit_compile=False):
 
     def call():
         outputs = fn(tensors)
-        return outputs["sequence_output"].numpy()
+        if isinstance(outputs, dict):  # a backbone's
+            outputs = outputs["sequence_output"]
+        return outputs.numpy()
 
     call()
     return call

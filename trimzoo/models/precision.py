@@ -10,7 +10,9 @@ on this machine finds it faster than float32; everywhere else it stays
 float32, which is always correct. The choice and its reason are returned so
 that tools can say which precision ran. ``"float16"`` (Keras's
 ``mixed_float16``) is for GPUs; training in it needs loss scaling, which
-the pretraining loop adds.
+the pretraining loop adds. Keras post-training quantization (int8, int4,
+float8) is :func:`quantized`, not one of these precisions (see
+:data:`QUANTIZATIONS`).
 
 Examples:
 
@@ -24,6 +26,7 @@ Examples:
 """
 
 import contextlib
+import warnings
 
 import keras
 import numpy as np
@@ -36,6 +39,13 @@ from trimzoo.utils import hardware
 PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 _POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16",
              "float16": "mixed_float16"}
+#: Keras post-training quantization modes (``model.quantize``, see
+#: :func:`quantized`) that run on a CPU. Measured against float32 by the
+#: benchmark (``tools/benchmark.py --precisions``); not a prediction
+#: precision: with TensorFlow their int8 products do not go through oneDNN,
+#: and on an AVX512-VNNI CPU they ran 2.3-4.3x slower than float32
+#: (docs/benchmarks.md).
+QUANTIZATIONS = ("int8", "int4", "float8")
 #: ``auto`` takes bfloat16 when it measures at least this much faster.
 MIN_SPEEDUP = 1.05
 _MEASURED = {}
@@ -127,14 +137,11 @@ def dtype_policy(name):
         keras.config.set_dtype_policy(previous)
 
 
-def with_precision(model, precision):
-    """A copy of ``model`` (a backbone or a task model with a ``backbone``)
-    computing in ``precision`` (one of :data:`PRECISIONS`), with the
-    same float32 weights; the model itself when it already does."""
-    policy = policy_name(precision)
+def _copy(model, policy):
+    """A copy of ``model`` (a backbone or a task model with a
+    ``backbone``) built under the Keras dtype policy ``policy``, holding
+    the same float32 weights and preprocessor."""
     backbone = getattr(model, "backbone", model)
-    if backbone.dtype_policy.name == policy:
-        return model
     config = model.get_config()
     if model is backbone:
         config["dtype"] = policy
@@ -142,9 +149,55 @@ def with_precision(model, precision):
         config["backbone"] = dict(config["backbone"])
         config["backbone"]["config"] = dict(config["backbone"]["config"],
                                             dtype=policy)
+        # Not rebuilt: the copy shares the model's preprocessor.
+        config.pop("preprocessor", None)
     with dtype_policy(policy):
         clone = model.__class__.from_config(config)
     clone.set_weights(model.get_weights())
     if getattr(model, "preprocessor", None) is not None:
         clone.preprocessor = model.preprocessor
+    return clone
+
+
+def with_precision(model, precision):
+    """A copy of ``model`` (a backbone or a task model with a ``backbone``)
+    computing in ``precision`` (one of :data:`PRECISIONS`), with the
+    same float32 weights; the model itself when it already does."""
+    policy = policy_name(precision)
+    if getattr(model, "backbone", model).dtype_policy.name == policy:
+        return model
+    return _copy(model, policy)
+
+
+def quantized(model, mode="int8"):
+    """A copy of ``model`` with Keras's post-training quantization
+    ``model.quantize(mode)`` applied: the kernels of its dense, einsum-dense
+    and embedding layers become ``mode`` variables (int8, int4) with
+    per-channel scales, or float8 scaling factors; layernorms, biases and
+    the position embeddings stay as they are. ``model`` keeps its float32
+    weights (quantize after loading: saved weights are float32 in every
+    precision).
+
+    Args:
+        model: a backbone or a task model.
+        mode: str. One of :data:`QUANTIZATIONS`. Defaults to ``"int8"``.
+
+    Raises:
+        ValueError: an unknown mode, listing the valid ones.
+    """
+    if mode not in QUANTIZATIONS:
+        raise ValueError(f"Unknown quantization mode {mode!r}. Valid values: "
+                         f"{list(QUANTIZATIONS)}.")
+    clone = _copy(model, getattr(model, "backbone", model).dtype_policy.name)
+    # The model only: a task's preprocessor (its tokenizer) is no layer to
+    # quantize.
+    preprocessor = getattr(clone, "preprocessor", None)
+    skip = {id(layer) for layer in preprocessor._flatten_layers()} if (
+        preprocessor is not None) else set()
+    with warnings.catch_warnings():
+        # Keras warns once per layer type it leaves as it is (layernorms,
+        # dropout, position embeddings...): expected, not news.
+        warnings.filterwarnings("ignore", "Layer .* does not have a "
+                                "`quantize` method")
+        clone.quantize(mode, filters=lambda layer: id(layer) not in skip)
     return clone

@@ -23,6 +23,9 @@ Examples:
 """
 
 import os
+import re
+import subprocess
+import sys
 
 #: bfloat16 units, best first.
 BF16_FLAGS = ("amx_bf16", "avx512_bf16")
@@ -102,3 +105,66 @@ def describe(features=None):
     return (f"{f['model']}; bf16 units: {', '.join(f['bf16_units']) or 'none'}"
             f"; int8 units: {', '.join(f['int8_units']) or 'none'}; "
             f"oneDNN {onednn}")
+
+
+#: Run in a fresh Python with ``ONEDNN_VERBOSE=1``: one float32, one
+#: bfloat16 and one Keras int8 matrix product (the int8 x int8 -> int32
+#: product of a Keras-quantized Dense layer).
+_ONEDNN_PROBE = """
+import keras, numpy as np, tensorflow as tf
+a = tf.ones((64, 64))
+tf.matmul(a, a).numpy()
+tf.matmul(tf.cast(a, tf.bfloat16), tf.cast(a, tf.bfloat16)).numpy()
+q = keras.ops.convert_to_tensor(np.ones((64, 64), "int8"))
+keras.ops.matmul(q, q).numpy()
+"""
+_DATA_TYPES = {"float32": "f32", "bfloat16": "bf16", "int8": "s8"}
+
+
+def parse_onednn_verbose(text):
+    """What oneDNN's verbose log says: its version, the instruction set it
+    dispatches to, and the kernel that ran a product of each data type
+    (None: that product did not go through oneDNN).
+
+    >>> parse_onednn_verbose('''onednn_verbose,v1,info,oneDNN v3.7.3 (commit N/A)
+    ... onednn_verbose,v1,info,cpu,isa:Intel AVX-512 with Intel DL Boost
+    ... onednn_verbose,v1,primitive,exec,cpu,matmul,brg_matmul:avx512_core_bf16,undef,src:bf16::blocked:ab::f0 wei:bf16::blocked:ab::f0,,,64x64:64x64,0.02
+    ... ''')["kernels"]
+    {'float32': None, 'bfloat16': 'matmul brg_matmul:avx512_core_bf16', 'int8': None}
+    """
+    out = {"version": None, "isa": None,
+           "kernels": dict.fromkeys(_DATA_TYPES)}
+    for line in text.splitlines():
+        fields = line.strip().split(",")
+        if not fields or fields[0] != "onednn_verbose":
+            continue
+        version = re.search(r"oneDNN (v[\d.]+)", line)
+        if version:
+            out["version"] = version.group(1)
+        if ",info,cpu,isa:" in line:
+            out["isa"] = line.split("isa:", 1)[1].strip()
+        if "primitive,exec,cpu" in line and len(fields) > 9:
+            kernel = " ".join(f for f in fields[5:7] if f)
+            source = (fields[8].split() or [""])[0]
+            for name, code in _DATA_TYPES.items():
+                if re.match(rf"src[_:]{code}\b", source) and not (
+                        out["kernels"][name]):
+                    out["kernels"][name] = kernel
+    return out
+
+
+def onednn_info(timeout=120):
+    """What TensorFlow's oneDNN does on this machine, from its verbose log
+    in a fresh Python process (about 5 s): see
+    :func:`parse_onednn_verbose`; ``{"error": ...}`` where the probe
+    failed."""
+    env = dict(os.environ, ONEDNN_VERBOSE="1", TF_CPP_MIN_LOG_LEVEL="2")
+    try:
+        result = subprocess.run([sys.executable, "-c", _ONEDNN_PROBE],
+                                env=env, capture_output=True, text=True,
+                                timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return {"error": f"{type(e).__name__}: {e}"}
+    if result.returncode:
+        return {"error": result.stderr[-500:]}
+    return parse_onednn_verbose(result.stdout)
