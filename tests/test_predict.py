@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import keras_hub
 import numpy as np
 import pytest
 
@@ -79,6 +80,17 @@ def test_folder_predictions_with_label_names_and_metrics(classifier_dir,
     labels = np.array([2, 0, 2, 0, 1])
     accuracy = float(np.mean(labels == logits.argmax(-1)))
     assert result["metrics"]["accuracy"] == pytest.approx(accuracy)
+
+
+def test_folder_predictor_equals_keras_predict_in_chunks(classifier_dir):
+    """The folder predictor (eager preprocessor + predict_on_batch, in
+    chunks of batch_size) gives keras-hub's ``predict`` logits."""
+    model = keras_hub.models.TextClassifier.from_preset(classifier_dir)
+    want = model.predict(TEXTS, batch_size=8, verbose=0)
+    for batch_size in (2, 32):
+        got = load_predictor(classifier_dir, batch_size=batch_size)(TEXTS)
+        got = got["logits"] if isinstance(got, dict) else got
+        np.testing.assert_allclose(got, want, atol=1e-5)
 
 
 def test_bfloat16_predictions_are_float32_and_close_to_float32s(
