@@ -33,7 +33,10 @@ import keras_hub
 import numpy as np
 import tensorflow as tf
 
-from trimzoo.checkpoints.folders import from_pretrained, save_classifier
+from trimzoo.checkpoints.folders import (from_pretrained, is_classifier_folder,
+                                        load_classifier_folder,
+                                        save_classifier)
+from trimzoo.checkpoints.teachers import load_classifier_teacher
 from trimzoo.data import compute_metrics, encode_dataset, load_task_data
 from trimzoo.utils.embedded import minilm_path
 from trimzoo.models.tokenizers import load_tokenizer
@@ -55,7 +58,7 @@ from trimzoo.training.strategy import (get_strategy,
                                       resolve_training_precision)
 from trimzoo.training.task_distillation import distillation_model
 from trimzoo.training.objectives import ClassificationObjective
-from trimzoo.utils.io import (atomic_path, read_json, reading_weights,
+from trimzoo.utils.io import (read_json, reading_weights,
                               write_json)
 
 log = logging.getLogger("trimzoo")
