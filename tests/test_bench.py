@@ -13,7 +13,8 @@ import sys
 import numpy as np
 import pytest
 
-from trimzoo.bench import flops, goals, report, runner, timing, workloads
+from trimzoo.bench import flops, goals, report, runner, workloads
+from trimzoo.utils import timing
 from trimzoo.bench.environment import environment
 import trimzoo
 

@@ -26,7 +26,7 @@ import dataclasses
 import json
 import os
 
-from trimzoo.bench import timing
+from trimzoo.utils import timing
 from trimzoo.bench import workloads
 from trimzoo.utils.io import save_figure, write_text
 

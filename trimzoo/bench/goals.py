@@ -5,7 +5,7 @@ cancels). A goal whose models are not in the run is listed as not measured;
 a missed goal carries a ``why`` computed from the run's FLOPs and profiles.
 """
 
-from trimzoo.bench import timing
+from trimzoo.utils import timing
 from trimzoo.bench.profile import matmul_share
 
 #: (goal id, text, threshold).
