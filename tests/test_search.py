@@ -149,7 +149,7 @@ def test_costs(tmp_path):
         measure_costs(model, "watts")
 
 
-def test_inherit_and_random_init(teacher_dir):
+def test_inherit_and_random_init(teacher_dir, tmp_path):
     teacher, tokenizer = from_pretrained(teacher_dir)
     data = encode(tokenizer, _texts(24, 1), 16)
     held = encode(tokenizer, _texts(8, 2), 16)
@@ -169,6 +169,12 @@ def test_inherit_and_random_init(teacher_dir):
     assert (small.num_layers, small.hidden_dim, small.num_heads,
             small.intermediate_dim) == (1, 16, 2, 32)
     assert kept["layers"] == [2]  # the top layer
+    # A narrower student learns the teacher's kept coordinates: its error is
+    # estimated (one training step).
+    narrow = estimate_error(small, teacher, kept,
+                            workdir=str(tmp_path / "narrow"),
+                            **dict(kw, steps=1))
+    assert np.isfinite(narrow["error"]) and narrow["error"] > 0
     order = np.argsort(-np.asarray(scores["hidden"]), kind="stable")
     assert kept["hidden_dims"] == sorted(order[:16].tolist())
     with pytest.raises(ValueError, match="Valid values"):

@@ -123,6 +123,8 @@ class SubspaceDistillationTask(HiddenStateDistillationObjective):
             last entry of ``mapping``). Defaults to False.
     """
 
+    equal_widths = False  # the student learns ``teacher_dims`` only
+
     def __init__(self, model, teacher, mapping, teacher_dims,
                  last_only=False):
         super().__init__(model, teacher, mapping=list(mapping))

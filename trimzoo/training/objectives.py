@@ -460,10 +460,11 @@ class _HiddenStates:
     """The hidden-state term's forward pass, one for every objective that
     has it: the student's and the (frozen) teacher's per-layer outputs on
     the same inputs, ``{"student_states", "teacher_states"}``. The two
-    backbones must have equal widths."""
+    backbones must have equal widths unless ``equal_widths=False`` (the
+    caller then compares chosen coordinates itself)."""
 
-    def __init__(self, student, teacher):
-        if student.hidden_dim != teacher.hidden_dim:
+    def __init__(self, student, teacher, equal_widths=True):
+        if equal_widths and student.hidden_dim != teacher.hidden_dim:
             raise ValueError(
                 "Hidden-state distillation needs equal widths: student "
                 f"{student.hidden_dim}, teacher {teacher.hidden_dim}.")
@@ -561,6 +562,8 @@ class HiddenStateDistillationObjective(Objective):
     """
 
     loss_names = ("loss", "hidden_loss")
+    # A subclass that compares chosen teacher coordinates sets this False.
+    equal_widths = True
 
     def __init__(self, model, teacher, mapping=None):
         super().__init__(model)
@@ -568,7 +571,7 @@ class HiddenStateDistillationObjective(Objective):
         self.teacher.trainable = False
         self.mapping = mapping or losses.layer_map(
             len(model.transformer_layers), len(teacher.transformer_layers))
-        self._states = _HiddenStates(model, teacher)
+        self._states = _HiddenStates(model, teacher, self.equal_widths)
 
     def count(self, batch):
         return tf.reduce_sum(tf.cast(batch[0]["padding_mask"], tf.float32))
