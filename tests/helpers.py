@@ -162,3 +162,27 @@ def make_classifier_run(root, num_layers=2):
     with open(os.path.join(run, "config.json"), "w") as f:
         json.dump(config, f)
     return run
+
+
+def kill_when_state_has(proc, state_path, key, timeout=600):
+    """SIGKILLs ``proc`` once the JSON file ``state_path`` has a non-empty
+    ``key`` (polled every 50 ms) and returns that state; fails the test if
+    ``proc`` ended first (with its stderr's end)."""
+    import json
+    import signal
+    import time
+
+    deadline = time.time() + timeout
+    while time.time() < deadline and proc.poll() is None:
+        try:
+            with open(state_path) as f:
+                if json.load(f)[key]:
+                    break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    with open(state_path) as f:
+        return json.load(f)  # written atomically: never torn

@@ -1,5 +1,5 @@
 """The compression table end to end on a tiny teacher (the real run is
-``tools/compress.py``; its results are in docs/compression.md)."""
+``tools/compression_table.py``; its results are in docs/compression.md)."""
 
 import json
 import os

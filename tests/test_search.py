@@ -326,10 +326,10 @@ def test_search_resumes_after_sigkill(teacher_dir, tmp_path, monkeypatch):
     # tools/search.py killed (SIGKILL) after its first trained candidate:
     # the same settings continue from search_state.json, measuring and
     # training only what it did not hold.
-    import signal
     import subprocess
     import sys
-    import time
+
+    from helpers import kill_when_state_has
 
     data = tmp_path / "text.txt"
     data.write_text("\n".join(_texts(60, 5)) + "\n", encoding="utf-8")
@@ -344,20 +344,8 @@ def test_search_resumes_after_sigkill(teacher_dir, tmp_path, monkeypatch):
          f"--workdir={work}"],
         cwd=root, env={**os.environ, "PYTHONPATH": root},
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    deadline = time.time() + 600
-    while time.time() < deadline and proc.poll() is None:
-        try:
-            with open(state_path) as f:
-                if json.load(f)["errors"]:
-                    break
-        except (OSError, ValueError, KeyError):
-            pass
-        time.sleep(0.05)
-    assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    state = kill_when_state_has(proc, state_path, "errors")
     assert not os.path.exists(os.path.join(work, "results.json"))
-    state = json.load(open(state_path))  # atomic: never torn
     measured, trained = set(state["costs"]), set(state["errors"])
     assert len(measured) == 16 and trained
 

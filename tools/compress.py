@@ -1,49 +1,68 @@
-r"""The compression table: smaller models from a fine-tuned one, with and
-without task distillation, on one accuracy-vs-latency table.
+r"""Compress a fine-tuned classifier to a budget: the most accurate model
+that fits, measured on this machine's runtime.
 
-    python tools/compress.py --out=compress_out                 # all methods
-    python tools/compress.py --out=compress_out --teacher=RUN/best \
-        --methods=top2,prune50 --epochs=2
+    python tools/compress.py --teacher=RUN/best --speedup=3 --out=compressed
+    python tools/compress.py --teacher=RUN/best --latency_ms=4 \
+        --runtime=tflite_int8 --out=compressed_int8
+    python tools/compress.py --teacher=RUN/best --max_accuracy_drop=0.02
 
-Without --teacher, all-MiniLM-L6-v2 is first fine-tuned on the embedded
-Rotten Tomatoes task (mean pooling) into OUT/teacher. Every method cuts a
-student from the teacher by weight inheritance (layers dropped, heads and
-FFN neurons pruned, a narrower hidden size, TrimBERT conversion, and that
-conversion healed by a short hidden-state distillation in pretraining),
-which is fine-tuned on labels alone and with the teacher's logits; then every
-architecture is timed round-robin (Keras float32 and TFLite dynamic int8,
-batch 1). Writes OUT/table.md, OUT/results.json, OUT/accuracy_latency.png.
-A re-run resumes finished runs.
+The teacher is timed on --runtime (batch 1 and --batch_size, --seq_len
+tokens); candidates that stack the routes (layers kept, heads, FFN neurons,
+hidden size; --trimbert_knobs adds the TrimBERT ones) are cut from it by
+importance, the ones inside the budget are ranked by the search's proxy,
+the best --k are healed (hidden-state distillation on the task's texts,
+then task distillation on logits) and the most accurate on the validation
+split is chosen. Writes OUT/model (a classifier folder), OUT/export (its
+TFLite file behind the parity gate), OUT/report.md, OUT/results.json and
+OUT/pareto.png. A re-run with the same --out resumes.
 """
 
 import _common  # noqa: F401  (path and logging set-up)
 from absl import app, flags
 
-flags.DEFINE_string("out", "compress_out", "Output folder.")
-flags.DEFINE_string("teacher", "", "Fine-tuned classifier folder (RUN/best); "
-                    "empty: fine-tune all-MiniLM-L6-v2 first.")
-flags.DEFINE_string("methods", "top2,contribution2,prune50,prune25,"
-                    "hidden256,trimbert,trimbert_healed",
-                    "Comma-separated methods.")
-flags.DEFINE_bool("labels_only", True, "Also train each student on labels "
-                  "alone (the row without distillation).")
-flags.DEFINE_integer("train_examples", 0, "Training examples (0 = all).")
-flags.DEFINE_integer("epochs", 1, "Fine-tuning epochs per student.")
-flags.DEFINE_float("learning_rate", 1e-4, "Students' learning rate.")
-flags.DEFINE_integer("teacher_epochs", 2, "Teacher fine-tuning epochs.")
-flags.DEFINE_float("teacher_learning_rate", 1e-4, "Teacher's learning rate.")
-flags.DEFINE_integer("max_seq_length", 64, "Token budget per example.")
-flags.DEFINE_bool("export", True, "Also time TFLite dynamic int8 files.")
-flags.DEFINE_integer("heal_steps", 300, "Pretraining steps (batch 32) that "
-                     "heal the trimbert_healed student before fine-tuning.")
-flags.DEFINE_bool("runlocal", False, "A quick run of every stage (about two "
-                  "minutes on 2 cores): 96 training and 64 evaluation reviews, "
-                  "one teacher epoch, 3 steps per epoch, the top2 row "
-                  "distilled (other --methods allowed), 4 healing steps, 32 "
-                  "tokens, 5 timing rounds, no TFLite.")
-flags.DEFINE_integer("bucket_width", 8, "Batch training reviews of similar "
-                     "length (buckets this many tokens wide; 0 = plain "
-                     "batches).")
+flags.DEFINE_string("teacher", None, "Fine-tuned classifier folder "
+                    "(RUN/best, with RUN/config.json beside it).")
+flags.DEFINE_string("out", "compress_out", "Output folder; a re-run "
+                    "resumes.")
+flags.DEFINE_float("speedup", None, "Budget: at least this many times "
+                   "faster than the teacher at batch 1 on --runtime.")
+flags.DEFINE_float("latency_ms", None, "Budget: at most this many ms per "
+                   "call at batch 1 on --runtime.")
+flags.DEFINE_integer("max_params", None, "Budget: at most this many "
+                     "backbone parameters.")
+flags.DEFINE_float("max_accuracy_drop", None, "Keep at least 1 - this of "
+                   "the teacher's validation accuracy (0.02 = 98%); the "
+                   "fastest such candidate is chosen.")
+flags.DEFINE_enum("runtime", "keras", ["keras", "keras_bfloat16",
+                                       "tflite_int8"],
+                  "Where the budget is measured.")
+flags.DEFINE_string("space", "fractions", "Candidate space (see "
+                    "trimzoo.search.space): fractions, small, paper or "
+                    "'D=..;A=..;H=..;I=..'.")
+flags.DEFINE_bool("trimbert_knobs", False, "Also FFN in every 2nd layer and "
+                  "the sigmoid attention normaliser.")
+flags.DEFINE_string("data", None, "Extra training texts for healing "
+                    "(.txt/.csv/.jsonl); default: the teacher's task.")
+flags.DEFINE_string("text_column", "text", "Text column of --data.")
+flags.DEFINE_integer("seq_len", 64, "Tokens per sequence (timing, "
+                     "training).")
+flags.DEFINE_integer("batch_size", 8, "Your batch size (timed besides 1).")
+flags.DEFINE_integer("k", 3, "Candidates healed.")
+flags.DEFINE_integer("max_measured", 48, "Candidates timed at most.")
+flags.DEFINE_integer("rounds", 10, "Timed rounds per candidate.")
+flags.DEFINE_integer("proxy_steps", 40, "Distillation steps of the proxy.")
+flags.DEFINE_integer("heal_steps", 300, "Hidden-state distillation steps "
+                     "(batch 32) of healing stage 1.")
+flags.DEFINE_integer("epochs", 1, "Task distillation epochs (stage 2).")
+flags.DEFINE_float("learning_rate", 1e-4, "Stage 2 learning rate.")
+flags.DEFINE_integer("train_examples", 4000, "Stage 2 training examples "
+                     "(0 = all).")
+flags.DEFINE_integer("seed", 0, "Seed.")
+flags.DEFINE_float("time_budget_min", None, "No new proxy or heal starts "
+                   "after this many minutes.")
+flags.DEFINE_bool("export", True, "Export the chosen model to TFLite.")
+flags.DEFINE_bool("overwrite", False, "Start over in an existing --out "
+                  "whose settings differ (its contents are removed).")
 FLAGS = flags.FLAGS
 
 
@@ -51,45 +70,29 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     import os
+    import shutil
 
     from configs.finetune import get_config
-    from configs.pretrain import get_config as get_pretrain_config
-    from trimzoo.bench.compression import (compression_table,
-                                           finetune_teacher, parse_methods)
+    from trimzoo.search.budget import STATE_FILE, Budget, compress
 
-    methods = parse_methods(FLAGS.methods)
-    sizes = dict(train_examples=FLAGS.train_examples,
-                 max_seq_length=FLAGS.max_seq_length, export=FLAGS.export,
-                 heal_steps=FLAGS.heal_steps, rounds=30)
-    teacher_epochs = FLAGS.teacher_epochs
-    if FLAGS.runlocal:
-        if not FLAGS["methods"].present:
-            methods = parse_methods("top2")
-        sizes = dict(train_examples=96, max_seq_length=32, export=False,
-                     heal_steps=4, rounds=5)
-        teacher_epochs = 1
-
-    def make_config():
-        config = get_config("task=rotten_tomatoes")
-        if FLAGS.runlocal:
-            config.data.max_eval_examples = 64
-            config.train.max_steps_per_epoch = 3
-        return config
-
-    teacher = FLAGS.teacher or finetune_teacher(
-        os.path.join(FLAGS.out, "teacher"), make_config,
-        epochs=teacher_epochs, learning_rate=FLAGS.teacher_learning_rate,
-        train_examples=sizes["train_examples"],
-        max_seq_length=sizes["max_seq_length"],
-        bucket_width=FLAGS.bucket_width)
-    compression_table(
-        FLAGS.out, teacher, make_config, methods=methods,
-        distill=(False, True) if FLAGS.labels_only and not FLAGS.runlocal
-        else (True,),
-        epochs=FLAGS.epochs, learning_rate=FLAGS.learning_rate,
-        make_pretrain_config=get_pretrain_config,
-        bucket_width=FLAGS.bucket_width, **sizes)
+    budget = Budget(speedup=FLAGS.speedup, latency_ms=FLAGS.latency_ms,
+                    max_params=FLAGS.max_params,
+                    max_accuracy_drop=FLAGS.max_accuracy_drop)
+    if FLAGS.overwrite and os.path.isfile(os.path.join(FLAGS.out,
+                                                       STATE_FILE)):
+        shutil.rmtree(FLAGS.out)
+    compress(FLAGS.teacher, FLAGS.out, budget, get_config,
+             runtime=FLAGS.runtime, space=FLAGS.space,
+             trimbert_knobs=FLAGS.trimbert_knobs, data=FLAGS.data,
+             text_column=FLAGS.text_column, seq_len=FLAGS.seq_len,
+             batch_size=FLAGS.batch_size, k=FLAGS.k,
+             max_measured=FLAGS.max_measured, rounds=FLAGS.rounds,
+             proxy_steps=FLAGS.proxy_steps, heal_steps=FLAGS.heal_steps,
+             epochs=FLAGS.epochs, learning_rate=FLAGS.learning_rate,
+             train_examples=FLAGS.train_examples, seed=FLAGS.seed,
+             time_budget_min=FLAGS.time_budget_min, export=FLAGS.export)
 
 
 if __name__ == "__main__":
+    flags.mark_flags_as_required(["teacher"])
     _common.run(main)

@@ -2,7 +2,7 @@
 from a fine-tuned one, each fine-tuned with and without task distillation
 from it, measured in one run (accuracy, parameters, latency).
 
-``compression_table`` is the library behind ``tools/compress.py``. Each
+``compression_table`` is the library behind ``tools/compression_table.py``. Each
 method cuts a student from the teacher classifier by weight inheritance
 (``trimzoo.models.extract`` and the procedures built on it), saves it as a
 classifier folder and fine-tunes it (``trimzoo.training.finetune``) with

@@ -1,5 +1,6 @@
 """Measured costs of a candidate: exact parameters, analytic FLOPs and the
-latency of Keras float32 or TFLite dynamic-int8 on this machine.
+latency of Keras float32 or bfloat16 or TFLite dynamic-int8 on this
+machine.
 
 Latency is the median of round-robin rounds
 (``trimzoo.export.benchmark.median_latencies``: each round calls the model
@@ -22,7 +23,7 @@ Examples:
 import os
 
 from trimzoo.bench.flops import flops_per_token, parameter_counts
-from trimzoo.bench.workloads import text_inputs
+from trimzoo.bench.workloads import in_precision, text_inputs
 from trimzoo.export import TFLiteRunner, convert
 from trimzoo.export.benchmark import (
     keras_callable,
@@ -32,7 +33,7 @@ from trimzoo.export.benchmark import (
 from trimzoo.export.saved_model import serving_function
 from trimzoo.utils import timing
 
-COSTS = ("flops", "keras", "tflite")
+COSTS = ("flops", "keras", "keras_bfloat16", "tflite")
 
 
 def check_cost(cost):
@@ -47,8 +48,10 @@ def _calls(model, cost, batch_sizes, seq_len):
     calls = {}
     for b in batch_sizes:
         inputs = text_inputs(b, seq_len, model.vocabulary_size)
-        if cost == "keras":
-            calls[b] = keras_callable(serving_function(model, seq_len, b),
+        if cost in ("keras", "keras_bfloat16"):
+            timed = (model if cost == "keras"
+                     else in_precision(model, "bfloat16"))
+            calls[b] = keras_callable(serving_function(timed, seq_len, b),
                                       inputs)
         else:
             flatbuffer = convert(model, quantize="dynamic", seq_len=seq_len,
@@ -65,7 +68,8 @@ def measure_costs(model, cost="keras", batch_sizes=(1,), seq_len=128,
     Args:
         model: ``TrimzooBackbone`` (weights do not matter).
         cost: str. ``"flops"`` (analytic, no timing), ``"keras"`` (float32
-            latency) or ``"tflite"`` (dynamic-int8 latency). Defaults to
+            latency), ``"keras_bfloat16"`` (bfloat16 arithmetic, float32
+            weights) or ``"tflite"`` (dynamic-int8 latency). Defaults to
             ``"keras"``.
         batch_sizes: sequence of int. Timed batch sizes; the first is the
             inference cost of the W-coefficient. Defaults to ``(1,)``.

@@ -1,0 +1,255 @@
+"""Compression to a budget (``trimzoo.search.budget``) on a tiny teacher:
+the budget filter, the choice on validation, resume after SIGKILL, the
+impossible budget and determinism. Costs come from a deterministic stand-in
+for the timing (``measure=``: milliseconds proportional to the encoder
+parameters), so what fits does not depend on a noisy machine; the real
+timing is ``trimzoo.search.costs`` (tests/test_search.py)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from helpers import kill_when_state_has, small_config
+from trimzoo.bench.flops import parameter_counts
+from trimzoo.search import budget as budget_lib
+from trimzoo.search.budget import Budget, BudgetError, choose, compress
+
+SPACE = "D=1/2;A=1/2;H=16/32;I=24/48"
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def fake_measure(model):
+    """1 ms per 1,000 encoder (non-embedding) parameters, plus 0.1 ms."""
+    counts = parameter_counts(model)
+    ms = 0.1 + counts["non_embedding_params"] / 1000
+    return {"params": counts["params"], "latency_ms": {"1": ms, "8": 8 * ms}}
+
+
+def make_config():
+    config = small_config(model="bert_base")
+    config.model_overrides = {}  # the student's shape is its folder's
+    config.train.max_steps_per_epoch = 2
+    config.data.max_eval_examples = 32
+    return config
+
+
+KW = dict(space=SPACE, k=2, proxy_steps=2, heal_steps=2, epochs=1,
+          train_examples=64, eval_examples=64, seq_len=16, export=False,
+          progress=False, measure=fake_measure)
+
+
+def _cost(name, state):
+    return state["costs"][name]
+
+
+def test_budget_arguments():
+    with pytest.raises(ValueError, match="Give a budget"):
+        Budget()
+    with pytest.raises(ValueError, match="max_accuracy_drop"):
+        Budget(max_accuracy_drop=2)
+    with pytest.raises(ValueError, match="latency_ms must be > 0"):
+        Budget(latency_ms=0)
+    b = Budget(speedup=4, max_params=10)
+    assert b.fits({"params": 10, "latency_ms": {"1": 2.5}}, teacher_ms=10)
+    assert not b.fits({"params": 11, "latency_ms": {"1": 2.5}}, teacher_ms=10)
+    assert not b.fits({"params": 10, "latency_ms": {"1": 2.6}}, teacher_ms=10)
+    with pytest.raises(ValueError, match="Unknown runtime"):
+        budget_lib.check_runtime("onnx")
+
+
+def test_choice_is_on_validation_never_test():
+    rows = [{"name": "a", "validation_accuracy": 0.70, "test_accuracy": 0.95,
+             "latency_ms": 1.0},
+            {"name": "b", "validation_accuracy": 0.72, "test_accuracy": 0.60,
+             "latency_ms": 2.0}]
+    assert choose(rows, Budget(speedup=2), 0.8)["name"] == "b"
+    # With an accuracy criterion: the fastest within it, judged on
+    # validation (a's test accuracy does not let it in).
+    assert choose(rows, Budget(max_accuracy_drop=0.1), 0.78)["name"] == "b"
+    assert choose(rows, Budget(max_accuracy_drop=0.2), 0.78)["name"] == "a"
+    assert choose(rows, Budget(max_accuracy_drop=0.01), 0.78) is None
+
+
+@pytest.mark.slow
+def test_compress_stays_in_budget_and_is_deterministic(finetuned_run,
+                                                       tmp_path):
+    teacher = finetuned_run["best"]
+    budget = Budget(speedup=1.6)
+    first = compress(teacher, tmp_path / "a", budget, make_config, **KW)
+    state = json.load(open(tmp_path / "a" / budget_lib.STATE_FILE))
+    teacher_ms = state["costs"]["teacher"]["latency_ms"]["1"]
+    limit = teacher_ms / 1.6
+    # Nothing outside the budget is on the frontier, healed or chosen.
+    assert first["frontier"]
+    for name in first["frontier"]:
+        assert state["costs"][name]["latency_ms"]["1"] <= limit
+    healed = {row["name"] for row in first["rows"]}
+    assert healed and healed <= set(first["frontier"])
+    assert len(healed) == min(2, len(first["frontier"]))
+    # Some candidates that were timed do not fit: the filter did filter.
+    timed = set(state["costs"]) - {"teacher"}
+    assert any(state["costs"][n]["latency_ms"]["1"] > limit for n in timed)
+    # The frontier: no candidate on it is dominated by another on it.
+    space = {c.name: c for c in budget_lib.build_space(
+        SPACE, budget_lib.reference_shape(
+            budget_lib.load_classifier_folder(teacher).backbone))}
+    frontier = [space[n] for n in first["frontier"]]
+    assert not any(budget_lib.dominated(a, b) for a in frontier
+                   for b in frontier)
+    # Chosen on validation: the healed row with the best validation score.
+    best = max(first["rows"], key=lambda r: r["validation_accuracy"])
+    assert first["chosen"] == best["name"]
+    chosen_ms = state["costs"][first["chosen"]]["latency_ms"]["1"]
+    assert chosen_ms <= limit
+    # The chosen folder is a classifier folder with the candidate's shape.
+    model = budget_lib.load_classifier_folder(first["model"])
+    row = next(r for r in first["rows"] if r["name"] == first["chosen"])
+    assert model.backbone.num_layers == row["num_layers"]
+    assert model.backbone.hidden_dim == row["hidden_dim"]
+    for name in ("report.md", "results.json", "pareto.png"):
+        assert os.path.isfile(tmp_path / "a" / name), name
+    assert first["chosen"] in open(tmp_path / "a" / "report.md").read()
+    # Same seed, new folder: the same candidates, scores and choice.
+    second = compress(teacher, tmp_path / "b", budget, make_config, **KW)
+    assert second["chosen"] == first["chosen"]
+    assert [(r["name"], r["validation_accuracy"], r["test_accuracy"])
+            for r in second["rows"]] == [
+        (r["name"], r["validation_accuracy"], r["test_accuracy"])
+        for r in first["rows"]]
+
+
+def _frontier_and_ranking(teacher, out, **kw):
+    run = budget_lib.Compressor(teacher, out, Budget(speedup=1.6),
+                                make_config, **{**KW, **kw})
+    fitting = run.frontier(run.measure_teacher())
+    return run, fitting, run.proxy(fitting)
+
+
+def test_frontier_is_inside_the_budget_and_ranked_the_same(finetuned_run,
+                                                           tmp_path):
+    run, fitting, ranked = _frontier_and_ranking(finetuned_run["best"],
+                                                 tmp_path / "a")
+    costs = run.state["costs"]
+    limit = costs["teacher"]["latency_ms"]["1"] / 1.6
+    assert fitting and all(costs[c.name]["latency_ms"]["1"] <= limit
+                           for c in fitting)
+    # The filter filtered: candidates were timed that do not fit ...
+    assert any(v["latency_ms"]["1"] > limit for k, v in costs.items()
+               if k != "teacher")
+    # ... and none dominated by a fitting one was timed (it fits, holds
+    # less), so the frontier is an antichain.
+    timed = [c for c in run.candidates if c.name in costs]
+    assert not any(budget_lib.dominated(c, f) for c in timed
+                   for f in fitting)
+    # Every frontier candidate was ranked, best proxy error first.
+    assert [c.name for c in ranked] == sorted(
+        (c.name for c in fitting), key=lambda n: (run.state["proxy"][n], n))
+    # The same seed in a new folder ranks the same, with the same errors.
+    again, fitting2, ranked2 = _frontier_and_ranking(finetuned_run["best"],
+                                                     tmp_path / "b")
+    assert fitting2 == fitting and ranked2 == ranked
+    assert again.state["proxy"] == run.state["proxy"]
+
+
+def test_impossible_budget_names_the_cheapest(finetuned_run, tmp_path):
+    with pytest.raises(BudgetError, match=r"The cheapest, D1-A1-H16-I24, "
+                       r"runs [0-9.]+ ms"):
+        compress(finetuned_run["best"], tmp_path, Budget(latency_ms=1e-6),
+                 make_config, **KW)
+    with pytest.raises(BudgetError, match="parameters"):
+        compress(finetuned_run["best"], tmp_path / "p", Budget(max_params=10),
+                 make_config, **KW)
+
+
+def test_other_settings_in_the_folder_are_refused(finetuned_run, tmp_path):
+    with pytest.raises(BudgetError):
+        compress(finetuned_run["best"], tmp_path, Budget(latency_ms=1e-6),
+                 make_config, **KW)
+    with pytest.raises(ValueError, match=r"other settings \(\['seq_len'\]"):
+        compress(finetuned_run["best"], tmp_path, Budget(latency_ms=1e-6),
+                 make_config, **{**KW, "seq_len": 8})
+
+
+RANK_SCRIPT = """
+import sys
+sys.path[:0] = [{root!r}, {tests!r}]
+from test_compress import _frontier_and_ranking
+_frontier_and_ranking({teacher!r}, {out!r})
+"""
+
+
+def test_ranking_resumes_after_sigkill(finetuned_run, tmp_path,
+                                       monkeypatch):
+    # Killed (SIGKILL) once its first candidate has a proxy error: a new
+    # run in the same folder times nothing again and keeps that error.
+    out = str(tmp_path / "out")
+    script = tmp_path / "rank.py"
+    script.write_text(RANK_SCRIPT.format(
+        root=ROOT, tests=os.path.join(ROOT, "tests"),
+        teacher=finetuned_run["best"], out=out))
+    proc = subprocess.Popen([sys.executable, str(script)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    state = kill_when_state_has(
+        proc, os.path.join(out, budget_lib.STATE_FILE), "proxy", timeout=300)
+    timed = []
+    monkeypatch.setattr(budget_lib, "measure_costs",
+                        lambda model, *a, **k: timed.append(model) or
+                        fake_measure(model))
+    run, fitting, ranked = _frontier_and_ranking(finetuned_run["best"], out,
+                                                 measure=None)
+    assert not timed and run.state["costs"] == state["costs"]
+    for name, error in state["proxy"].items():
+        assert run.state["proxy"][name] == error
+    assert {c.name for c in ranked} == {c.name for c in fitting}
+
+
+SCRIPT = """
+import sys
+sys.path[:0] = [{root!r}, {tests!r}]
+from test_compress import KW, make_config
+from trimzoo.search.budget import Budget, compress
+compress({teacher!r}, {out!r}, Budget(speedup=1.6), make_config, **KW)
+"""
+
+
+@pytest.mark.slow
+def test_compress_resumes_after_sigkill(finetuned_run, tmp_path,
+                                        monkeypatch):
+    # Killed (SIGKILL) once its first candidate is healed: the same call
+    # continues from compress_state.json, timing, ranking and healing only
+    # what it did not hold.
+    out = str(tmp_path / "out")
+    state_path = os.path.join(out, budget_lib.STATE_FILE)
+    script = tmp_path / "run.py"
+    script.write_text(SCRIPT.format(root=ROOT, tests=os.path.join(ROOT,
+                                                                  "tests"),
+                                    teacher=finetuned_run["best"], out=out))
+    proc = subprocess.Popen([sys.executable, str(script)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    state = kill_when_state_has(proc, state_path, "healed", timeout=300)
+    assert not os.path.exists(os.path.join(out, "results.json"))
+    assert len(state["healed"]) == 1
+
+    timed, healed = [], []
+    monkeypatch.setattr(budget_lib, "measure_costs",
+                        lambda model, *a, **k: timed.append(model) or
+                        fake_measure(model))
+    original = budget_lib.Compressor.heal
+
+    def counted(self, candidate):
+        if candidate.name not in self.state["healed"]:
+            healed.append(candidate.name)
+        return original(self, candidate)
+
+    monkeypatch.setattr(budget_lib.Compressor, "heal", counted)
+    kw = {k: v for k, v in KW.items() if k != "measure"}
+    results = compress(finetuned_run["best"], out, Budget(speedup=1.6),
+                       make_config, **kw)
+    assert not timed  # every cost came from the killed run's state
+    assert len(healed) == len(results["rows"]) - 1
+    done = json.load(open(state_path))
+    for name, row in state["healed"].items():  # kept as it was
+        assert done["healed"][name] == row

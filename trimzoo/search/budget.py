@@ -1,0 +1,730 @@
+"""Compression to a budget: from a fine-tuned classifier, the most accurate
+model that fits a stated cost on this machine's runtime.
+
+``compress(teacher, out, budget)`` stacks every route of the zoo in one
+candidate space — layers kept (Poor Man's BERT), heads and FFN neurons
+pruned, a narrower hidden size (Bort's H), and optionally the TrimBERT
+knobs — cut from the teacher by importance (the search's space,
+``trimzoo.search.space``), and then:
+
+1. **Measures the teacher** on the chosen runtime (round-robin medians at
+   batch 1 and the user's batch, the user's sequence length), so the budget
+   is a measured number of milliseconds, not FLOPs.
+2. **Measures candidates inside the budget only**: candidates whose FLOPs
+   cannot fit are skipped, then candidates are timed from the largest down;
+   one no larger in every dimension than a candidate that already fits is
+   not timed (it fits, and holds less). What fits is the budget's frontier.
+3. **Ranks the frontier cheaply** by the search's error proxy (a short
+   hidden-state distillation, ``estimate_error``).
+4. **Heals the best k properly**, in two stages: hidden-state distillation
+   on the task's texts without labels (every student layer learns its
+   teacher layer on the kept coordinates), then task distillation on
+   logits (``trimzoo.training.finetune`` with ``distill.teacher``).
+5. **Chooses on the validation split**, never on test: the most accurate
+   healed candidate (with ``max_accuracy_drop``: the fastest one within
+   that drop of the teacher's validation accuracy).
+
+Everything measured is cached in ``OUT/compress_state.json`` (written
+atomically after each step) and every training run resumes, so a killed
+run continues where it stopped. Budgets nothing can meet raise
+:class:`BudgetError`, naming the cheapest candidate and its cost.
+
+This lives in ``trimzoo.search`` (the top layer) because it drives
+training, export and the benchmark's timing; ``trimzoo.compress`` is the
+same function.
+"""
+
+import dataclasses
+import logging
+import os
+import shutil
+import time
+
+import keras
+import matplotlib
+import numpy as np
+from tqdm.auto import tqdm
+
+from trimzoo.bench.flops import flops_per_token, parameter_counts
+from trimzoo.checkpoints.folders import load_classifier_folder
+from trimzoo.data.model_data import recorded_task, texts_for_model
+from trimzoo.export import export_model
+from trimzoo.models import TrimzooBackbone, extract
+from trimzoo.models.tokenizers import (encode, load_tokenizer,
+                                       special_token_ids)
+from trimzoo.search.costs import measure_costs
+from trimzoo.search.estimate import estimate_error, plan, teacher_importance
+from trimzoo.search.space import build_space, reference_shape
+from trimzoo.training.finetune import finetune, save_preset
+from trimzoo.utils.io import read_json, save_figure, write_json, write_text
+
+matplotlib.use("Agg")  # files only, no display
+import matplotlib.pyplot as plt  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+STATE_FILE = "compress_state.json"
+
+#: Runtime -> the cost ``trimzoo.search.costs.measure_costs`` times.
+RUNTIMES = {"keras": "keras", "keras_bfloat16": "keras_bfloat16",
+            "tflite_int8": "tflite"}
+
+# FLOPs fall faster than latency as a model shrinks (fixed per-call and
+# per-layer overheads), so a candidate whose FLOPs are above the budget's
+# share of the teacher's by more than this factor cannot fit; nearer ones
+# are timed.
+FLOPS_MARGIN = 1.25
+
+
+class BudgetError(ValueError):
+    """No candidate of the space fits the budget."""
+
+
+def check_runtime(runtime):
+    """``runtime`` if it is one of ``RUNTIMES``, else a ``ValueError``."""
+    if runtime not in RUNTIMES:
+        raise ValueError(f"Unknown runtime {runtime!r}. Valid values: "
+                         f"{list(RUNTIMES)}.")
+    return runtime
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """What the compressed model must meet.
+
+    At least one of the cost limits or ``max_accuracy_drop`` is given.
+
+    Attributes:
+        speedup: float or None. At least this many times faster than the
+            teacher at batch 1 on the runtime (> 1).
+        latency_ms: float or None. At most this many milliseconds per call
+            at batch 1 on the runtime.
+        max_params: int or None. At most this many backbone parameters
+            (embeddings included).
+        max_accuracy_drop: float or None. The chosen model keeps at least
+            ``1 - max_accuracy_drop`` of the teacher's validation accuracy
+            (0.02: 98%); then the fastest such candidate is chosen instead of
+            the most accurate.
+
+    Examples:
+
+    >>> Budget(speedup=2).max_ms(teacher_ms=10.0)
+    5.0
+    >>> Budget(speedup=2, latency_ms=4).max_ms(teacher_ms=10.0)
+    4.0
+    >>> Budget(speedup=0.5)
+    Traceback (most recent call last):
+    ...
+    ValueError: speedup must be > 1 (times faster than the teacher), got 0.5.
+    """
+
+    speedup: float = None
+    latency_ms: float = None
+    max_params: int = None
+    max_accuracy_drop: float = None
+
+    def __post_init__(self):
+        if all(v is None for v in dataclasses.astuple(self)):
+            raise ValueError("Give a budget: speedup, latency_ms, max_params "
+                             "or max_accuracy_drop.")
+        if self.speedup is not None and not self.speedup > 1:
+            raise ValueError("speedup must be > 1 (times faster than the "
+                             f"teacher), got {self.speedup}.")
+        if self.latency_ms is not None and not self.latency_ms > 0:
+            raise ValueError(f"latency_ms must be > 0, got {self.latency_ms}.")
+        if self.max_params is not None and not self.max_params >= 1:
+            raise ValueError(f"max_params must be >= 1, got "
+                             f"{self.max_params}.")
+        if self.max_accuracy_drop is not None and not (
+                0 <= self.max_accuracy_drop < 1):
+            raise ValueError("max_accuracy_drop must be in [0, 1) (a "
+                             f"fraction), got {self.max_accuracy_drop}.")
+
+    def max_ms(self, teacher_ms):
+        """The latency limit in ms at batch 1 (None: no latency limit)."""
+        limits = [v for v in (self.latency_ms, None if self.speedup is None
+                              else teacher_ms / self.speedup)
+                  if v is not None]
+        return min(limits) if limits else None
+
+    def fits(self, cost, teacher_ms):
+        """Whether measured ``cost`` (``params``, ``latency_ms["1"]``) fits."""
+        limit = self.max_ms(teacher_ms)
+        if self.max_params is not None and cost["params"] > self.max_params:
+            return False
+        return limit is None or cost["latency_ms"]["1"] <= limit
+
+    def describe(self, teacher_ms):
+        parts = []
+        if self.speedup is not None:
+            parts.append(f"{self.speedup:g}x faster than the teacher "
+                         f"({teacher_ms / self.speedup:.2f} ms)")
+        if self.latency_ms is not None:
+            parts.append(f"<= {self.latency_ms:g} ms")
+        if self.max_params is not None:
+            parts.append(f"<= {self.max_params:,} parameters")
+        if self.max_accuracy_drop is not None:
+            parts.append(f"validation accuracy >= "
+                         f"{1 - self.max_accuracy_drop:.1%} of the teacher's")
+        return ", ".join(parts)
+
+
+def dominated(small, large):
+    """Whether candidate ``small`` is no larger than ``large`` in every
+    dimension (same TrimBERT knobs) and not the same candidate.
+
+    >>> from trimzoo.search.space import Candidate
+    >>> dominated(Candidate(2, 4, 64, 64), Candidate(2, 4, 64, 128))
+    True
+    >>> dominated(Candidate(2, 4, 64, 256), Candidate(3, 4, 64, 128))
+    False
+    """
+    return small != large and (small.ffn_every, small.normalizer) == (
+        large.ffn_every, large.normalizer) and all(
+        getattr(small, d) <= getattr(large, d) for d in
+        ("num_layers", "num_heads", "hidden_dim", "intermediate_dim"))
+
+
+def choose(rows, budget, teacher_accuracy):
+    """The chosen row among healed ``rows`` (each with ``validation_accuracy``
+    and ``latency_ms``), on validation only: the most accurate, or with
+    ``budget.max_accuracy_drop`` the fastest within it (None if none is).
+
+    >>> rows = [{"name": "a", "validation_accuracy": 0.80, "latency_ms": 2.0,
+    ...          "test_accuracy": 0.9},
+    ...         {"name": "b", "validation_accuracy": 0.85, "latency_ms": 3.0,
+    ...          "test_accuracy": 0.7}]
+    >>> choose(rows, Budget(speedup=2), 0.86)["name"]
+    'b'
+    >>> choose(rows, Budget(max_accuracy_drop=0.1), 0.86)["name"]
+    'a'
+    """
+    if not rows:
+        return None
+    if budget.max_accuracy_drop is None:
+        return max(rows, key=lambda r: (r["validation_accuracy"],
+                                        -r["latency_ms"]))
+    floor = (1 - budget.max_accuracy_drop) * teacher_accuracy
+    within = [r for r in rows if r["validation_accuracy"] >= floor]
+    return min(within, key=lambda r: (r["latency_ms"],
+                                      -r["validation_accuracy"]),
+               default=None)
+
+
+def _accuracy(model, inputs, labels, batch_size=64):
+    logits = model.predict(inputs, batch_size=batch_size, verbose=0)
+    return float(np.mean(np.argmax(logits, -1) == np.asarray(labels)))
+
+
+class Compressor:
+    """One compression run in ``out`` (see :func:`compress`)."""
+
+    def __init__(self, teacher, out, budget, make_config, runtime="keras",
+                 space="fractions", trimbert_knobs=False, data=None,
+                 text_column="text", label_column="label", seq_len=64,
+                 batch_size=8, k=3, max_measured=48, rounds=10,
+                 proxy_steps=40, heal_steps=300, heal_batch_size=32,
+                 epochs=1, learning_rate=1e-4, train_examples=4000,
+                 eval_examples=0, seed=0, time_budget_min=None,
+                 export=True, progress=True, measure=None):
+        self.teacher_dir = os.path.abspath(os.fspath(teacher))
+        self.out = os.fspath(out)
+        self.budget = budget
+        self.make_config = make_config
+        self.runtime = check_runtime(runtime)
+        self.k = int(k)
+        if self.k < 1:
+            raise ValueError(f"k (candidates healed) must be >= 1, got {k}.")
+        self.seq_len, self.batch_size = int(seq_len), int(batch_size)
+        self.max_measured, self.rounds = int(max_measured), int(rounds)
+        self.proxy_steps, self.heal_steps = int(proxy_steps), int(heal_steps)
+        self.heal_batch_size = int(heal_batch_size)
+        self.epochs, self.learning_rate = int(epochs), float(learning_rate)
+        self.train_examples = int(train_examples)
+        self.eval_examples = int(eval_examples)
+        self.seed = int(seed)
+        self.deadline = (None if not time_budget_min
+                         else time.time() + 60 * float(time_budget_min))
+        self.export, self.progress = bool(export), bool(progress)
+        self._measure_fn = measure
+        self.start = time.time()
+
+        self.teacher = load_classifier_folder(self.teacher_dir)
+        self.tokenizer = load_tokenizer(self.teacher_dir)
+        self.record = recorded_task(self.teacher_dir)
+        if self.record is None:
+            raise ValueError(
+                f"{self.teacher_dir} records no task (a fine-tuned RUN/best "
+                "folder has RUN/config.json beside it): the candidates are "
+                "fine-tuned and chosen on the teacher's task data.")
+        self.texts = {}
+        for split in ("train", "validation", "test"):
+            self.texts[split] = texts_for_model(
+                self.teacher_dir, data=data if split == "train" else None,
+                text_column=text_column, split=split, what="compress")
+            self._say(f"{split} texts: {len(self.texts[split].texts)} from "
+                      f"{self.texts[split].source}")
+        for split in ("validation", "test"):
+            if self.texts[split].labels is None:
+                raise ValueError(f"The {split} texts "
+                                 f"({self.texts[split].source}) have no "
+                                 "labels: the choice needs labelled data.")
+        self.reference = reference_shape(self.teacher.backbone)
+        knobs = ((None, 2), (None, "sigmoid")) if trimbert_knobs else (
+            (None,), (None,))
+        self.candidates = build_space(space, self.reference, *knobs)
+        whole = [c for c in self.candidates if all(
+            getattr(c, d) == self.reference[d] for d in
+            ("num_layers", "num_heads", "hidden_dim", "intermediate_dim"))
+            and c.ffn_every is None and c.normalizer is None]
+        self.candidates = [c for c in self.candidates if c not in whole]
+        self.by_name = {c.name: c for c in self.candidates}
+        os.makedirs(self.out, exist_ok=True)
+        self.state_path = os.path.join(self.out, STATE_FILE)
+        self.state = self._load_state(dict(
+            teacher=self.teacher_dir, runtime=self.runtime,
+            space=space, trimbert_knobs=bool(trimbert_knobs),
+            data=os.path.abspath(data) if data else None,
+            seq_len=self.seq_len, batch_size=self.batch_size,
+            rounds=self.rounds, proxy_steps=self.proxy_steps,
+            heal_steps=self.heal_steps, heal_batch_size=self.heal_batch_size,
+            epochs=self.epochs, learning_rate=self.learning_rate,
+            train_examples=self.train_examples,
+            eval_examples=self.eval_examples, seed=self.seed))
+
+    # -- state -----------------------------------------------------------------
+
+    def _load_state(self, settings):
+        state = read_json(self.state_path)
+        if state is None:
+            return {"settings": settings, "costs": {}, "shape": {},
+                    "proxy": {}, "healed": {}}
+        if state["settings"] != settings:
+            changed = sorted(k for k in settings
+                             if state["settings"].get(k) != settings[k])
+            raise ValueError(
+                f"{self.out} holds a compression run with other settings "
+                f"({changed}); use a new --out folder.")
+        return state
+
+    def _save(self):
+        write_json(self.state_path, self.state)
+
+    def _say(self, message):
+        if self.progress:
+            print(message, flush=True)
+
+    def _out_of_time(self):
+        return self.deadline is not None and time.time() > self.deadline
+
+    # -- measuring ---------------------------------------------------------------
+
+    def _measure(self, name, model):
+        if name not in self.state["costs"]:
+            if self._measure_fn is not None:
+                cost = self._measure_fn(model)
+            else:
+                cost = measure_costs(model, RUNTIMES[self.runtime],
+                                     sorted({1, self.batch_size}),
+                                     self.seq_len, self.rounds)
+            self.state["costs"][name] = cost
+            self._save()
+        return self.state["costs"][name]
+
+    def importance(self):
+        if "importance" not in self.state:
+            train = self._encoded("train", limit=256)
+            batches = [{k: v[i:i + 32] for k, v in train.items()}
+                       for i in range(0, len(train["token_ids"]), 32)]
+            mask = special_token_ids(self.tokenizer).get("mask")
+            self.state["importance"] = teacher_importance(
+                self.teacher.backbone, batches, max_batches=8,
+                mask_token_id=mask)
+            self._save()
+        return self.state["importance"]
+
+    def _encoded(self, split, limit=None):
+        texts = self.texts[split].texts
+        if limit:
+            texts = texts[:limit]
+        return encode(self.tokenizer, texts, self.seq_len)
+
+    def architecture(self, candidate):
+        """A backbone of ``candidate``'s shape (weights do not matter for
+        its costs)."""
+        config = dict(self.teacher.backbone.get_config())
+        config.update(num_layers=candidate.num_layers,
+                      num_heads=candidate.num_heads,
+                      hidden_dim=candidate.hidden_dim,
+                      intermediate_dim=candidate.intermediate_dim,
+                      head_dim=self.reference["head_dim"])
+        if candidate.ffn_every:
+            config["ffn_layers"] = f"every_{candidate.ffn_every}"
+        if candidate.normalizer:
+            config["attention_normalizer"] = candidate.normalizer
+        return TrimzooBackbone.from_config(config)
+
+    def shape(self, candidate):
+        """Parameters and FLOPs of ``candidate`` (cached)."""
+        if candidate.name not in self.state["shape"]:
+            model = self.architecture(candidate)
+            self.state["shape"][candidate.name] = {
+                "params": parameter_counts(model)["params"],
+                "flops": float(flops_per_token(model, self.seq_len)["total"])}
+            del model
+        return self.state["shape"][candidate.name]
+
+    def measure_teacher(self):
+        cost = self._measure("teacher", self.teacher.backbone)
+        ms = cost["latency_ms"]["1"]
+        self._say(f"teacher on {self.runtime}: {ms:.2f} ms at batch 1, "
+                  + ", ".join(f"{v:.2f} ms at batch {b}"
+                              for b, v in cost["latency_ms"].items()
+                              if b != "1")
+                  + f" ({self.seq_len} tokens); budget: "
+                  + self.budget.describe(ms))
+        return cost
+
+    def frontier(self, teacher_cost):
+        """The candidates that fit, none dominated by another that fits."""
+        teacher_ms = teacher_cost["latency_ms"]["1"]
+        limit = self.budget.max_ms(teacher_ms)
+        teacher_flops = float(flops_per_token(self.teacher.backbone,
+                                              self.seq_len)["total"])
+        shapes = {c.name: self.shape(c) for c in tqdm(
+            self.candidates, desc="shapes", disable=not self.progress)}
+        self._save()
+        possible = []
+        for c in self.candidates:
+            s = shapes[c.name]
+            if (self.budget.max_params is not None
+                    and s["params"] > self.budget.max_params):
+                continue
+            if limit is not None and s["flops"] > (
+                    teacher_flops * limit / teacher_ms * FLOPS_MARGIN):
+                continue
+            possible.append(c)
+        possible.sort(key=lambda c: (-shapes[c.name]["flops"], c.name))
+        fitting, measured = [], 0
+        bar = tqdm(total=min(len(possible), self.max_measured),
+                   desc="timing candidates", disable=not self.progress)
+        for c in possible:
+            if any(dominated(c, f) for f in fitting):
+                continue
+            if measured >= self.max_measured:
+                self._say(f"   timed {measured} candidates (max_measured); "
+                          "the rest are left out")
+                break
+            cost = self._measure(c.name, self.architecture(c))
+            measured += 1
+            bar.update(1)
+            keras.backend.clear_session(free_memory=True)
+            if self.budget.fits(cost, teacher_ms):
+                fitting.append(c)
+        bar.close()
+        if not fitting:
+            self._impossible(teacher_ms, shapes)
+        self._say(f"{len(fitting)} candidates on the budget's frontier "
+                  f"({measured} timed of {len(self.candidates)}): "
+                  + ", ".join(c.name for c in fitting))
+        return fitting
+
+    def _impossible(self, teacher_ms, shapes):
+        cheapest = min(self.candidates,
+                       key=lambda c: (shapes[c.name]["flops"], c.name))
+        cost = self._measure(cheapest.name, self.architecture(cheapest))
+        raise BudgetError(
+            f"No candidate fits the budget ({self.budget.describe(teacher_ms)}"
+            f", runtime {self.runtime}). The cheapest, {cheapest.name}, runs "
+            f"{cost['latency_ms']['1']:.2f} ms at batch 1 "
+            f"({teacher_ms / cost['latency_ms']['1']:.2f}x the teacher's "
+            f"{teacher_ms:.2f} ms) with {cost['params']:,} parameters.")
+
+    # -- ranking and healing -------------------------------------------------------
+
+    def _cut(self, candidate):
+        """The classifier of ``candidate`` cut from the teacher (head
+        sliced) and its plan."""
+        kept = plan(candidate, self.importance())
+        return extract(self.teacher, **kept), kept
+
+    def proxy(self, fitting):
+        """Proxy error of every frontier candidate (cached), best first."""
+        train = self._encoded("train", limit=2048)
+        held = self._encoded("validation", limit=256)
+        for c in tqdm(fitting, desc="proxy errors", disable=not self.progress):
+            if c.name in self.state["proxy"]:
+                continue
+            if self._out_of_time():
+                break
+            keras.utils.set_random_seed(self.seed)
+            student, kept = self._cut(c)
+            workdir = os.path.join(self.out, "proxy", c.name)
+            result = estimate_error(student.backbone, self.teacher.backbone,
+                                    kept, train, held, workdir,
+                                    steps=self.proxy_steps, batch_size=16)
+            shutil.rmtree(workdir, ignore_errors=True)
+            self.state["proxy"][c.name] = result["error"]
+            self._save()
+            keras.backend.clear_session(free_memory=True)
+        ranked = [c for c in fitting if c.name in self.state["proxy"]]
+        ranked.sort(key=lambda c: (self.state["proxy"][c.name], c.name))
+        return ranked
+
+    def heal(self, candidate):
+        """Two-stage distillation of ``candidate``; its row (cached)."""
+        name = candidate.name
+        if name in self.state["healed"]:
+            return self.state["healed"][name]
+        folder = os.path.join(self.out, "candidates", name)
+        init = os.path.join(folder, "init")
+        keras.utils.set_random_seed(self.seed)
+        student, kept = self._cut(candidate)
+        stage1 = {}
+        if not os.path.isdir(init):
+            self._say(f"\n=== {name}: stage 1, hidden-state distillation "
+                      f"({self.heal_steps} steps on the task's texts)")
+            stage1 = estimate_error(
+                student.backbone, self.teacher.backbone, kept,
+                self._encoded("train", limit=self.train_examples),
+                self._encoded("validation", limit=256),
+                os.path.join(folder, "stage1"), steps=self.heal_steps,
+                batch_size=self.heal_batch_size)
+            save_preset(student, self.tokenizer, init)
+            write_json(os.path.join(folder, "stage1.json"), stage1)
+            shutil.rmtree(os.path.join(folder, "stage1"), ignore_errors=True)
+        stage1 = read_json(os.path.join(folder, "stage1.json"), {})
+        self._say(f"=== {name}: stage 2, task distillation from the teacher "
+                  "(logits)")
+        config = self._finetune_config(init)
+        record = finetune(config, os.path.join(folder, "run"))
+        best = os.path.join(folder, "run", "best")
+        model = load_classifier_folder(best)
+        row = {"name": name, **dataclasses.asdict(candidate),
+               "params": int(parameter_counts(model.backbone)["params"]),
+               "proxy_error": self.state["proxy"].get(name),
+               "stage1_error": stage1.get("error"),
+               "folder": best,
+               "validation_accuracy": self._score(model, "validation"),
+               "test_accuracy": self._score(model, "test"),
+               "train_seconds": record.get("train_seconds")}
+        self.state["healed"][name] = row
+        self._save()
+        self._say(f"   {name}: validation {row['validation_accuracy']:.4f}, "
+                  f"test {row['test_accuracy']:.4f}")
+        return row
+
+    def _score(self, model, split):
+        texts = self.texts[split]
+        n = self.eval_examples or len(texts.texts)
+        inputs = encode(self.tokenizer, texts.texts[:n], self.seq_len)
+        return _accuracy(model, inputs, texts.labels[:n])
+
+    def _finetune_config(self, init):
+        config = self.make_config()
+        if self.record is not None:
+            config.task = self.record["task"]
+            for key, value in (self.record.get("data") or {}).items():
+                if key in config.data and not key.startswith("max_"):
+                    config.data[key] = value
+        config.init_checkpoint = init
+        config.distill.teacher = self.teacher_dir
+        config.max_seq_length = self.seq_len
+        config.train.epochs = self.epochs
+        config.train.learning_rate = self.learning_rate
+        config.data.max_train_examples = self.train_examples
+        config.data.max_eval_examples = self.eval_examples
+        config.data.max_test_examples = self.eval_examples
+        config.seed = self.seed
+        return config
+
+    # -- the run ------------------------------------------------------------------
+
+    def run(self):
+        teacher_cost = self.measure_teacher()
+        teacher_ms = teacher_cost["latency_ms"]["1"]
+        fitting = self.frontier(teacher_cost)
+        ranked = self.proxy(fitting)
+        if not ranked:
+            raise RuntimeError("The time budget ran out before any candidate "
+                               "was ranked; raise --time_budget_min.")
+        self._say("ranked by proxy error: " + ", ".join(
+            f"{c.name} {self.state['proxy'][c.name]:.3f}"
+            for c in ranked[:max(self.k, 5)]))
+        rows = []
+        for c in ranked[:self.k]:
+            if c.name not in self.state["healed"] and self._out_of_time():
+                self._say(f"time budget reached: {c.name} and later "
+                          "candidates are not healed")
+                break
+            rows.append(self.heal(c))
+            keras.backend.clear_session(free_memory=True)
+        if not rows:
+            raise RuntimeError("The time budget ran out before any candidate "
+                               "was healed; raise --time_budget_min.")
+        for row in rows:
+            row["latency_ms"] = self.state["costs"][row["name"]][
+                "latency_ms"]["1"]
+            row["speedup"] = teacher_ms / row["latency_ms"]
+        teacher_row = {
+            "name": "teacher", "folder": self.teacher_dir,
+            "params": int(parameter_counts(self.teacher.backbone)["params"]),
+            "validation_accuracy": self._score(self.teacher, "validation"),
+            "test_accuracy": self._score(self.teacher, "test"),
+            "latency_ms": teacher_ms, "speedup": 1.0}
+        chosen = choose(rows, self.budget, teacher_row["validation_accuracy"])
+        if chosen is None:
+            best = max(rows, key=lambda r: r["validation_accuracy"])
+            raise BudgetError(
+                f"No healed candidate keeps the accuracy asked "
+                f"({self.budget.describe(teacher_ms)}): the best, "
+                f"{best['name']}, has validation accuracy "
+                f"{best['validation_accuracy']:.4f} against the teacher's "
+                f"{teacher_row['validation_accuracy']:.4f}. Results so far "
+                f"are in {self.state_path}.")
+        model_dir = os.path.join(self.out, "model")
+        if os.path.isdir(model_dir):
+            shutil.rmtree(model_dir)
+        shutil.copytree(chosen["folder"], model_dir)
+        results = {
+            "teacher": teacher_row, "rows": rows, "chosen": chosen["name"],
+            "budget": dataclasses.asdict(self.budget),
+            "max_ms": self.budget.max_ms(teacher_ms),
+            "runtime": self.runtime, "seq_len": self.seq_len,
+            "teacher_latency_ms": teacher_cost["latency_ms"],
+            "frontier": [c.name for c in fitting],
+            "timed": len(self.state["costs"]) - 1,
+            "candidates": len(self.candidates),
+            "proxy": {c.name: self.state["proxy"][c.name] for c in ranked},
+            "data": {s: t.source for s, t in self.texts.items()},
+            "model": model_dir, "minutes": (time.time() - self.start) / 60}
+        if self.export:
+            results["export"] = self._export(model_dir)
+        write_json(os.path.join(self.out, "results.json"), results)
+        write_report(self.out, results)
+        self._say(f"\nchosen: {chosen['name']} -> {model_dir} (validation "
+                  f"{chosen['validation_accuracy']:.4f}, test "
+                  f"{chosen['test_accuracy']:.4f} = "
+                  f"{chosen['test_accuracy'] / teacher_row['test_accuracy']:.1%}"
+                  f" of the teacher, {chosen['speedup']:.2f}x on "
+                  f"{self.runtime}); report: "
+                  f"{os.path.join(self.out, 'report.md')}")
+        return results
+
+    def _export(self, model_dir):
+        """The chosen model as a TFLite file behind the parity gate (int8
+        for ``tflite_int8``, float32 otherwise) on the task's validation
+        texts."""
+        quantize = "dynamic" if self.runtime == "tflite_int8" else "none"
+        report = export_model(model_dir, os.path.join(self.out, "export"),
+                              formats="tflite", quantize=quantize,
+                              seq_len=self.seq_len, num_examples=256,
+                              overwrite=True)
+        entry = next(e for e in report["exports"]
+                     if e["quantize"] == quantize)
+        return {"path": os.path.join(self.out, "export", entry["path"]),
+                "quantize": quantize,
+                "parity": entry["parity"]["metrics"]}
+
+
+def compress(teacher, out, budget, make_config, **kwargs):
+    """Compresses the fine-tuned classifier folder ``teacher`` into the most
+    accurate model within ``budget`` (see the module docstring).
+
+    Args:
+        teacher: str. A fine-tuned classifier folder (``RUN/best``).
+        out: str. Output folder; a re-run resumes.
+        budget: :class:`Budget`.
+        make_config: callable returning a fresh fine-tuning ConfigDict
+            (``configs/finetune.py``'s ``get_config``); its task and data
+            are set from the teacher's record.
+        runtime: str. One of ``RUNTIMES``. Defaults to ``"keras"``.
+        space: str. The search space (``trimzoo.search.space``). Defaults
+            to ``"fractions"``.
+        trimbert_knobs: bool. Also FFN every 2nd layer and the sigmoid
+            normaliser. Defaults to False.
+        data: str or None. A text file of unlabelled (or labelled) training
+            texts for the healing; None: the teacher's task.
+        seq_len, batch_size: the timed shape (batch 1 and ``batch_size``).
+        k: int. Candidates healed. Defaults to 3.
+        max_measured: int. Candidates timed at most. Defaults to 48.
+        proxy_steps, heal_steps: hidden-state distillation steps of the
+            proxy and of healing stage 1.
+        epochs, learning_rate, train_examples: healing stage 2.
+        seed: int. Defaults to 0.
+        time_budget_min: float or None. No new proxy or heal starts after
+            this many minutes.
+        export: bool. Export the chosen model to TFLite (parity gate).
+        measure: callable(backbone) -> cost dict or None. Replaces the
+            timing (tests).
+
+    Returns:
+        dict: ``results.json``'s content (``chosen``, ``rows``, ``teacher``,
+        ``model``).
+
+    Raises:
+        BudgetError: nothing fits the budget.
+    """
+    return Compressor(teacher, out, budget, make_config, **kwargs).run()
+
+
+# -- report -------------------------------------------------------------------
+
+def _pct(value, reference):
+    return f"{100 * value / reference:.1f}%" if reference else "n/a"
+
+
+def write_report(out, results):
+    """``report.md`` and ``pareto.png`` of a compression run."""
+    teacher = results["teacher"]
+    lines = [
+        "# Compression to a budget", "",
+        f"Teacher: `{teacher['folder']}`; runtime {results['runtime']}, "
+        f"{results['seq_len']} tokens; budget: "
+        + Budget(**results["budget"]).describe(teacher["latency_ms"]) + ".",
+        f"Candidates: {results['candidates']}, timed {results['timed']}, on "
+        f"the frontier {len(results['frontier'])}, healed "
+        f"{len(results['rows'])}; chosen on validation: "
+        f"**{results['chosen']}**. Data: "
+        + "; ".join(f"{k}: {v}" for k, v in results["data"].items()) + ".",
+        "",
+        "| model | params | proxy error | validation | test | % of teacher "
+        "(test) | ms (batch 1) | speedup |",
+        "|---|---|---|---|---|---|---|---|"]
+    for row in [teacher] + sorted(results["rows"],
+                                  key=lambda r: -r["validation_accuracy"]):
+        mark = " (chosen)" if row["name"] == results["chosen"] else ""
+        proxy = row.get("proxy_error")
+        lines.append(
+            f"| {row['name']}{mark} | {row['params']:,} | "
+            f"{'' if proxy is None else f'{proxy:.3f}'} | "
+            f"{row['validation_accuracy']:.4f} | {row['test_accuracy']:.4f} | "
+            f"{_pct(row['test_accuracy'], teacher['test_accuracy'])} | "
+            f"{row['latency_ms']:.2f} | {row['speedup']:.2f}x |")
+    if "export" in results:
+        e = results["export"]
+        lines += ["", f"Export: `{e['path']}` ({e['quantize']}), parity gate "
+                  f"passed: label agreement "
+                  f"{e['parity'].get('label_agreement', float('nan')):.4f}."]
+    lines += ["", f"{results['minutes']:.1f} minutes."]
+    write_text(os.path.join(out, "report.md"), "\n".join(lines) + "\n")
+    fig, ax = plt.subplots(figsize=(6, 4))
+    rows = results["rows"]
+    ax.scatter([r["speedup"] for r in rows],
+               [r["test_accuracy"] for r in rows], label="healed candidates")
+    for r in rows:
+        ax.annotate(r["name"], (r["speedup"], r["test_accuracy"]),
+                    fontsize=7)
+    ax.scatter([1.0], [teacher["test_accuracy"]], marker="*", s=120,
+               label="teacher")
+    for row in results.get("compare", []):
+        ax.scatter([row["speedup"]], [row["test_accuracy"]], marker="x",
+                   color="grey")
+    if results.get("max_ms"):
+        ax.axvline(teacher["latency_ms"] / results["max_ms"], ls="--",
+                   color="red", label="budget")
+    ax.set_xlabel(f"speedup over the teacher ({results['runtime']}, batch 1)")
+    ax.set_ylabel("test accuracy")
+    ax.legend(fontsize=7)
+    save_figure(fig, os.path.join(out, "pareto.png"))
+    plt.close(fig)
