@@ -28,6 +28,17 @@ def fake_measure(model):
     return {"params": counts["params"], "latency_ms": {"1": ms, "8": 8 * ms}}
 
 
+def _count_timing(monkeypatch, timed):
+    """Records every model the real timing would measure in ``timed``."""
+    def record(model, *args, **kwargs):
+        timed.append(model)
+        return fake_measure(model)
+
+    monkeypatch.setattr(budget_lib, "measure_costs", record)
+    monkeypatch.setattr(budget_lib.Compressor, "_measure_against_teacher",
+                        lambda self, model: record(model))
+
+
 def make_config():
     config = small_config(model="bert_base")
     config.model_overrides = {}  # the student's shape is its folder's
@@ -195,9 +206,7 @@ def test_ranking_resumes_after_sigkill(finetuned_run, tmp_path,
     state = kill_when_state_has(
         proc, os.path.join(out, budget_lib.STATE_FILE), "proxy", timeout=300)
     timed = []
-    monkeypatch.setattr(budget_lib, "measure_costs",
-                        lambda model, *a, **k: timed.append(model) or
-                        fake_measure(model))
+    _count_timing(monkeypatch, timed)
     run, fitting, ranked = _frontier_and_ranking(finetuned_run["best"], out,
                                                  measure=None)
     assert not timed and run.state["costs"] == state["costs"]
@@ -234,9 +243,7 @@ def test_compress_resumes_after_sigkill(finetuned_run, tmp_path,
     assert len(state["healed"]) == 1
 
     timed, healed = [], []
-    monkeypatch.setattr(budget_lib, "measure_costs",
-                        lambda model, *a, **k: timed.append(model) or
-                        fake_measure(model))
+    _count_timing(monkeypatch, timed)
     original = budget_lib.Compressor.heal
 
     def counted(self, candidate):

@@ -41,7 +41,8 @@ from trimzoo.models.state import get_state, set_state
 from trimzoo.models.text_task import set_folder_reader
 from trimzoo.models.tokenizers import load_tokenizer
 from trimzoo.models.zoo import preset_config
-from trimzoo.utils.io import atomic_path, reading_weights, write_json
+from trimzoo.utils.io import (atomic_path, read_json_object, reading_weights,
+                              write_json)
 
 logger = logging.getLogger(__name__)
 
@@ -153,7 +154,7 @@ def checkpoint_format(path):
     if not os.path.exists(config_path):
         hf.check_weight_files(path)  # a clearer error for pickle-only dirs
         raise FileNotFoundError(f"Missing file: {config_path}")
-    config = hf.read_json(config_path)
+    config = read_json_object(config_path)
     if "registered_name" in config:
         cls = keras.saving.get_registered_object(config["registered_name"])
         if isinstance(cls, type) and issubclass(cls, TrimzooBackbone):
@@ -178,7 +179,7 @@ def read_config(path):
     without reading its weights."""
     fmt = checkpoint_format(path)
     config_path = os.path.join(os.fspath(path), CONFIG_FILE)
-    config = hf.read_json(config_path)
+    config = read_json_object(config_path)
     if fmt == "hf":
         return fmt, hf.config_from_hf(config, source=config_path)
     args = config.get("config")
@@ -244,7 +245,7 @@ def load_backbone(path, expected=None):
     else:
         tensors = hf.read_safetensors(path)
         state, missing = hf.state_from_hf(
-            tensors, config, hf.read_json(os.path.join(path, CONFIG_FILE)),
+            tensors, config, read_json_object(os.path.join(path, CONFIG_FILE)),
             source=path)
     backbone = TrimzooBackbone(**config)
     if missing:

@@ -24,7 +24,7 @@ from safetensors.numpy import save_file
 
 from trimzoo.models.state import get_state
 from trimzoo.models.tokenizers import BertWordPieceTokenizer
-from trimzoo.utils.io import atomic_path
+from trimzoo.utils.io import atomic_path, read_json_object
 
 logger = logging.getLogger(__name__)
 
@@ -94,20 +94,6 @@ def name_map(num_layers):
 
 
 # --- config.json ----------------------------------------------------------
-
-
-def read_json(path):
-    """The JSON object in ``path``, with errors naming the file."""
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"Missing file: {path}")
-    try:
-        with open(path, encoding="utf-8") as f:
-            value = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path} is not valid JSON: {e}") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"{path} must hold a JSON object.")
-    return value
 
 
 def position_offset(config):
@@ -247,7 +233,7 @@ def read_safetensors(folder):
         files = [single]
     else:
         index_path = os.path.join(folder, SAFETENSORS_INDEX_FILE)
-        weight_map = read_json(index_path).get("weight_map")
+        weight_map = read_json_object(index_path).get("weight_map")
         if not isinstance(weight_map, dict) or not weight_map:
             raise ValueError(f"{index_path}: missing or empty 'weight_map'.")
         files = [os.path.join(folder, f)

@@ -44,7 +44,9 @@ def check_cost(cost):
     return cost
 
 
-def _calls(model, cost, batch_sizes, seq_len):
+def timed_calls(model, cost, batch_sizes, seq_len):
+    """``{batch size: zero-argument callable}`` running ``model`` on real
+    text under ``cost`` (a timed one), for ``median_latencies``."""
     calls = {}
     for b in batch_sizes:
         inputs = text_inputs(b, seq_len, model.vocabulary_size)
@@ -91,7 +93,7 @@ def measure_costs(model, cost="keras", batch_sizes=(1,), seq_len=128,
     if cost == "flops":
         out["inference_cost"] = out["flops"]
         return out
-    calls = _calls(model, cost, batch_sizes, seq_len)
+    calls = timed_calls(model, cost, batch_sizes, seq_len)
     latencies = median_latencies(calls, rounds=rounds, warmup=2)
     out["latency_ms"] = {str(b): latencies[b]["median_ms"]
                          for b in batch_sizes}
@@ -111,9 +113,10 @@ def speedup(model, reference, cost="keras", batch_size=1, seq_len=128,
     """
     if cost == "flops":
         raise ValueError("speedup needs a timed cost ('keras' or 'tflite').")
-    calls = {"model": _calls(model, cost, (batch_size,), seq_len)[batch_size],
-             "reference": _calls(reference, cost, (batch_size,),
-                                 seq_len)[batch_size]}
+    calls = {"model": timed_calls(model, cost, (batch_size,),
+                                  seq_len)[batch_size],
+             "reference": timed_calls(reference, cost, (batch_size,),
+                                      seq_len)[batch_size]}
     times = timing.round_robin(calls, rounds=rounds, warmup=2)
     return {"speedup": timing.median_ratio(times["reference"],
                                            times["model"]),

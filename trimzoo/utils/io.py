@@ -150,5 +150,16 @@ def read_json(path, default=None):
     with open(path, encoding="utf-8") as f:
         try:
             return json.load(f)
-        except json.JSONDecodeError as e:
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ValueError(f"{path} is not valid JSON: {e}") from None
+
+
+def read_json_object(path):
+    """The JSON object (a dict) in ``path``, which must exist: errors name
+    the file (``FileNotFoundError``, ``ValueError``)."""
+    value = read_json(path)
+    if value is None and not os.path.exists(path):
+        raise FileNotFoundError(f"Missing file: {path}")
+    if not isinstance(value, dict):
+        raise ValueError(f"{path} must hold a JSON object.")
+    return value
