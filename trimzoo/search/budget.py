@@ -61,7 +61,8 @@ from trimzoo.search.estimate import estimate_error, plan, teacher_importance
 from trimzoo.search.space import build_space, reference_shape
 from trimzoo.training.finetune import finetune, save_preset
 from trimzoo.utils import timing
-from trimzoo.utils.io import read_json, save_figure, write_json, write_text
+from trimzoo.utils.io import (atomic_path, read_json, save_figure, write_json,
+                              write_text)
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
@@ -622,12 +623,11 @@ class Compressor:
                 f"{teacher_row['validation_accuracy']:.4f}. Results so far "
                 f"are in {self.state_path}.")
         model_dir = os.path.join(self.out, "model")
-        if os.path.isdir(model_dir):
-            shutil.rmtree(model_dir)
-        shutil.copytree(chosen["folder"], model_dir)
-        # The task it was trained on travels with it (export's parity gate,
-        # predict --evaluate and a further compress read it).
-        write_json(os.path.join(model_dir, RECORD_FILE), self.record)
+        with atomic_path(model_dir) as tmp:
+            shutil.copytree(chosen["folder"], tmp)
+            # The task it was trained on travels with it (export's parity
+            # gate, predict --evaluate and a further compress read it).
+            write_json(os.path.join(tmp, RECORD_FILE), self.record)
         results = {
             "teacher": teacher_row, "rows": rows, "chosen": chosen["name"],
             "budget": dataclasses.asdict(self.budget),
