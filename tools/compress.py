@@ -53,9 +53,12 @@ flags.DEFINE_integer("rounds", 10, "Timed rounds per candidate.")
 flags.DEFINE_integer("proxy_steps", 40, "Distillation steps of the proxy.")
 flags.DEFINE_integer("heal_steps", 300, "Hidden-state distillation steps "
                      "(batch 32) of healing stage 1.")
-flags.DEFINE_integer("epochs", 1, "Task distillation epochs (stage 2).")
-flags.DEFINE_float("learning_rate", 1e-4, "Stage 2 learning rate.")
-flags.DEFINE_integer("train_examples", 4000, "Stage 2 training examples "
+flags.DEFINE_integer("epochs", None, "Task distillation epochs (stage 2); "
+                     "default: the fine-tuning recipe's (enough for 100 "
+                     "steps, 3 to 10).")
+flags.DEFINE_float("learning_rate", None, "Stage 2 learning rate; default: "
+                   "the fine-tuning recipe's (by width and steps).")
+flags.DEFINE_integer("train_examples", 0, "Stage 2 training examples "
                      "(0 = all).")
 flags.DEFINE_integer("seed", 0, "Seed.")
 flags.DEFINE_float("time_budget_min", None, "No new proxy or heal starts "

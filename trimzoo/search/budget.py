@@ -82,6 +82,13 @@ RUNTIMES = {"keras": "keras", "keras_bfloat16": "keras_bfloat16",
 FLOPS_MARGIN = 1.25
 
 
+# Once this many candidates are timed, a latency model fitted to them
+# (``Compressor._predicted_ms``) skips candidates it predicts slower than
+# the limit by more than PREDICTION_MARGIN.
+MIN_TIMED_FOR_PREDICTION = 6
+PREDICTION_MARGIN = 1.3
+
+
 class BudgetError(ValueError):
     """No candidate of the space fits the budget."""
 
@@ -230,7 +237,7 @@ class Compressor:
                  text_column="text", label_column="label", seq_len=64,
                  batch_size=8, k=3, max_measured=48, rounds=10,
                  proxy_steps=40, heal_steps=300, heal_batch_size=32,
-                 epochs=1, learning_rate=1e-4, train_examples=4000,
+                 epochs=None, learning_rate=None, train_examples=0,
                  eval_examples=0, seed=0, time_budget_min=None,
                  export=True, progress=True, measure=None):
         self.teacher_dir = os.path.abspath(os.fspath(teacher))
@@ -245,7 +252,9 @@ class Compressor:
         self.max_measured, self.rounds = int(max_measured), int(rounds)
         self.proxy_steps, self.heal_steps = int(proxy_steps), int(heal_steps)
         self.heal_batch_size = int(heal_batch_size)
-        self.epochs, self.learning_rate = int(epochs), float(learning_rate)
+        self.epochs = None if epochs is None else int(epochs)
+        self.learning_rate = (None if learning_rate is None
+                              else float(learning_rate))
         self.train_examples = int(train_examples)
         self.eval_examples = int(eval_examples)
         self.seed = int(seed)
@@ -447,8 +456,14 @@ class Compressor:
         fitting, measured = [], 0
         bar = tqdm(total=min(len(possible), self.max_measured),
                    desc="timing candidates", disable=not self.progress)
+        skipped = 0
         for c in possible:
             if any(dominated(c, f) for f in fitting):
+                continue
+            predicted = self._predicted_ms(c, shapes)
+            if (limit is not None and predicted is not None
+                    and predicted > limit * PREDICTION_MARGIN):
+                skipped += 1
                 continue
             if measured >= self.max_measured:
                 self._say(f"   timed {measured} candidates (max_measured); "
@@ -464,9 +479,30 @@ class Compressor:
         if not fitting:
             self._impossible(teacher_ms, shapes)
         self._say(f"{len(fitting)} candidates on the budget's frontier "
-                  f"({measured} timed of {len(self.candidates)}): "
+                  f"({measured} timed of {len(self.candidates)}, {skipped} "
+                  "predicted too slow to time): "
                   + ", ".join(c.name for c in fitting))
         return fitting
+
+    def _predicted_ms(self, candidate, shapes):
+        """Batch-1 latency predicted by least squares on the candidates
+        timed so far, ``ms ~ a + b·layers + c·FLOPs`` (per-layer overheads
+        dominate small models on a CPU, so FLOPs alone mislead); None until
+        ``MIN_TIMED_FOR_PREDICTION`` are timed."""
+        timed = [n for n in self.state["costs"]
+                 if n in self.by_name and n in shapes]
+        if len(timed) < MIN_TIMED_FOR_PREDICTION:
+            return None
+
+        def features(name):
+            return [1.0, float(self.by_name[name].num_layers),
+                    shapes[name]["flops"] / 1e6]
+
+        x = np.array([features(n) for n in timed])
+        y = np.array([self.state["costs"][n]["latency_ms"]["1"]
+                      for n in timed])
+        coef, *_ = np.linalg.lstsq(x, y, rcond=None)
+        return float(np.dot(features(candidate.name), coef))
 
     def _impossible(self, teacher_ms, shapes):
         cheapest = min(self.candidates,
@@ -569,8 +605,12 @@ class Compressor:
         config.init_checkpoint = init
         config.distill.teacher = self.teacher_dir
         config.max_seq_length = self.seq_len
-        config.train.epochs = self.epochs
-        config.train.learning_rate = self.learning_rate
+        # None keeps the fine-tuning recipe's choice (auto: epochs for at
+        # least 100 steps, the learning rate by width and steps).
+        if self.epochs is not None:
+            config.train.epochs = self.epochs
+        if self.learning_rate is not None:
+            config.train.learning_rate = self.learning_rate
         config.data.max_train_examples = self.train_examples
         config.data.max_eval_examples = self.eval_examples
         config.data.max_test_examples = self.eval_examples
@@ -725,7 +765,9 @@ def compress(teacher, out, budget, make_config, **kwargs):
         max_measured: int. Candidates timed at most. Defaults to 48.
         proxy_steps, heal_steps: hidden-state distillation steps of the
             proxy and of healing stage 1.
-        epochs, learning_rate, train_examples: healing stage 2.
+        epochs, learning_rate: healing stage 2; None (the default): the
+            fine-tuning recipe's (``trimzoo.training.recipes``).
+        train_examples: int. Stage 2 training examples (0: all).
         seed: int. Defaults to 0.
         time_budget_min: float or None. No new proxy or heal starts after
             this many minutes.
