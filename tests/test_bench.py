@@ -13,7 +13,9 @@ import sys
 import numpy as np
 import pytest
 
-from trimzoo.bench import flops, goals, report, runner, workloads
+from trimzoo.bench import goals, report, runner, workloads
+from trimzoo.data.text_inputs import text_inputs
+from trimzoo.models import costs as flops
 from trimzoo.utils import timing
 from trimzoo.bench.environment import environment
 import trimzoo
@@ -383,11 +385,11 @@ def test_round_robin_and_ratios():
 
 
 def test_inputs_are_real_text_and_masked():
-    inputs = workloads.text_inputs(2, 24, 30522)
+    inputs = text_inputs(2, 24, 30522)
     ids = inputs["token_ids"]
     assert ids.shape == (2, 24) and inputs["padding_mask"].all()
     assert len(np.unique(ids)) > 10  # real text, not a constant
-    small = workloads.text_inputs(2, 24, 50)
+    small = text_inputs(2, 24, 50)
     assert small["token_ids"].max() < 50
     batch, labels, weights = workloads.mlm_batch(2, 40, 30522)
     assert labels.shape == (2, 6) == weights.shape

@@ -13,7 +13,7 @@ import sys
 import pytest
 
 from helpers import kill_when_state_has, small_config
-from trimzoo.bench.flops import parameter_counts
+from trimzoo.models.costs import parameter_counts
 from trimzoo.search import budget as budget_lib
 from trimzoo.search.budget import Budget, BudgetError, choose, compress
 

@@ -9,7 +9,7 @@ import tensorflow as tf
 import trimzoo
 from conftest import TINY, random_inputs
 from numpy_reference import block as numpy_block
-from trimzoo.bench.flops import check_flops, flops_per_token
+from trimzoo.models.costs import check_flops, flops_per_token
 from trimzoo.checkpoints import get_state, load_backbone, save_pretrained
 from trimzoo.checkpoints.folders import architecture
 from trimzoo.models import (

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from configs.search import get_config
-from trimzoo.bench.flops import flops_per_token
+from trimzoo.models.costs import flops_per_token
 from trimzoo.checkpoints import from_pretrained, save_pretrained
 from trimzoo.models.tokenizers import encode, load_tokenizer
 from trimzoo.models import TrimzooBackbone, TrimzooClassifier

@@ -9,6 +9,7 @@ import keras
 from tqdm.auto import tqdm
 
 from trimzoo.bench import workloads
+from trimzoo.data.text_inputs import text_inputs
 from trimzoo.bench.config import (resolve_precisions, resolve_reference,
                                   resolve_specs, round_key)
 from trimzoo.bench.memory import build_model
@@ -82,7 +83,7 @@ class Context:
         gc.collect()
 
     def inputs(self, name, batch_size, seq_len):
-        return workloads.text_inputs(batch_size, seq_len,
+        return text_inputs(batch_size, seq_len,
                                      self.rows[name]["vocabulary_size"])
 
     # -- timing and progress --------------------------------------------------

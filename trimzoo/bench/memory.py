@@ -17,6 +17,7 @@ import resource
 import sys
 
 from trimzoo.bench import workloads
+from trimzoo.data.text_inputs import text_inputs
 from trimzoo.models import create, drop_layers
 
 
@@ -54,10 +55,10 @@ def measure(spec, batch_size, seq_len, train_batch_size):
     """Peak RSS in MB: ``baseline`` (imports done), ``infer`` (after
     inference at ``[batch_size, seq_len]``), ``train`` (after a training
     step at ``[train_batch_size, seq_len]``; None if 0)."""
-    workloads.text_inputs(1, 8, 100)  # Tokenizer and corpus in the baseline.
+    text_inputs(1, 8, 100)  # Tokenizer and corpus in the baseline.
     baseline = _peak_mb()
     backbone = build_model(spec)
-    inputs = workloads.text_inputs(batch_size, seq_len,
+    inputs = text_inputs(batch_size, seq_len,
                                    backbone.vocabulary_size)
     workloads.inference_call(backbone, inputs)()
     infer = _peak_mb()

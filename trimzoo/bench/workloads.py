@@ -1,18 +1,15 @@
-"""What the benchmark runs: real-text inputs, masked-LM batches, the
+"""What the benchmark runs: masked-LM batches of real text
+(``trimzoo.data.text_inputs`` packs the inputs), the
 keras-hub peer of a backbone, and the timed calls (inference, MLM
 training step, a matrix-product probe).
 
 Examples:
 
->>> inputs = text_inputs(batch_size=2, seq_len=8, vocabulary_size=100)
->>> inputs["token_ids"].shape, int(inputs["token_ids"].max()) < 100
-((2, 8), True)
 >>> call, flops = matmul_probe(4, 8, 16)
 >>> call().shape, flops
 ((4, 16), 1024.0)
 """
 
-import functools
 
 import keras_hub
 import numpy as np
@@ -20,59 +17,12 @@ import tensorflow as tf
 
 from trimzoo.checkpoints import set_state
 from trimzoo.checkpoints.keras_hub_bert import state_from_keras_hub_bert
-from trimzoo.utils.embedded import minilm_path
-from trimzoo.data.rotten_tomatoes import load_split
-from trimzoo.models.tokenizers import load_tokenizer, special_token_ids
+from trimzoo.data.text_inputs import corpus_token_stream, text_inputs
 from trimzoo.models.masked_lm import TrimzooMaskedLM
 from trimzoo.models.precision import QUANTIZATIONS, quantized, with_precision
 from trimzoo.models.preprocessors import MASK_RATE
 from trimzoo.training.optimizers import create_optimizer
 from trimzoo.training.objectives import JIT_COMPILE, MaskedLMObjective
-
-#: Number of sentences of the embedded corpus packed into benchmark inputs.
-_TEXT_SENTENCES = 400
-
-
-@functools.lru_cache(maxsize=1)
-def _corpus_token_stream():
-    """Word-piece ids of real review sentences, ``[CLS] s1 [SEP] s2 ...``.
-
-    Uses the embedded BERT vocabulary and the Rotten Tomatoes test split,
-    both installed as data packages (see docs/data.md).
-    """
-    tokenizer = load_tokenizer(str(minilm_path()))
-    special = special_token_ids(tokenizer)
-    texts = [text for text, _ in load_split("test")[:_TEXT_SENTENCES]]
-    stream = []
-    for ids in tokenizer(texts):
-        stream.extend([special["cls"], *np.asarray(ids).tolist(),
-                       special["sep"]])
-    return np.asarray(stream, dtype="int32"), special
-
-
-def text_inputs(batch_size, seq_len, vocabulary_size, offset=0):
-    """Backbone inputs of real text: the tokenised corpus cut into
-    ``batch_size`` full sequences of ``seq_len`` tokens (no padding, so
-    every position is real work). Ids outside a smaller vocabulary map to
-    ``[UNK]`` (to id 1 when even that is outside).
-
-    Returns:
-        dict of int32 arrays ``token_ids``, ``segment_ids``,
-        ``padding_mask`` of shape ``[batch_size, seq_len]``.
-    """
-    stream, special = _corpus_token_stream()
-    need = batch_size * seq_len
-    reps = -(-(offset + need) // len(stream))
-    ids = np.tile(stream, reps)[offset:offset + need].reshape(
-        batch_size, seq_len).copy()
-    unk = special["unk"] if special["unk"] < vocabulary_size else 1
-    ids[ids >= vocabulary_size] = unk
-    return {
-        "token_ids": ids,
-        "segment_ids": np.zeros_like(ids),
-        "padding_mask": np.ones_like(ids),
-    }
-
 
 def mlm_batch(batch_size, seq_len, vocabulary_size, mask_rate=MASK_RATE,
               seed=0):
@@ -81,7 +31,7 @@ def mlm_batch(batch_size, seq_len, vocabulary_size, mask_rate=MASK_RATE,
     sequence (BERT's 15%), replaced by ``[MASK]``."""
     inputs = text_inputs(batch_size, seq_len, vocabulary_size,
                          offset=seq_len)
-    _, special = _corpus_token_stream()
+    _, special = corpus_token_stream()
     predictions = max(1, int(round(mask_rate * seq_len)))
     rng = np.random.default_rng(seed)
     positions = np.sort(np.stack([

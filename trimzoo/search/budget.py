@@ -47,7 +47,7 @@ import matplotlib
 import numpy as np
 from tqdm.auto import tqdm
 
-from trimzoo.bench.flops import flops_per_token, parameter_counts
+from trimzoo.models.costs import flops_per_token, parameter_counts
 from trimzoo.checkpoints.folders import load_classifier_folder
 from trimzoo.data.model_data import (RECORD_FILE, recorded_task,
                                       texts_for_model)

@@ -5,7 +5,7 @@ machine.
 Latency is the median of round-robin rounds
 (``trimzoo.export.benchmark.median_latencies``: each round calls the model
 once per batch size, alternating the order) on real text packed to full
-sequences (``trimzoo.bench.workloads.text_inputs``). TFLite files are
+sequences (``trimzoo.data.text_inputs``). TFLite files are
 converted in a fresh process (``convert(..., isolate=True)``: the converter
 leaks memory) with static shapes, one file per batch size, and run with as
 many interpreter threads as there are cores.
@@ -22,8 +22,8 @@ Examples:
 
 import os
 
-from trimzoo.bench.flops import flops_per_token, parameter_counts
-from trimzoo.bench.workloads import in_precision, text_inputs
+from trimzoo.models.costs import flops_per_token, parameter_counts
+from trimzoo.data.text_inputs import text_inputs
 from trimzoo.export import TFLiteRunner, convert
 from trimzoo.export.benchmark import (
     keras_callable,
@@ -31,6 +31,7 @@ from trimzoo.export.benchmark import (
     tflite_callable,
 )
 from trimzoo.export.saved_model import serving_function
+from trimzoo.models.precision import with_precision
 from trimzoo.utils import timing
 
 COSTS = ("flops", "keras", "keras_bfloat16", "tflite")
@@ -52,7 +53,7 @@ def timed_calls(model, cost, batch_sizes, seq_len):
         inputs = text_inputs(b, seq_len, model.vocabulary_size)
         if cost in ("keras", "keras_bfloat16"):
             timed = (model if cost == "keras"
-                     else in_precision(model, "bfloat16"))
+                     else with_precision(model, "bfloat16"))
             calls[b] = keras_callable(serving_function(timed, seq_len, b),
                                       inputs)
         else:

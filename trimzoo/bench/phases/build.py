@@ -3,7 +3,7 @@ check that its keras-hub peer computes the same outputs."""
 
 import numpy as np
 
-from trimzoo.bench import flops as flops_lib
+from trimzoo.models import costs as flops_lib
 from trimzoo.bench import workloads
 
 

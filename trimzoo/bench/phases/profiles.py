@@ -1,7 +1,7 @@
 """Phases ``profiles`` (TF profiler breakdown of inference at batch 1, row
 and peer) and ``check_flops`` (analytic FLOPs against the profiler's)."""
 
-from trimzoo.bench import flops as flops_lib
+from trimzoo.models import costs as flops_lib
 from trimzoo.bench import workloads
 from trimzoo.bench.profile import op_time_breakdown
 
