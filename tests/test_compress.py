@@ -19,6 +19,8 @@ from trimzoo.search.budget import Budget, BudgetError, choose, compress
 
 SPACE = "D=1/2;A=1/2;H=16/32;I=24/48"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+COMPARE = os.path.join(ROOT, "docs", "benchmarks",
+                       "compression_table_2026-12-01.json")
 
 
 def fake_measure(model):
@@ -71,6 +73,17 @@ def test_budget_arguments():
         budget_lib.check_runtime("onnx")
 
 
+def test_compare_rows_of_a_compression_table(tmp_path):
+    rows = budget_lib.compare_rows(COMPARE)
+    assert len(rows) == 14 and all(r["speedup"] > 1 for r in rows)
+    top2 = rows[1]
+    assert top2["name"].endswith("+ KD") and top2["percent_of_teacher"] == 98.8
+    bad = tmp_path / "x.json"
+    bad.write_text("[]")
+    with pytest.raises(ValueError, match="not a compression table"):
+        budget_lib.compare_rows(str(bad))
+
+
 def test_choice_is_on_validation_never_test():
     rows = [{"name": "a", "validation_accuracy": 0.70, "test_accuracy": 0.95,
              "latency_ms": 1.0},
@@ -89,7 +102,8 @@ def test_compress_stays_in_budget_and_is_deterministic(finetuned_run,
                                                        tmp_path):
     teacher = finetuned_run["best"]
     budget = Budget(speedup=1.6)
-    first = compress(teacher, tmp_path / "a", budget, make_config, **KW)
+    first = compress(teacher, tmp_path / "a", budget, make_config,
+                     compare=COMPARE, **KW)
     state = json.load(open(tmp_path / "a" / budget_lib.STATE_FILE))
     teacher_ms = state["costs"]["teacher"]["latency_ms"]["1"]
     limit = teacher_ms / 1.6
@@ -122,7 +136,8 @@ def test_compress_stays_in_budget_and_is_deterministic(finetuned_run,
     assert model.backbone.hidden_dim == row["hidden_dim"]
     for name in ("report.md", "results.json", "pareto.png"):
         assert os.path.isfile(tmp_path / "a" / name), name
-    assert first["chosen"] in open(tmp_path / "a" / "report.md").read()
+    report = open(tmp_path / "a" / "report.md").read()
+    assert first["chosen"] in report and "Single routes" in report
     # Same seed, new folder: the same candidates, scores and choice.
     second = compress(teacher, tmp_path / "b", budget, make_config, **KW)
     assert second["chosen"] == first["chosen"]
@@ -139,10 +154,16 @@ def _frontier_and_ranking(teacher, out, **kw):
     return run, fitting, run.proxy(fitting)
 
 
-def test_frontier_is_inside_the_budget_and_ranked_the_same(finetuned_run,
-                                                           tmp_path):
-    run, fitting, ranked = _frontier_and_ranking(finetuned_run["best"],
-                                                 tmp_path / "a")
+@pytest.fixture(scope="module")
+def ranked_run(finetuned_run, tmp_path_factory):
+    """One frontier and ranking on the tiny teacher: ``(run, fitting,
+    ranked)``."""
+    return _frontier_and_ranking(finetuned_run["best"],
+                                 tmp_path_factory.mktemp("ranked") / "a")
+
+
+def test_frontier_is_inside_the_budget(ranked_run):
+    run, fitting, ranked = ranked_run
     costs = run.state["costs"]
     limit = costs["teacher"]["latency_ms"]["1"] / 1.6
     assert fitting and all(costs[c.name]["latency_ms"]["1"] <= limit
@@ -158,9 +179,13 @@ def test_frontier_is_inside_the_budget_and_ranked_the_same(finetuned_run,
     # Every frontier candidate was ranked, best proxy error first.
     assert [c.name for c in ranked] == sorted(
         (c.name for c in fitting), key=lambda n: (run.state["proxy"][n], n))
+
+
+def test_ranking_is_deterministic(ranked_run, finetuned_run, tmp_path):
     # The same seed in a new folder ranks the same, with the same errors.
+    run, fitting, ranked = ranked_run
     again, fitting2, ranked2 = _frontier_and_ranking(finetuned_run["best"],
-                                                     tmp_path / "b")
+                                                     tmp_path)
     assert fitting2 == fitting and ranked2 == ranked
     assert again.state["proxy"] == run.state["proxy"]
 

@@ -64,6 +64,9 @@ flags.DEFINE_integer("seed", 0, "Seed.")
 flags.DEFINE_float("time_budget_min", None, "No new proxy or heal starts "
                    "after this many minutes.")
 flags.DEFINE_bool("export", True, "Export the chosen model to TFLite.")
+flags.DEFINE_string("compare", None, "A compression table's results.json "
+                    "(tools/compression_table.py): its single routes join "
+                    "the report and the plot.")
 flags.DEFINE_bool("overwrite", False, "Start over in an existing --out "
                   "whose settings differ (its contents are removed).")
 FLAGS = flags.FLAGS
@@ -93,7 +96,8 @@ def main(argv):
              proxy_steps=FLAGS.proxy_steps, heal_steps=FLAGS.heal_steps,
              epochs=FLAGS.epochs, learning_rate=FLAGS.learning_rate,
              train_examples=FLAGS.train_examples, seed=FLAGS.seed,
-             time_budget_min=FLAGS.time_budget_min, export=FLAGS.export)
+             time_budget_min=FLAGS.time_budget_min, export=FLAGS.export,
+             compare=FLAGS.compare)
 
 
 if __name__ == "__main__":

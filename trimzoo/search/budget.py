@@ -239,7 +239,7 @@ class Compressor:
                  proxy_steps=40, heal_steps=300, heal_batch_size=32,
                  epochs=None, learning_rate=None, train_examples=0,
                  eval_examples=0, seed=0, time_budget_min=None,
-                 export=True, progress=True, measure=None):
+                 export=True, progress=True, measure=None, compare=None):
         self.teacher_dir = os.path.abspath(os.fspath(teacher))
         self.out = os.fspath(out)
         self.budget = budget
@@ -262,6 +262,7 @@ class Compressor:
                          else time.time() + 60 * float(time_budget_min))
         self.export, self.progress = bool(export), bool(progress)
         self._measure_fn = measure
+        self.compare = compare
         self.start = time.time()
 
         self.teacher = load_classifier_folder(self.teacher_dir)
@@ -681,6 +682,9 @@ class Compressor:
             "final_timing": final,
             "data": {s: t.source for s, t in self.texts.items()},
             "model": model_dir, "minutes": (time.time() - self.start) / 60}
+        if self.compare:
+            results["compare"] = compare_rows(self.compare)
+            results["compare_source"] = os.path.abspath(self.compare)
         if self.export:
             results["export"] = self._export(model_dir)
         write_json(os.path.join(self.out, "results.json"), results)
@@ -742,6 +746,21 @@ class Compressor:
                 "parity": entry["parity"]["metrics"]}
 
 
+def compare_rows(path):
+    """The single-route rows of a compression table's ``results.json``
+    (``tools/compression_table.py``): ``name``, ``speedup`` (Keras float32,
+    batch 1) and ``percent_of_teacher`` (test accuracy)."""
+    table = read_json(path)
+    if not isinstance(table, dict) or "rows" not in table:
+        raise ValueError(f"{path} is not a compression table's results.json "
+                         "(no 'rows').")
+    return [{"name": row["method"] + (" + KD" if row.get("distilled")
+                                      else ""),
+             "speedup": float(row["speedup"]),
+             "percent_of_teacher": float(row["percent_of_teacher"])}
+            for row in table["rows"] if row.get("key") != "teacher"]
+
+
 def compress(teacher, out, budget, make_config, **kwargs):
     """Compresses the fine-tuned classifier folder ``teacher`` into the most
     accurate model within ``budget`` (see the module docstring).
@@ -774,6 +793,8 @@ def compress(teacher, out, budget, make_config, **kwargs):
         export: bool. Export the chosen model to TFLite (parity gate).
         measure: callable(backbone) -> cost dict or None. Replaces the
             timing (tests).
+        compare: str or None. A compression table's ``results.json``: its
+            single-route rows join the report and the plot.
 
     Returns:
         dict: ``results.json``'s content (``chosen``, ``rows``, ``teacher``,
@@ -825,6 +846,12 @@ def write_report(out, results):
             f"{row['latency_ms']:.2f} | {row['speedup']:.2f}x | "
             f"{_x(row.get('speedup_round_robin'))} | "
             f"{_x(row.get('speedup_vs_keras_float32'))} |")
+    if results.get("compare"):
+        lines += ["", "Single routes for comparison (the compression table, "
+                  f"`{results['compare_source']}`):", "",
+                  "| route | % of teacher (test) | speed-up |", "|---|---|---|"]
+        lines += [f"| {r['name']} | {r['percent_of_teacher']:.1f}% | "
+                  f"{r['speedup']:.2f}x |" for r in results["compare"]]
     if "export" in results:
         e = results["export"]
         lines += ["", f"Export: `{e['path']}` ({e['quantize']}), parity gate "
@@ -832,23 +859,32 @@ def write_report(out, results):
                   f"{e['parity'].get('label_agreement', float('nan')):.4f}."]
     lines += ["", f"{results['minutes']:.1f} minutes."]
     write_text(os.path.join(out, "report.md"), "\n".join(lines) + "\n")
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
     rows = results["rows"]
-    ax.scatter([r["speedup"] for r in rows],
-               [r["test_accuracy"] for r in rows], label="healed candidates")
+
+    def x(row):
+        return row.get("speedup_round_robin") or row["speedup"]
+
+    def y(row):
+        return 100 * row["test_accuracy"] / teacher["test_accuracy"]
+
+    ax.scatter([x(r) for r in rows], [y(r) for r in rows],
+               label="healed candidates (this run)")
     for r in rows:
-        ax.annotate(r["name"], (r["speedup"], r["test_accuracy"]),
-                    fontsize=7)
-    ax.scatter([1.0], [teacher["test_accuracy"]], marker="*", s=120,
-               label="teacher")
-    for row in results.get("compare", []):
-        ax.scatter([row["speedup"]], [row["test_accuracy"]], marker="x",
-                   color="grey")
+        mark = " (chosen)" if r["name"] == results["chosen"] else ""
+        ax.annotate(r["name"] + mark, (x(r), y(r)), fontsize=7)
+    ax.scatter([1.0], [100.0], marker="*", s=120, label="teacher")
+    compare = results.get("compare") or []
+    if compare:
+        ax.scatter([r["speedup"] for r in compare],
+                   [r["percent_of_teacher"] for r in compare], marker="x",
+                   color="grey", label="single routes (compression table)")
     if results.get("max_ms"):
         ax.axvline(teacher["latency_ms"] / results["max_ms"], ls="--",
                    color="red", label="budget")
-    ax.set_xlabel(f"speedup over the teacher ({results['runtime']}, batch 1)")
-    ax.set_ylabel("test accuracy")
+    ax.set_xlabel(f"speed-up over the teacher ({results['runtime']}, "
+                  "batch 1, round-robin)")
+    ax.set_ylabel("test accuracy, % of the teacher's")
     ax.legend(fontsize=7)
     save_figure(fig, os.path.join(out, "pareto.png"))
     plt.close(fig)
