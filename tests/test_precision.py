@@ -1,14 +1,13 @@
 """Precision: CPU flags, the auto choice (flags injected), and models
 copied between float32 and bfloat16 with their float32 weights."""
 
-import os
-
 import keras
 import numpy as np
 import pytest
 
 import trimzoo
 from trimzoo.models import TrimzooClassifier
+from trimzoo.models import precision as precision_lib
 from trimzoo.models.precision import (PRECISIONS, QUANTIZATIONS,
                                       check_precision, quantized,
                                       resolve_precision, with_precision)
@@ -76,6 +75,39 @@ def test_bfloat16_computes_in_bfloat16_and_keeps_float32_variables(tmp_path):
     again = with_precision(plain, "bfloat16")
     np.testing.assert_array_equal(again.predict(x, verbose=0), out)
     assert with_precision(plain, "float32") is plain
+
+
+def test_classifier_predict_takes_a_precision():
+    model = _classifier()
+    x = random_inputs(batch=4, length=12)
+    reference = model.predict(x, verbose=0)
+    fast = model.predict(x, verbose=0, precision="bfloat16")
+    assert fast.dtype == np.float32
+    assert 0 < np.abs(fast - reference).max() < 0.05
+    np.testing.assert_array_equal(
+        model.predict(x, verbose=0, precision="float32"), reference)
+    assert model.backbone.dtype_policy.name == "float32"  # untouched
+    # The bfloat16 copy follows the model's weights after it changes.
+    model.set_weights([w * 3 for w in model.get_weights()])
+    again = model.predict(x, verbose=0, precision="bfloat16")
+    np.testing.assert_array_equal(
+        again, with_precision(model, "bfloat16").predict(x, verbose=0))
+    assert not np.array_equal(again, fast)
+    with pytest.raises(ValueError, match="Valid values"):
+        model.predict(x, verbose=0, precision="fp8")
+
+
+def test_auto_measures_at_the_callers_batch_size():
+    seen = []
+    real = precision_lib.measure_bf16_speedup
+    try:
+        precision_lib.measure_bf16_speedup = (
+            lambda **kw: seen.append(kw["batch_size"]) or 0.8)
+        choice, reason = resolve_precision("auto", AMX, batch_size=1)
+    finally:
+        precision_lib.measure_bf16_speedup = real
+    assert seen == [1] and choice == "float32"
+    assert reason.endswith("only 0.80x float32 at batch 1")
 
 
 def test_int8_quantizes_the_dense_kernels_and_keeps_the_labels(tmp_path):

@@ -86,7 +86,7 @@ def _model_folder_predictor(folder, batch_size, precision="float32"):
     else:  # An embedder, or any backbone: mean-pooled embeddings.
         model = TrimzooTextEmbedder.from_preset(folder)
         names, kind = None, "embedder"
-    precision, reason = resolve_precision(precision)
+    precision, reason = resolve_precision(precision, batch_size=batch_size)
     # The same float32 weights, computing in the chosen precision.
     model = with_precision(model, precision)
 

@@ -1,5 +1,7 @@
 """Sequence classification / regression head on a trimzoo backbone."""
 
+import weakref
+
 import keras
 import keras_hub
 
@@ -7,8 +9,14 @@ from trimzoo.layers._utils import default_initializer
 from trimzoo.layers.pooling import SequencePooling
 from trimzoo.models.backbone import TrimzooBackbone
 from trimzoo.models.input_checks import check_predict_data
+from trimzoo.models.precision import (check_precision, resolve_precision,
+                                      with_precision)
 from trimzoo.models.preprocessors import TrimzooTextClassifierPreprocessor
 from trimzoo.models.text_task import TextTaskMixin
+
+
+# model -> {precision: a copy computing in it}; gone with the model.
+_PRECISION_COPIES = weakref.WeakKeyDictionary()
 
 
 @keras.saving.register_keras_serializable(package="trimzoo")
@@ -140,9 +148,30 @@ class TrimzooClassifier(TextTaskMixin, keras_hub.models.TextClassifier):
     def label_names(self, value):
         self._label_names = _check_label_names(value, self.num_classes)
 
-    def predict(self, x, *args, **kwargs):
+    def predict(self, x, *args, precision=None, **kwargs):
+        """Keras ``predict``, optionally in another ``precision``
+        (``trimzoo.models.precision.PRECISIONS``: ``"float32"``,
+        ``"bfloat16"``, ``"auto"``, resolved at ``batch_size``): a copy
+        computing in it, with this model's current weights, predicts; the
+        outputs are float32."""
         check_predict_data(x)
-        return super().predict(x, *args, **kwargs)
+        if precision is None:
+            return super().predict(x, *args, **kwargs)
+        check_precision(precision)
+        resolved, _ = resolve_precision(
+            precision, batch_size=kwargs.get("batch_size") or 32)
+        model = with_precision(self, resolved)
+        if model is self:
+            return super().predict(x, *args, **kwargs)
+        # One copy per precision, kept in step with this model's weights
+        # (it may have trained since the last call).
+        copies = _PRECISION_COPIES.setdefault(self, {})
+        if resolved in copies:
+            model = copies[resolved]
+            model.set_weights(self.get_weights())
+        else:
+            copies[resolved] = model
+        return model.predict(x, *args, **kwargs)
 
     def get_config(self):
         config = super().get_config()

@@ -100,7 +100,8 @@ def measure_bf16_speedup(rounds=5, batch_size=8, seq_len=128, hidden_dim=512,
     return ratio
 
 
-def resolve_precision(precision="auto", cpuinfo=None, measure=None):
+def resolve_precision(precision="auto", cpuinfo=None, measure=None,
+                      batch_size=None):
     """``(precision, reason)``: the precision to run in (``"auto"``
     resolved to ``"float32"`` or ``"bfloat16"``) and why.
 
@@ -109,7 +110,11 @@ def resolve_precision(precision="auto", cpuinfo=None, measure=None):
         cpuinfo: str or None. ``/proc/cpuinfo`` text (tests inject flags);
             None reads this machine's.
         measure: callable or None. Returns the float32/bfloat16 time ratio;
-            None: :func:`measure_bf16_speedup` (run once per process).
+            None: :func:`measure_bf16_speedup` (run once per process and
+            batch size).
+        batch_size: int or None. The batch size the caller runs: ``auto``
+            measures at it (bfloat16 can pay at batch 8 and lose at batch
+            1); None: 8.
     """
     check_precision(precision)
     if precision != "auto":
@@ -117,12 +122,16 @@ def resolve_precision(precision="auto", cpuinfo=None, measure=None):
     units = hardware.cpu_features(cpuinfo)["bf16_units"]
     if not units:
         return "float32", "auto: this CPU has no bfloat16 units"
-    ratio = (measure or measure_bf16_speedup)()
+    if measure is None:
+        ratio = measure_bf16_speedup(batch_size=int(batch_size or 8))
+    else:
+        ratio = measure()
+    at = "" if batch_size is None else f" at batch {int(batch_size)}"
     if ratio >= MIN_SPEEDUP:
         return "bfloat16", (f"auto: {', '.join(units)}; bfloat16 measured "
-                            f"{ratio:.2f}x float32")
+                            f"{ratio:.2f}x float32{at}")
     return "float32", (f"auto: {', '.join(units)}, but bfloat16 measured "
-                       f"only {ratio:.2f}x float32")
+                       f"only {ratio:.2f}x float32{at}")
 
 
 @contextlib.contextmanager
