@@ -45,6 +45,7 @@ import time
 import keras
 import matplotlib
 import numpy as np
+from scipy import optimize
 from tqdm.auto import tqdm
 
 from trimzoo.models.costs import flops_per_token, parameter_counts
@@ -87,6 +88,7 @@ FLOPS_MARGIN = 1.25
 # the limit by more than PREDICTION_MARGIN.
 MIN_TIMED_FOR_PREDICTION = 6
 PREDICTION_MARGIN = 1.3
+MAX_EXTRAPOLATION = 0.7
 
 
 class BudgetError(ValueError):
@@ -454,14 +456,30 @@ class Compressor:
                 continue
             possible.append(c)
         possible.sort(key=lambda c: (-shapes[c.name]["flops"], c.name))
-        fitting, measured = [], 0
+        fitting, measured, skipped = self._walk(possible, shapes, limit,
+                                                teacher_ms, predict=True)
+        if not fitting and skipped:
+            # The latency model skipped everything: time without it.
+            fitting, measured, skipped = self._walk(
+                possible, shapes, limit, teacher_ms, predict=False)
+        if not fitting:
+            self._impossible(teacher_ms, shapes)
+        self._say(f"{len(fitting)} candidates on the budget's frontier "
+                  f"({measured} timed of {len(self.candidates)}, {skipped} "
+                  "predicted too slow to time): "
+                  + ", ".join(c.name for c in fitting))
+        return fitting
+
+    def _walk(self, possible, shapes, limit, teacher_ms, predict):
+        """Times ``possible`` (largest first) until ``max_measured``:
+        ``(fitting, timed, skipped)``."""
+        fitting, measured, skipped = [], 0, 0
         bar = tqdm(total=min(len(possible), self.max_measured),
                    desc="timing candidates", disable=not self.progress)
-        skipped = 0
         for c in possible:
             if any(dominated(c, f) for f in fitting):
                 continue
-            predicted = self._predicted_ms(c, shapes)
+            predicted = self._predicted_ms(c, shapes) if predict else None
             if (limit is not None and predicted is not None
                     and predicted > limit * PREDICTION_MARGIN):
                 skipped += 1
@@ -477,33 +495,29 @@ class Compressor:
             if self.budget.fits(cost, teacher_ms):
                 fitting.append(c)
         bar.close()
-        if not fitting:
-            self._impossible(teacher_ms, shapes)
-        self._say(f"{len(fitting)} candidates on the budget's frontier "
-                  f"({measured} timed of {len(self.candidates)}, {skipped} "
-                  "predicted too slow to time): "
-                  + ", ".join(c.name for c in fitting))
-        return fitting
+        return fitting, measured, skipped
 
     def _predicted_ms(self, candidate, shapes):
-        """Batch-1 latency predicted by least squares on the candidates
-        timed so far, ``ms ~ a + b·layers + c·FLOPs`` (per-layer overheads
-        dominate small models on a CPU, so FLOPs alone mislead); None until
-        ``MIN_TIMED_FOR_PREDICTION`` are timed."""
+        """Batch-1 latency of ``candidate`` by :func:`predict_latency` on
+        the candidates timed so far; None until
+        ``MIN_TIMED_FOR_PREDICTION`` are timed, and for a candidate with
+        fewer FLOPs than ``MAX_EXTRAPOLATION`` times the smallest timed one
+        (the model is trusted near what it has seen, not far below)."""
         timed = [n for n in self.state["costs"]
                  if n in self.by_name and n in shapes]
         if len(timed) < MIN_TIMED_FOR_PREDICTION:
             return None
 
-        def features(name):
-            return [1.0, float(self.by_name[name].num_layers),
-                    shapes[name]["flops"] / 1e6]
+        smallest = min(shapes[n]["flops"] for n in timed)
+        if shapes[candidate.name]["flops"] < MAX_EXTRAPOLATION * smallest:
+            return None  # far below every timed candidate: time it
 
-        x = np.array([features(n) for n in timed])
-        y = np.array([self.state["costs"][n]["latency_ms"]["1"]
-                      for n in timed])
-        coef, *_ = np.linalg.lstsq(x, y, rcond=None)
-        return float(np.dot(features(candidate.name), coef))
+        def features(name):
+            return (self.by_name[name].num_layers, shapes[name]["flops"])
+
+        return predict_latency(
+            [(features(n), self.state["costs"][n]["latency_ms"]["1"])
+             for n in timed], features(candidate.name))
 
     def _impossible(self, teacher_ms, shapes):
         cheapest = min(self.candidates,
@@ -744,6 +758,25 @@ class Compressor:
         return {"path": os.path.join(self.out, "export", entry["path"]),
                 "quantize": quantize,
                 "parity": entry["parity"]["metrics"]}
+
+
+def predict_latency(points, query):
+    """Latency predicted as ``a + b·layers + c·FLOPs`` with ``a, b, c >= 0``
+    (per-layer overheads dominate small models on a CPU, so FLOPs alone
+    mislead), fitted by non-negative least squares (``scipy.optimize.nnls``)
+    to ``points``: ``[((layers, flops), ms), ...]``. Non-negative weights
+    keep the prediction monotone: a candidate no larger than a timed one
+    is never predicted slower, however alike the timed ones are.
+
+    >>> timed = [((3, 8.4e6), 6.5), ((6, 8.5e6), 8.7), ((4, 8.7e6), 7.0)]
+    >>> predict_latency(timed, (2, 0.75e6)) < 6.5
+    True
+    """
+    x = np.array([[1.0, float(d), float(f) / 1e6] for (d, f), _ in points])
+    y = np.array([float(ms) for _, ms in points])
+    coef, _ = optimize.nnls(x, y)
+    d, f = query
+    return float(np.dot([1.0, float(d), float(f) / 1e6], coef))
 
 
 def compare_rows(path):
