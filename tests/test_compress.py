@@ -200,6 +200,13 @@ def test_impossible_budget_names_the_cheapest(finetuned_run, tmp_path):
                  make_config, **KW)
 
 
+def test_a_spent_time_budget_is_a_clear_error(finetuned_run, tmp_path):
+    with pytest.raises(budget_lib.TimeBudgetError, match="ran out before "
+                       "any candidate was ranked"):
+        compress(finetuned_run["best"], tmp_path, Budget(speedup=1.6),
+                 make_config, time_budget_min=1e-9, **KW)
+
+
 def test_other_settings_in_the_folder_are_refused(finetuned_run, tmp_path):
     with pytest.raises(BudgetError):
         compress(finetuned_run["best"], tmp_path, Budget(latency_ms=1e-6),

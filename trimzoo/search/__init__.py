@@ -19,7 +19,8 @@ from trimzoo.search.algorithm import (
     partition,
     w_coefficient,
 )
-from trimzoo.search.budget import RUNTIMES, Budget, BudgetError, compress
+from trimzoo.search.budget import (RUNTIMES, Budget, BudgetError,
+                                   TimeBudgetError, compress)
 from trimzoo.search.costs import COSTS, measure_costs, speedup
 from trimzoo.search.estimate import (
     INITS,
@@ -31,6 +32,7 @@ from trimzoo.search.run import Search, search
 from trimzoo.search.space import SPACES, Candidate, build_space
 
 __all__ = ["COSTS", "INITS", "RUNTIMES", "SPACES", "Budget", "BudgetError",
-           "Candidate", "Search", "build_space", "build_candidate", "compress", "choose_epsilon", "cost_factor",
+           "Candidate", "Search", "TimeBudgetError", "build_space",
+           "build_candidate", "compress", "choose_epsilon", "cost_factor",
            "estimate_error", "measure_costs", "pareto_front", "partition",
            "search", "speedup", "teacher_importance", "w_coefficient"]

@@ -95,6 +95,10 @@ class BudgetError(ValueError):
     """No candidate of the space fits the budget."""
 
 
+class TimeBudgetError(ValueError):
+    """``time_budget_min`` ran out before a model could be chosen."""
+
+
 def check_runtime(runtime):
     """``runtime`` if it is one of ``RUNTIMES``, else a ``ValueError``."""
     if runtime not in RUNTIMES:
@@ -640,8 +644,9 @@ class Compressor:
         fitting = self.frontier(teacher_cost)
         ranked = self.proxy(fitting)
         if not ranked:
-            raise RuntimeError("The time budget ran out before any candidate "
-                               "was ranked; raise --time_budget_min.")
+            raise TimeBudgetError(
+                "The time budget ran out before any candidate was ranked; "
+                "raise --time_budget_min (a re-run keeps what was measured).")
         self._say("ranked by proxy error: " + ", ".join(
             f"{c.name} {self.state['proxy'][c.name]:.3f}"
             for c in ranked[:max(self.k, 5)]))
@@ -654,8 +659,9 @@ class Compressor:
             rows.append(self.heal(c))
             keras.backend.clear_session(free_memory=True)
         if not rows:
-            raise RuntimeError("The time budget ran out before any candidate "
-                               "was healed; raise --time_budget_min.")
+            raise TimeBudgetError(
+                "The time budget ran out before any candidate was healed; "
+                "raise --time_budget_min (a re-run keeps what was measured).")
         for row in rows:
             row["latency_ms"] = self.state["costs"][row["name"]][
                 "latency_ms"]["1"]
