@@ -123,7 +123,8 @@ def resolve_precision(precision="auto", cpuinfo=None, measure=None,
     if not units:
         return "float32", "auto: this CPU has no bfloat16 units"
     if measure is None:
-        ratio = measure_bf16_speedup(batch_size=int(batch_size or 8))
+        ratio = (measure_bf16_speedup() if batch_size is None
+                 else measure_bf16_speedup(batch_size=int(batch_size)))
     else:
         ratio = measure()
     at = "" if batch_size is None else f" at batch {int(batch_size)}"

@@ -164,7 +164,7 @@ class Budget:
         limits = [v for v in (self.latency_ms, None if self.speedup is None
                               else teacher_ms / self.speedup)
                   if v is not None]
-        return min(limits) if limits else None
+        return float(min(limits)) if limits else None
 
     def fits(self, cost, teacher_ms):
         """Whether measured ``cost`` (``params``, ``latency_ms["1"]``) fits."""
