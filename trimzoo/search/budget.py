@@ -279,7 +279,7 @@ class Compressor:
                 f"{self.teacher_dir} records no task (a fine-tuned RUN/best "
                 "folder has RUN/config.json beside it): the candidates are "
                 "fine-tuned and chosen on the teacher's task data.")
-        self.texts = {}
+        self.texts, self._inputs = {}, {}
         for split in ("train", "validation", "test"):
             self.texts[split] = texts_for_model(
                 self.teacher_dir, data=data if split == "train" else None,
@@ -399,10 +399,15 @@ class Compressor:
         return self.state["importance"]
 
     def _encoded(self, split, limit=None):
-        texts = self.texts[split].texts
-        if limit:
-            texts = texts[:limit]
-        return encode(self.tokenizer, texts, self.seq_len)
+        """The first ``limit`` (None or 0: all) texts of ``split``
+        tokenised, once per run (every candidate reuses them)."""
+        key = (split, limit or None)
+        if key not in self._inputs:
+            texts = self.texts[split].texts
+            if limit:
+                texts = texts[:limit]
+            self._inputs[key] = encode(self.tokenizer, texts, self.seq_len)
+        return self._inputs[key]
 
     def architecture(self, candidate):
         """A backbone of ``candidate``'s shape (weights do not matter for
@@ -609,10 +614,9 @@ class Compressor:
         return row
 
     def _score(self, model, split):
-        texts = self.texts[split]
-        n = self.eval_examples or len(texts.texts)
-        inputs = encode(self.tokenizer, texts.texts[:n], self.seq_len)
-        return _accuracy(model, inputs, texts.labels[:n])
+        n = self.eval_examples or len(self.texts[split].texts)
+        return _accuracy(model, self._encoded(split, limit=n),
+                         self.texts[split].labels[:n])
 
     def _finetune_config(self, init):
         config = self.make_config()
