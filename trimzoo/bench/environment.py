@@ -1,5 +1,5 @@
 """The machine a benchmark ran on: CPU, its low-precision units, what
-oneDNN dispatches to, memory, load, library versions and the CPU's
+oneDNN dispatches to, memory, library versions and the CPU's
 theoretical peak (see :mod:`trimzoo.bench.roofline`).
 
 Examples:
@@ -41,14 +41,6 @@ def _memory_gb():
     except OSError:
         pass
     return None
-
-
-def load_average():
-    """The 1, 5 and 15 minute load averages, or None."""
-    try:
-        return [round(v, 2) for v in os.getloadavg()]
-    except OSError:
-        return None
 
 
 def environment(onednn=True):

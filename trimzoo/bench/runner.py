@@ -46,7 +46,8 @@ from trimzoo.bench.config import (  # noqa: F401  (names of this module)
     round_key,
 )
 from trimzoo.bench.context import Context
-from trimzoo.bench.environment import environment, load_average
+from trimzoo.bench.environment import environment
+from trimzoo.utils.hardware import load_average
 from trimzoo.bench.phases import PHASES
 from trimzoo.bench.phases import training as training_phase
 from trimzoo.utils.io import jsonable, read_json

@@ -168,3 +168,13 @@ def onednn_info(timeout=120):
     if result.returncode:
         return {"error": result.stderr[-500:]}
     return parse_onednn_verbose(result.stdout)
+
+
+def load_average():
+    """The 1, 5 and 15 minute load averages, or None where the system does
+    not report them. Timings taken with a load near the number of cores
+    share the CPU with other work."""
+    try:
+        return [round(v, 2) for v in os.getloadavg()]
+    except OSError:
+        return None
