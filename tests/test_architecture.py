@@ -1,5 +1,5 @@
 """Imports go one way: utils <- layers <- models <- data <- checkpoints <-
-training, export, compression <- predict, demo <- bench, search (see
+training, export, compression <- predict <- bench, search <- demo (see
 docs/architecture.md).
 
 Every module of the package is parsed (not imported) with ``ast``, so the
@@ -31,7 +31,9 @@ FORBIDDEN = {
     # Siblings at the top: cost counting lives beside the models
     # (models.costs), timing inputs beside the data (data.text_inputs).
     "search": ("bench", "demo"),
-    "bench": ("search",),
+    "bench": ("search", "demo"),
+    # The demo tells the story of the whole package, at the top.
+    "predict": ("bench", "search", "demo"),
 }
 
 

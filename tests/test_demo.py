@@ -18,11 +18,40 @@ def tiny_config():
 
 
 @pytest.mark.slow
+def test_demo_compresses_the_teacher_to_a_budget(tmp_path):
+    out = str(tmp_path / "demo")
+    rows = run_demo(out, tiny_config, train_examples=64, epochs=1,
+                    max_seq_length=32, export=True, teacher_epochs=1,
+                    bucket_width=8, route="budget", speedup=2,
+                    compress_settings=dict(max_measured=4, rounds=2,
+                                           proxy_steps=2, heal_steps=2,
+                                           eval_examples=32))
+    assert [r["key"] for r in rows] == ["minilm", "compressed"]
+    teacher, compressed = rows
+    assert compressed["params"] < teacher["params"]
+    assert compressed["speedup_when_chosen"] >= 2
+    results = json.load(open(os.path.join(out, "compress", "results.json")))
+    assert results["chosen"] in compressed["model"]
+    # The compressed model is the one exported, behind the parity gate.
+    assert compressed["folder"] == os.path.join(out, "compress", "model")
+    assert os.path.isfile(os.path.join(out, "tflite", "export_report.json"))
+    assert "tflite_int8_ms_b1" in compressed
+    report = open(os.path.join(out, "report.md")).read()
+    assert "compressed to a budget" in report
+    assert load_results(out) == rows
+
+
+def test_demo_refuses_an_unknown_route(tmp_path):
+    with pytest.raises(ValueError, match="route must be one of"):
+        run_demo(str(tmp_path), tiny_config, route="prune")
+
+
+@pytest.mark.slow
 def test_demo_trains_teacher_and_distilled_student(tmp_path):
     out = str(tmp_path / "demo")
     rows = run_demo(out, tiny_config, train_examples=64, epochs=1,
                     max_seq_length=32, export=False, teacher_epochs=2,
-                    bucket_width=8, precision="bfloat16")
+                    bucket_width=8, precision="bfloat16", route="drop")
     # The teacher trains in the precision asked for, the students in
     # float32; the report says so.
     assert [r["precision"] for r in rows] == ["bfloat16", "float32"]

@@ -2,15 +2,18 @@ r"""The main job: a smaller model that keeps the accuracy, end to end.
 
 1. import the embedded pretrained BERT (all-MiniLM-L6-v2, 6 layers);
 2. fine-tune it on the embedded Rotten Tomatoes sentiment task (the teacher);
-3. drop its top 2 layers (Poor Man's BERT) and heal that student by task
-   distillation from the teacher (--labels_only_row also trains it on
-   labels alone, for comparison);
-4. export the distilled student to TFLite (dynamic-range int8) behind the
-   parity gate;
+3. compress it to a model --speedup (2) times faster on this machine
+   (``trimzoo.compress``: layers, heads, FFN neurons and hidden size cut
+   together, healed by distillation, chosen on validation); or, with
+   --route=drop, drop its top 2 layers (Poor Man's BERT) and heal that
+   student by task distillation from the teacher (--labels_only_row also
+   trains it on labels alone, for comparison);
+4. export the compressed (or distilled) student to TFLite (dynamic-range
+   int8) behind the parity gate;
 5. write ``OUT/report.md``, ``OUT/results.json`` and ``OUT/accuracy_latency.png``.
 
-    python tools/demo.py --out=demo_out [--train_examples=0 --epochs=1 \
-        --teacher_epochs=2 --bucket_width=8]
+    python tools/demo.py --out=demo_out [--speedup=2 --route=budget|drop \
+        --train_examples=0 --epochs=1 --teacher_epochs=2 --bucket_width=8]
 """
 
 import _common  # noqa: F401  (path and logging set-up)
@@ -28,6 +31,11 @@ flags.DEFINE_integer("max_seq_length", 64, "Token budget per example.")
 flags.DEFINE_bool("export", True, "Export the distilled model to TFLite.")
 flags.DEFINE_float("teacher_learning_rate", 1e-4, "Teacher's learning rate.")
 flags.DEFINE_float("student_learning_rate", 1e-4, "Students' learning rate.")
+flags.DEFINE_enum("route", "budget", ["budget", "drop"], "Step 3: compress "
+                  "the teacher to --speedup (budget) or drop its top 2 "
+                  "layers and distil (drop, Poor Man's BERT).")
+flags.DEFINE_float("speedup", 2.0, "The budget of --route=budget: times "
+                   "faster than the teacher (Keras float32, batch 1).")
 flags.DEFINE_bool("labels_only_row", False, "Also train the dropped model "
                   "on labels alone, to show what distillation adds (about 5 "
                   "more minutes).")
@@ -52,7 +60,8 @@ def main(argv):
              student_learning_rate=FLAGS.student_learning_rate,
              labels_only_row=FLAGS.labels_only_row,
              teacher_epochs=FLAGS.teacher_epochs,
-             bucket_width=FLAGS.bucket_width, precision=FLAGS.precision)
+             bucket_width=FLAGS.bucket_width, precision=FLAGS.precision,
+             route=FLAGS.route, speedup=FLAGS.speedup)
 
 
 if __name__ == "__main__":

@@ -6,17 +6,26 @@ import time
 import keras_hub
 import numpy as np
 
-from trimzoo.data import encode_dataset, get_task
 from trimzoo.utils.embedded import minilm_path
 from trimzoo.data.rotten_tomatoes import load_split
-from trimzoo.export import KerasRunner, TFLiteRunner, export_model
+from trimzoo.data.text_inputs import encode_fixed
+from trimzoo.export import KerasRunner, TFLiteRunner, export_tflite_int8
 from trimzoo.export.benchmark import (keras_callable, median_latencies,
                                       tflite_callable)
 from trimzoo.checkpoints import from_pretrained
+from trimzoo.search.budget import Budget, compress
 from trimzoo.training.finetune import finetune
 from trimzoo.utils import hardware
 from trimzoo.utils.io import (read_json, reading_weights, save_figure,
                               write_json, write_text)
+
+#: The demo's compression settings (``trimzoo.compress``): one candidate
+#: healed, briefly, so the whole demo stays within 15 minutes on 2 cores.
+#: ``tools/compress.py``'s defaults heal three, longer.
+DEMO_COMPRESS = dict(k=1, max_measured=16, rounds=8, heal_steps=150)
+
+#: The routes step 3 can take.
+ROUTES = ("budget", "drop")
 
 DEMO_STUDENTS = (
     # (row label, folder name, distilled)
@@ -30,50 +39,30 @@ def _step(message):
     print(f"\n=== {message}", flush=True)
 
 
-def encode_fixed(tokenizer, examples, max_seq_length):
-    """Real text packed and padded to ``max_seq_length`` (as served by a
-    fixed-shape TFLite model). Returns ``(inputs, labels)`` as arrays.
-
-    Examples:
-
-    >>> from trimzoo.models.tokenizers import load_tokenizer
-    >>> tokenizer = load_tokenizer(str(minilm_path()))
-    >>> inputs, labels = encode_fixed(
-    ...     tokenizer, [("a fine film", 1), ("dull", 0)], max_seq_length=16)
-    >>> inputs["token_ids"].shape, labels.tolist()
-    ((2, 16), [1, 0])
-    """
-    ds = encode_dataset(examples, tokenizer, get_task("rotten_tomatoes"),
-                        max_seq_length=max_seq_length, batch_size=256)
-    parts, labels = [], []
-    for features, label in ds.as_numpy_iterator():
-        pad = max_seq_length - features["token_ids"].shape[1]
-        parts.append({k: np.pad(v, ((0, 0), (0, pad)))
-                      for k, v in features.items()})
-        labels.append(label)
-    inputs = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    return inputs, np.concatenate(labels)
-
-
 def run_demo(out, make_config, train_examples=0, epochs=1,
              max_seq_length=64, export=True, teacher_learning_rate=1e-4,
              student_learning_rate=1e-4, labels_only_row=False,
-             teacher_epochs=2, bucket_width=8, precision="float32"):
+             teacher_epochs=2, bucket_width=8, precision="float32",
+             route="budget", speedup=2.0, compress_settings=None):
     """Runs every step and writes the report; returns the result rows.
 
     The story: fine-tune the embedded all-MiniLM-L6-v2 (the teacher, mean
-    pooling as the checkpoint was trained), cut its top 2 layers from the
-    fine-tuned model (Poor Man's BERT; the head comes along), fine-tune
-    that student on labels alone and with task distillation from the
-    teacher, export the distilled student to TFLite dynamic int8, time
-    everything round-robin.
+    pooling as the checkpoint was trained), then (``route="budget"``)
+    compress it to a model ``speedup`` times faster on this machine
+    (``trimzoo.compress``: layers, heads, FFN neurons and hidden size cut
+    together, healed by distillation, chosen on validation) or
+    (``route="drop"``) cut its top 2 layers (Poor Man's BERT; the head
+    comes along) and fine-tune that student with task distillation from
+    the teacher (and on labels alone); export the last student to TFLite
+    dynamic int8, time everything round-robin.
 
     Args:
         out: str. Output folder.
         make_config: callable returning a fresh fine-tuning ConfigDict for
             the embedded task (``configs/finetune.py``'s ``get_config``).
         train_examples: int. Training examples (0 = all).
-        epochs: int. Epochs per student.
+        epochs: int. Epochs per student (the compressed model's task
+            distillation too).
         max_seq_length: int. Token budget per review.
         export: bool. Export the distilled model to TFLite dynamic int8.
         teacher_learning_rate: float. Defaults to 1e-4 (best on validation
@@ -92,7 +81,17 @@ def run_demo(out, make_config, train_examples=0, epochs=1,
             Defaults to ``"float32"``: a bfloat16 teacher measured 0.95
             points under the float32 one (docs/benchmarks.md). The
             students train in float32; every model is timed in float32.
+        route: str. ``"budget"`` (compress to ``speedup``) or ``"drop"``
+            (the top-2 drop students). Defaults to ``"budget"``.
+        speedup: float. The budget: times faster than the teacher (Keras
+            float32, batch 1, ``max_seq_length`` tokens). Defaults to 2.
+        compress_settings: dict or None. ``trimzoo.compress`` arguments
+            over :data:`DEMO_COMPRESS`.
     """
+    if route not in ROUTES:
+        raise ValueError(f"route must be one of {ROUTES}, got {route!r}.")
+    if route == "budget" and not speedup > 1:
+        raise ValueError(f"speedup must be > 1, got {speedup}.")
     os.makedirs(out, exist_ok=True)
     start = time.time()
     checkpoint = minilm_path()
@@ -155,7 +154,34 @@ def run_demo(out, make_config, train_examples=0, epochs=1,
 
     teacher = train("all-MiniLM-L6-v2 (teacher)", "minilm", teacher_config)
 
-    for label, name, distilled in DEMO_STUDENTS:
+    if route == "budget":
+        _step(f"3. Compress the teacher to a budget: {speedup:g}x its Keras "
+              "speed on this machine (layers, heads, FFN neurons and hidden "
+              "size cut together, healed by distillation, chosen on "
+              "validation)")
+        settings = {**DEMO_COMPRESS, **(compress_settings or {})}
+        settings.setdefault("train_examples", train_examples)
+        settings.setdefault("epochs", epochs)
+
+        def healing_config():  # The students' batches, as the teacher's.
+            config = make_config()
+            config.train.batch_size = 32
+            config.data.bucket_width = bucket_width
+            return config
+
+        results = compress(teacher, os.path.join(out, "compress"),
+                           Budget(speedup=speedup), healing_config,
+                           seq_len=max_seq_length, export=False, **settings)
+        rows.append(compressed_row(results, speedup))
+        with reading_weights(results["model"]):
+            model = keras_hub.models.TextClassifier.from_preset(
+                results["model"])
+        calls["compressed"] = keras_callable(KerasRunner(model).fn, one)
+        print(f"   test accuracy {rows[-1]['test_accuracy']:.4f} "
+              f"({rows[-1]['test_accuracy'] / rows[0]['test_accuracy']:.1%}"
+              " of the teacher)", flush=True)
+
+    for label, name, distilled in DEMO_STUDENTS if route == "drop" else ():
         if not distilled and not labels_only_row:
             continue
         _step(f"3. Poor Man's BERT: drop the top 2 layers of the fine-tuned "
@@ -171,11 +197,11 @@ def run_demo(out, make_config, train_examples=0, epochs=1,
         train(f"all-MiniLM-L6-v2, {label}", name, student_config)
 
     if export:
-        _step("4. Export the distilled model to TFLite (dynamic int8) behind "
-              "the parity gate")
+        _step(f"4. Export the {'compressed' if route == 'budget' else 'distilled'}"
+              " model to TFLite (dynamic int8) behind the parity gate")
         row = rows[-1]
-        path = export_tflite(row["folder"], os.path.join(out, "tflite"),
-                             max_seq_length)
+        path = export_tflite_int8(row["folder"], os.path.join(out, "tflite"),
+                                  max_seq_length)
         row["tflite_int8_mb"] = os.path.getsize(path) / 1e6
         runner = TFLiteRunner(path)
         logits = runner(test_inputs)["logits"]
@@ -204,29 +230,44 @@ def run_demo(out, make_config, train_examples=0, epochs=1,
                  if "tflite_int8_ms_b1" in row else ""))
 
     _step("5. Report")
-    report = write_report(out, rows, max_seq_length, time.time() - start)
+    report = write_report(out, rows, max_seq_length, time.time() - start,
+                          route=route)
     print(report)
     return rows
 
 
-def export_tflite(folder, output, max_seq_length, num_examples=None):
-    """Dynamic-int8 TFLite export of ``folder``; raises if the parity gate
-    (on ``num_examples`` validation examples, None: all) fails. Returns the
-    ``.tflite`` path."""
-    report = export_model(folder, output, formats="tflite",
-                          quantize="dynamic", seq_len=max_seq_length,
-                          num_examples=num_examples,
-                          overwrite=True)  # The caller's own folder.
-    entry = next(e for e in report["exports"] if e["quantize"] == "dynamic")
-    metrics = entry["parity"]["metrics"]
-    print(f"   parity gate passed: label agreement "
-          f"{metrics.get('label_agreement', float('nan')):.4f}, accuracy "
-          f"drop {metrics.get('accuracy_drop_points', float('nan')):.2f} "
-          "points (validation split)")
-    return os.path.join(output, entry["path"])
+def compressed_row(results, speedup):
+    """The demo's row of a ``trimzoo.compress`` run (its ``results.json``):
+    the chosen model's accuracy on the splits compress scored.
+
+    >>> results = {"chosen": "D4", "model": "/m", "minutes": 2.0,
+    ...            "rows": [{"name": "D4", "num_layers": 4, "params": 10,
+    ...                      "test_accuracy": 0.8, "speedup": 2.1,
+    ...                      "validation_accuracy": 0.81}]}
+    >>> row = compressed_row(results, 2)
+    >>> row["model"], row["layers"], row["budget_speedup"]
+    ('compressed to 2x: D4', 4, 2)
+    """
+    chosen = next(r for r in results["rows"]
+                  if r["name"] == results["chosen"])
+    return {
+        "model": f"compressed to {speedup:g}x: {chosen['name']}",
+        "key": "compressed",
+        "folder": results["model"],
+        "distilled": True,
+        "layers": chosen["num_layers"],
+        "params": chosen["params"],
+        "test_accuracy": chosen["test_accuracy"],
+        "validation_accuracy": chosen["validation_accuracy"],
+        "budget_speedup": speedup,
+        "speedup_when_chosen": chosen["speedup"],
+        "compress_minutes": results["minutes"],
+        "precision": "float32",
+        "precision_reason": "compression trains in float32",
+    }
 
 
-def write_report(out, rows, max_seq_length, seconds):
+def write_report(out, rows, max_seq_length, seconds, route="budget"):
     """``report.md``, ``results.json`` and ``accuracy_latency.png``.
 
     Examples:
@@ -253,16 +294,27 @@ def write_report(out, rows, max_seq_length, seconds):
               "% of teacher | Keras latency (ms, b=1) | "
               "TFLite int8 size (MB) | TFLite int8 accuracy | "
               "TFLite int8 latency (ms, b=1) |")
+    if route == "budget":
+        title = "all-MiniLM-L6-v2 compressed to a budget"
+        students = (
+            "The compressed model is the fine-tuned teacher cut to a "
+            "speed-up budget by `trimzoo.compress` (depth, heads, FFN "
+            "neurons and hidden size together, healed by distillation, "
+            "chosen on validation; its run is in `compress/report.md`).")
+    else:
+        title = "Poor Man's BERT + distillation on all-MiniLM-L6-v2"
+        students = (
+            "The students are the fine-tuned teacher with its top 2 layers "
+            "dropped, trained on labels alone or distilled from the "
+            "teacher.")
     lines = [
-        "# trimzoo demo: Poor Man's BERT + distillation on all-MiniLM-L6-v2",
+        f"# trimzoo demo: {title}",
         "",
         "Fine-tuned on the embedded Rotten Tomatoes sentiment task "
         "(movie-disjoint split, see docs/data.md); test accuracy of the "
-        "best validation epoch. The students are the fine-tuned teacher "
-        "with its top 2 layers dropped, trained on labels alone or "
-        "distilled from the teacher. Latency: median of 50 calls timed "
-        f"round-robin in one run, batch 1, {max_seq_length} tokens, this "
-        "machine.",
+        f"best validation epoch. {students} Latency: median of 50 calls "
+        f"timed round-robin in one run, batch 1, {max_seq_length} tokens, "
+        "this machine.",
         "",
         header,
         "|" + "---|" * 10,

@@ -23,8 +23,8 @@ from trimzoo.compression import prune
 from trimzoo.data import encode_dataset, get_task
 from trimzoo.utils.embedded import minilm_path
 from trimzoo.data.rotten_tomatoes import load_split
-from trimzoo.demo import encode_fixed, export_tflite
-from trimzoo.export import KerasRunner, TFLiteRunner
+from trimzoo.data.text_inputs import encode_fixed
+from trimzoo.export import KerasRunner, TFLiteRunner, export_tflite_int8
 from trimzoo.export.benchmark import (keras_callable, median_latencies,
                                       tflite_callable)
 from trimzoo.checkpoints import from_pretrained, save_pretrained
@@ -267,7 +267,7 @@ def compression_table(out, teacher_dir, make_config, methods=DEFAULT_METHODS,
         folders = {row["key"]: row["folder"] for row in rows}
         for key in ["teacher", *methods]:
             print(f"\n=== TFLite dynamic int8: {key}", flush=True)
-            path = export_tflite(folders[key],
+            path = export_tflite_int8(folders[key],
                                  os.path.join(out, "tflite", key),
                                  max_seq_length, num_examples=256)
             calls[("tflite", key)] = tflite_callable(TFLiteRunner(path), one)

@@ -14,7 +14,9 @@ import functools
 
 import numpy as np
 
+from trimzoo.data.pipeline import encode_dataset
 from trimzoo.data.rotten_tomatoes import load_split
+from trimzoo.data.tasks import get_task
 from trimzoo.models.tokenizers import load_tokenizer, special_token_ids
 from trimzoo.utils.embedded import minilm_path
 
@@ -61,3 +63,27 @@ def text_inputs(batch_size, seq_len, vocabulary_size, offset=0):
         "segment_ids": np.zeros_like(ids),
         "padding_mask": np.ones_like(ids),
     }
+
+
+def encode_fixed(tokenizer, examples, max_seq_length):
+    """Real text packed and padded to ``max_seq_length`` (as served by a
+    fixed-shape TFLite model). Returns ``(inputs, labels)`` as arrays.
+
+    Examples:
+
+    >>> tokenizer = load_tokenizer(str(minilm_path()))
+    >>> inputs, labels = encode_fixed(
+    ...     tokenizer, [("a fine film", 1), ("dull", 0)], max_seq_length=16)
+    >>> inputs["token_ids"].shape, labels.tolist()
+    ((2, 16), [1, 0])
+    """
+    ds = encode_dataset(examples, tokenizer, get_task("rotten_tomatoes"),
+                        max_seq_length=max_seq_length, batch_size=256)
+    parts, labels = [], []
+    for features, label in ds.as_numpy_iterator():
+        pad = max_seq_length - features["token_ids"].shape[1]
+        parts.append({k: np.pad(v, ((0, 0), (0, pad)))
+                      for k, v in features.items()})
+        labels.append(label)
+    inputs = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    return inputs, np.concatenate(labels)

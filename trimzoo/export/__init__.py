@@ -45,6 +45,7 @@ from trimzoo.export.pipeline import (
     FORMATS,
     REPORT_FILE,
     export_model,
+    export_tflite_int8,
     parse_list,
     verify,
 )
@@ -76,6 +77,7 @@ __all__ = [
     "check_builtin_only", "compare", "convert", "convert_file",
     "convert_saved_model", "export_embedder_saved_model",
     "export_embedder_tflite", "export_model", "export_saved_model",
+    "export_tflite_int8",
     "export_text_saved_model", "find_tokenizer", "gate", "keras_int8",
     "load_model", "parity_data", "parse_list", "raise_on_failures",
     "serving_function", "tensor_types", "tflite_ops", "verify",

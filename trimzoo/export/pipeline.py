@@ -506,3 +506,21 @@ def _export_tflite(model, tok, seq_len, length, quantize, output_dir, tmp,
         exports.append(entry)
         entries.append(entry)
     return entries
+
+
+def export_tflite_int8(folder, output, max_seq_length, num_examples=None):
+    """Dynamic-int8 TFLite export of the classifier folder ``folder`` into
+    ``output`` (replaced); raises if the parity gate (on ``num_examples``
+    validation examples, None: all) fails, and prints its numbers.
+    Returns the ``.tflite`` path."""
+    report = export_model(folder, output, formats="tflite",
+                          quantize="dynamic", seq_len=max_seq_length,
+                          num_examples=num_examples,
+                          overwrite=True)  # The caller's own folder.
+    entry = next(e for e in report["exports"] if e["quantize"] == "dynamic")
+    metrics = entry["parity"]["metrics"]
+    print(f"   parity gate passed: label agreement "
+          f"{metrics.get('label_agreement', float('nan')):.4f}, accuracy "
+          f"drop {metrics.get('accuracy_drop_points', float('nan')):.2f} "
+          "points (validation split)")
+    return os.path.join(output, entry["path"])
