@@ -200,6 +200,28 @@ def test_impossible_budget_names_the_cheapest(finetuned_run, tmp_path):
                  make_config, **KW)
 
 
+def test_too_few_candidates_timed_is_said(finetuned_run, tmp_path):
+    # Only the cheapest candidate fits, and max_measured=1 stops the walk
+    # (largest first) before it: the error says to time more, not that
+    # nothing fits.
+    run = budget_lib.Compressor(finetuned_run["best"], tmp_path / "a",
+                                Budget(speedup=1.6), make_config, **KW)
+    cheapest = min(run.candidates, key=lambda c: (
+        run.shape(c)["flops"], c.name))
+    small = parameter_counts(run.architecture(cheapest))["params"]
+    teacher = parameter_counts(run.teacher.backbone)["params"]
+
+    def measure(model):  # The teacher 10 ms, the cheapest 1, others 9.
+        params = parameter_counts(model)["params"]
+        ms = 10.0 if params == teacher else 1.0 if params == small else 9.0
+        return {"params": params, "latency_ms": {"1": ms, "8": 8 * ms}}
+
+    with pytest.raises(BudgetError, match=r"None of the 1 candidates timed "
+                       r"\(max_measured=1.*Raise max_measured"):
+        compress(finetuned_run["best"], tmp_path / "b", Budget(speedup=1.6),
+                 make_config, **{**KW, "max_measured": 1, "measure": measure})
+
+
 def test_a_spent_time_budget_is_a_clear_error(finetuned_run, tmp_path):
     with pytest.raises(budget_lib.TimeBudgetError, match="ran out before "
                        "any candidate was ranked"):

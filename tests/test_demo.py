@@ -22,14 +22,14 @@ def test_demo_compresses_the_teacher_to_a_budget(tmp_path):
     out = str(tmp_path / "demo")
     rows = run_demo(out, tiny_config, train_examples=64, epochs=1,
                     max_seq_length=32, export=True, teacher_epochs=1,
-                    bucket_width=8, route="budget", speedup=2,
-                    compress_settings=dict(max_measured=4, rounds=2,
+                    bucket_width=8, route="budget", speedup=1.5,
+                    compress_settings=dict(max_measured=8, rounds=2,
                                            proxy_steps=2, heal_steps=2,
                                            eval_examples=32))
     assert [r["key"] for r in rows] == ["minilm", "compressed"]
     teacher, compressed = rows
     assert compressed["params"] < teacher["params"]
-    assert compressed["speedup_when_chosen"] >= 2
+    assert compressed["speedup_when_chosen"] >= 1.5
     results = json.load(open(os.path.join(out, "compress", "results.json")))
     assert results["chosen"] in compressed["model"]
     # The compressed model is the one exported, behind the parity gate.

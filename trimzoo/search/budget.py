@@ -517,7 +517,7 @@ class Compressor:
             fitting, measured, skipped = self._walk(
                 possible, shapes, limit, teacher_ms, predict=False)
         if not fitting:
-            self._impossible(teacher_ms, shapes)
+            self._impossible(teacher_ms, shapes, measured)
         self._say(f"{len(fitting)} candidates on the budget's frontier "
                   f"({measured} timed of {len(self.candidates)}, {skipped} "
                   "predicted too slow to time): "
@@ -573,10 +573,18 @@ class Compressor:
             [(features(n), self.state["costs"][n]["latency_ms"]["1"])
              for n in timed], features(candidate.name))
 
-    def _impossible(self, teacher_ms, shapes):
+    def _impossible(self, teacher_ms, shapes, measured):
         cheapest = min(self.candidates,
                        key=lambda c: (shapes[c.name]["flops"], c.name))
         cost = self._measure(cheapest.name, self.architecture(cheapest))
+        if self.budget.fits(cost, teacher_ms):
+            raise BudgetError(
+                f"None of the {measured} candidates timed (max_measured="
+                f"{self.max_measured}, largest first) fits the budget "
+                f"({self.budget.describe(teacher_ms)}), but smaller ones do: "
+                f"the cheapest, {cheapest.name}, runs "
+                f"{cost['latency_ms']['1']:.2f} ms. Raise max_measured "
+                "(--max_measured); a re-run keeps what was timed.")
         raise BudgetError(
             f"No candidate fits the budget ({self.budget.describe(teacher_ms)}"
             f", runtime {self.runtime}). The cheapest, {cheapest.name}, runs "
