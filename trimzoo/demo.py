@@ -19,10 +19,14 @@ from trimzoo.utils import hardware
 from trimzoo.utils.io import (read_json, reading_weights, save_figure,
                               write_json, write_text)
 
-#: The demo's compression settings (``trimzoo.compress``): one candidate
-#: healed, briefly, so the whole demo stays within 15 minutes on 2 cores.
-#: ``tools/compress.py``'s defaults heal three, longer.
-DEMO_COMPRESS = dict(k=1, max_measured=16, rounds=8, heal_steps=150)
+#: The demo's compression settings (``trimzoo.compress``), so the whole
+#: demo stays within 15 minutes on 2 cores: the "small" space (depth 2 or
+#: 4, half or all heads, a quarter or all FFN neurons), one candidate
+#: healed, 150 hidden-state steps, task distillation on 6,000 reviews.
+#: ``tools/compress.py``'s defaults search 191 candidates and heal three,
+#: longer.
+DEMO_COMPRESS = dict(space="small", k=1, max_measured=8, rounds=8,
+                     heal_steps=150, train_examples=6000)
 
 #: The routes step 3 can take.
 ROUTES = ("budget", "drop")
@@ -60,7 +64,8 @@ def run_demo(out, make_config, train_examples=0, epochs=1,
         out: str. Output folder.
         make_config: callable returning a fresh fine-tuning ConfigDict for
             the embedded task (``configs/finetune.py``'s ``get_config``).
-        train_examples: int. Training examples (0 = all).
+        train_examples: int. Training examples (0 = all; the compressed
+            model heals on at most DEMO_COMPRESS["train_examples"]).
         epochs: int. Epochs per student (the compressed model's task
             distillation too).
         max_seq_length: int. Token budget per review.
@@ -160,7 +165,9 @@ def run_demo(out, make_config, train_examples=0, epochs=1,
               "size cut together, healed by distillation, chosen on "
               "validation)")
         settings = {**DEMO_COMPRESS, **(compress_settings or {})}
-        settings.setdefault("train_examples", train_examples)
+        if train_examples:  # Fewer than the demo's default.
+            settings["train_examples"] = min(
+                train_examples, settings["train_examples"] or train_examples)
         settings.setdefault("epochs", epochs)
 
         def healing_config():  # The students' batches, as the teacher's.

@@ -90,6 +90,12 @@ FLOPS_MARGIN = 1.25
 MIN_TIMED_FOR_PREDICTION = 6
 PREDICTION_MARGIN = 1.3
 MAX_EXTRAPOLATION = 0.7
+# A batch-1 timing of a few milliseconds varies by about 10% between two
+# measurements, so among many candidates near the limit the ones that
+# measured fast would pass (the winner's curse: they re-timed 7-17% slower
+# at the end). A candidate that fits by less than this factor is timed a
+# second time and judged on the mean of both ratios.
+CONFIRM_MARGIN = 1.10
 
 
 class BudgetError(ValueError):
@@ -401,6 +407,24 @@ class Compressor:
             self._save()
         return self.state["costs"][name]
 
+    def _confirm(self, name, model):
+        """``name``'s cost timed a second time, its speed-ups the mean of
+        both timings (cached; once per candidate)."""
+        cost = self.state["costs"][name]
+        if cost.get("timings", 1) > 1:
+            return cost
+        again = (self._measure_fn(model) if self._measure_fn is not None
+                 else self._measure_against_teacher(model))
+        teacher_ms = self.state["costs"]["teacher"]["latency_ms"]
+        speedups = {b: (teacher_ms[b] / cost["latency_ms"][b]
+                        + teacher_ms[b] / again["latency_ms"][b]) / 2
+                    for b in cost["latency_ms"]}
+        cost = dict(cost, speedup=speedups, timings=2, latency_ms={
+            b: teacher_ms[b] / r for b, r in speedups.items()})
+        self.state["costs"][name] = cost
+        self._save()
+        return cost
+
     def _batch_sizes(self):
         return sorted({1, self.batch_size})
 
@@ -542,9 +566,14 @@ class Compressor:
                 self._say(f"   timed {measured} candidates (max_measured); "
                           "the rest are left out")
                 break
-            cost = self._measure(c.name, self.architecture(c))
+            model = self.architecture(c)
+            cost = self._measure(c.name, model)
+            if (limit is not None and self.budget.fits(cost, teacher_ms)
+                    and cost["latency_ms"]["1"] * CONFIRM_MARGIN > limit):
+                cost = self._confirm(c.name, model)
             measured += 1
             bar.update(1)
+            del model
             keras.backend.clear_session(free_memory=True)
             if self.budget.fits(cost, teacher_ms):
                 fitting.append(c)
