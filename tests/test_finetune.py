@@ -249,13 +249,19 @@ def test_auto_precision_without_bf16_units_is_float32(tmp_path, monkeypatch):
         "reason": "auto: this CPU has no bfloat16 units",
         "policy": "float32"}
     # The same flags with bfloat16 units and a measured gain: bfloat16.
-    monkeypatch.setattr(precision_lib, "measure_bf16_speedup", lambda: 1.8)
+    measured = []
+    monkeypatch.setattr(precision_lib, "measure_bf16_speedup",
+                        lambda **kw: measured.append(kw) or 1.8)
     monkeypatch.setattr(hardware, "cpu_features", lambda cpuinfo=None: real(
         "model name : Xeon\nflags : fpu avx2 fma amx_bf16"))
     finetune(config, str(tmp_path / "run2"))
     assert seen["model"].backbone.dtype_policy.name == "mixed_bfloat16"
+    # auto timed a training step at the run's batch size.
+    assert measured == [{"batch_size": config.train.batch_size,
+                         "training": True}]
     assert seen["precision"]["reason"] == (
-        "auto: amx_bf16; bfloat16 measured 1.80x float32")
+        "auto: amx_bf16; bfloat16 measured 1.80x float32 for a training "
+        f"step at batch {config.train.batch_size}")
 
 
 def test_unknown_precision_is_refused(tmp_path, monkeypatch):

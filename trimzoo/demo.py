@@ -46,7 +46,7 @@ def _step(message):
 def run_demo(out, make_config, train_examples=0, epochs=1,
              max_seq_length=64, export=True, teacher_learning_rate=1e-4,
              student_learning_rate=1e-4, labels_only_row=False,
-             teacher_epochs=2, bucket_width=8, precision="float32",
+             teacher_epochs=2, bucket_width=8, precision="auto",
              route="budget", speedup=2.0, compress_settings=None):
     """Runs every step and writes the report; returns the result rows.
 
@@ -81,11 +81,12 @@ def run_demo(out, make_config, train_examples=0, epochs=1,
             (``data.bucket_width``; 0 = plain batches). Defaults to 8: one
             epoch takes about half the time of plain batches.
         precision: str. What the teacher trains in
-            (``trimzoo.models.precision.PRECISIONS``; ``"auto"``: bfloat16
-            on a CPU with bfloat16 units where it measures faster).
-            Defaults to ``"float32"``: a bfloat16 teacher measured 0.95
-            points under the float32 one (docs/benchmarks.md). The
-            students train in float32; every model is timed in float32.
+            (``trimzoo.models.precision.PRECISIONS``). Defaults to
+            ``"auto"``: bfloat16 on a CPU with bfloat16 units where a
+            training step measures faster (over three seeds a bfloat16
+            teacher measured 0.39 points under the float32 one,
+            docs/benchmarks.md), else float32. The students train in
+            float32; every model is timed in float32.
         route: str. ``"budget"`` (compress to ``speedup``) or ``"drop"``
             (the top-2 drop students). Defaults to ``"budget"``.
         speedup: float. The budget: times faster than the teacher (Keras

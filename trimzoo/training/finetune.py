@@ -380,7 +380,8 @@ def resolve_run_precision(config, strategy=None):
     (``train.precision``, ``"auto"`` resolved on this machine), why, and
     the Keras dtype policy its models are built under."""
     precision, reason = resolve_training_precision(
-        config.train.precision, strategy, what="train.precision")
+        config.train.precision, strategy, what="train.precision",
+        batch_size=config.train.batch_size)
     return {"precision": precision, "reason": reason,
             "policy": policy_name(precision)}
 

@@ -57,11 +57,13 @@ def is_tpu(strategy):
     return isinstance(strategy, tf.distribute.TPUStrategy)
 
 
-def resolve_training_precision(precision, strategy=None, what="precision"):
+def resolve_training_precision(precision, strategy=None, what="precision",
+                               batch_size=None):
     """``(precision, reason)`` of a training run: ``precision`` as asked, or
     ``"auto"`` resolved (``trimzoo.models.precision.resolve_precision``:
-    bfloat16 where this CPU has bfloat16 units and it measures faster),
-    bfloat16 under a TPU strategy.
+    bfloat16 where this CPU has bfloat16 units and a training step at the
+    run's ``batch_size`` (None: 8) measures faster), bfloat16 under a TPU
+    strategy.
 
     >>> resolve_training_precision("bfloat16")
     ('bfloat16', 'asked for')
@@ -69,4 +71,5 @@ def resolve_training_precision(precision, strategy=None, what="precision"):
     check_precision(precision, what)
     if precision == "auto" and strategy is not None and is_tpu(strategy):
         return "bfloat16", "auto: TPU"
-    return resolve_precision(precision)
+    return resolve_precision(precision, batch_size=batch_size,
+                             training=True)
