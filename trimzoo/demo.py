@@ -22,11 +22,11 @@ from trimzoo.utils.io import (read_json, reading_weights, save_figure,
 #: The demo's compression settings (``trimzoo.compress``), so the whole
 #: demo stays within 15 minutes on 2 cores: the "small" space (depth 2 or
 #: 4, half or all heads, a quarter or all FFN neurons), one candidate
-#: healed, 150 hidden-state steps, task distillation on 6,000 reviews.
-#: ``tools/compress.py``'s defaults search 191 candidates and heal three,
-#: longer.
+#: healed (300 hidden-state steps, then two epochs of task distillation on
+#: every training review). ``tools/compress.py``'s defaults search 191
+#: candidates and heal three.
 DEMO_COMPRESS = dict(space="small", k=1, max_measured=8, rounds=8,
-                     heal_steps=150, train_examples=6000)
+                     heal_steps=300, train_examples=0, epochs=2)
 
 #: The routes step 3 can take.
 ROUTES = ("budget", "drop")
@@ -64,10 +64,9 @@ def run_demo(out, make_config, train_examples=0, epochs=1,
         out: str. Output folder.
         make_config: callable returning a fresh fine-tuning ConfigDict for
             the embedded task (``configs/finetune.py``'s ``get_config``).
-        train_examples: int. Training examples (0 = all; the compressed
-            model heals on at most DEMO_COMPRESS["train_examples"]).
-        epochs: int. Epochs per student (the compressed model's task
-            distillation too).
+        train_examples: int. Training examples (0 = all).
+        epochs: int. Epochs per student of ``route="drop"`` (the
+            compressed model heals for ``DEMO_COMPRESS["epochs"]``).
         max_seq_length: int. Token budget per review.
         export: bool. Export the distilled model to TFLite dynamic int8.
         teacher_learning_rate: float. Defaults to 1e-4 (best on validation
@@ -169,7 +168,6 @@ def run_demo(out, make_config, train_examples=0, epochs=1,
         if train_examples:  # Fewer than the demo's default.
             settings["train_examples"] = min(
                 train_examples, settings["train_examples"] or train_examples)
-        settings.setdefault("epochs", epochs)
 
         def healing_config():  # The students' batches, as the teacher's.
             config = make_config()
