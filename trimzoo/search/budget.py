@@ -314,6 +314,7 @@ class Compressor:
                          else time.time() + 60 * float(time_budget_min))
         self.export, self.progress = bool(export), bool(progress)
         self._measure_fn = measure
+        self.final_load = None  # The load average at the final timing.
         self.compare = compare
         self.start = time.time()
 
@@ -394,14 +395,12 @@ class Compressor:
         ``latency_ms`` the teacher's first measurement over that ratio, so
         every candidate is on the teacher's scale."""
         if name not in self.state["costs"]:
-            if self._measure_fn is not None:
-                cost = self._measure_fn(model)
-            elif name == "teacher":
+            if name == "teacher" and self._measure_fn is None:
                 cost = measure_costs(model, RUNTIMES[self.runtime],
                                      self._batch_sizes(), self.seq_len,
                                      self.rounds)
             else:
-                cost = self._measure_against_teacher(model)
+                cost = self._time_candidate(model)
             cost["load"] = load_average()
             self.state["costs"][name] = cost
             self._save()
@@ -413,8 +412,7 @@ class Compressor:
         cost = self.state["costs"][name]
         if cost.get("timings", 1) > 1:
             return cost
-        again = (self._measure_fn(model) if self._measure_fn is not None
-                 else self._measure_against_teacher(model))
+        again = self._time_candidate(model)
         teacher_ms = self.state["costs"]["teacher"]["latency_ms"]
         speedups = {b: (teacher_ms[b] / cost["latency_ms"][b]
                         + teacher_ms[b] / again["latency_ms"][b]) / 2
@@ -424,6 +422,13 @@ class Compressor:
         self.state["costs"][name] = cost
         self._save()
         return cost
+
+    def _time_candidate(self, model):
+        """A candidate's cost: the ``measure`` stand-in's, or timed
+        round-robin with the teacher."""
+        if self._measure_fn is not None:
+            return self._measure_fn(model)
+        return self._measure_against_teacher(model)
 
     def _batch_sizes(self):
         return sorted({1, self.batch_size})
@@ -793,7 +798,7 @@ class Compressor:
             "final_timing": final, "warnings": warnings,
             "load": {"teacher_timed": self.state["costs"]["teacher"].get(
                          "load"),
-                     "final_timing": getattr(self, "final_load", None),
+                     "final_timing": self.final_load,
                      "cores": os.cpu_count()},
             "data": {s: t.source for s, t in self.texts.items()},
             "model": model_dir, "minutes": (time.time() - self.start) / 60}
@@ -1019,7 +1024,8 @@ def write_report(out, results):
         lines += ["", f"Export: `{e['path']}` ({e['quantize']}), parity gate "
                   f"passed: label agreement "
                   f"{e['parity'].get('label_agreement', float('nan')):.4f}."]
-    lines += [f"**Warning**: {w}" for w in results.get("warnings", [])]
+    for warning in results.get("warnings", []):
+        lines += ["", f"**Warning**: {warning}"]
     busy = busy_timings(results.get("load"))
     if busy:
         lines += ["", f"**Timed on a busy machine** ({busy}): other work "
