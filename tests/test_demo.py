@@ -73,3 +73,8 @@ def test_demo_trains_teacher_and_distilled_student(tmp_path):
     assert epochs == [2, 1]  # teacher_epochs, then the student's epochs
     report = open(os.path.join(out, "report.md")).read()
     assert "Training precision: minilm bfloat16 (asked for)" in report
+
+
+def test_demo_refuses_a_speedup_that_is_no_budget(tmp_path):
+    with pytest.raises(ValueError, match="speedup must be > 1"):
+        run_demo(str(tmp_path), tiny_config, route="budget", speedup=1)

@@ -154,3 +154,13 @@ def test_unknown_quantization_and_int8_prediction_are_refused():
                        r"values: \['auto', 'float32', 'bfloat16', "
                        r"'float16'\]"):
         load_predictor("/no/such/folder", precision="int8")
+
+
+def test_the_training_probe_times_a_training_step():
+    # training=True times forward, backward and an update: its own
+    # measurement (cached apart from the forward pass's), a real ratio.
+    shape = dict(rounds=1, batch_size=2, seq_len=8, hidden_dim=32)
+    ratio = precision_lib.measure_bf16_speedup(training=True, **shape)
+    assert ratio > 0
+    assert precision_lib._MEASURED[(1, 2, 8, 32, 2, True)] == ratio
+    assert (1, 2, 8, 32, 2, False) not in precision_lib._MEASURED
