@@ -85,8 +85,9 @@ def get_config(arg=None):
     # variables, bfloat16 arithmetic), "float16" (GPUs) or "auto" (bfloat16
     # on a CPU with bfloat16 units where it measures faster, else float32).
     config.train.precision = "float32"
-    # XLA-compile fit's step (one replica; off by default: slower on this
-    # CPU, see trimzoo.training.objectives.JIT_COMPILE).
+    # XLA-compile the training loop's step (under several replicas its
+    # forward and backward passes; off by default: slower on this CPU, see
+    # trimzoo.training.objectives.JIT_COMPILE).
     config.train.jit_compile = JIT_COMPILE
     config.train.steps_per_execution = 1
     config.train.max_steps_per_epoch = 0  # 0 = the whole training split

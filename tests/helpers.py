@@ -15,6 +15,7 @@ from configs.finetune import get_config as finetune_config  # noqa: E402
 from configs.pretrain import get_config  # noqa: E402
 from trimzoo.models.masked_lm import TrimzooMaskedLM  # noqa: E402
 from trimzoo.training import pretrain  # noqa: E402
+from trimzoo.training.loop import Hook  # noqa: E402
 
 WORDS = ("the a cat dog bird sat ran flew on in over mat park tree big small "
          "red blue happy sad movie film good bad very not and but is was it "
@@ -186,3 +187,15 @@ def kill_when_state_has(proc, state_path, key, timeout=600):
     proc.wait()
     with open(state_path) as f:
         return json.load(f)  # written atomically: never torn
+
+
+class StopAfter(Hook):
+    """A training-loop hook that interrupts the run right after the
+    checkpoint of ``step`` (as a kill there would)."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def on_checkpoint(self, trainer, step):
+        if step == self.step:
+            raise KeyboardInterrupt("simulated interruption")

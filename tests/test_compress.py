@@ -154,6 +154,12 @@ def _frontier_and_ranking(teacher, out, **kw):
     return run, fitting, run.proxy(fitting)
 
 
+# The first test to use a shared fixture pays for it (the tiny teacher's
+# fine-tuning, then a frontier and its ranking: ~50 s alone, more beside
+# another worker): these tests get more than the fast tier's 60 s.
+SHARED_SETUP_TIMEOUT = pytest.mark.timeout(180)
+
+
 @pytest.fixture(scope="module")
 def ranked_run(finetuned_run, tmp_path_factory):
     """One frontier and ranking on the tiny teacher: ``(run, fitting,
@@ -162,6 +168,7 @@ def ranked_run(finetuned_run, tmp_path_factory):
                                  tmp_path_factory.mktemp("ranked") / "a")
 
 
+@SHARED_SETUP_TIMEOUT
 def test_frontier_is_inside_the_budget(ranked_run):
     run, fitting, ranked = ranked_run
     costs = run.state["costs"]
@@ -181,6 +188,7 @@ def test_frontier_is_inside_the_budget(ranked_run):
         (c.name for c in fitting), key=lambda n: (run.state["proxy"][n], n))
 
 
+@SHARED_SETUP_TIMEOUT
 def test_ranking_is_deterministic(ranked_run, finetuned_run, tmp_path):
     # The same seed in a new folder ranks the same, with the same errors.
     run, fitting, ranked = ranked_run
@@ -282,6 +290,7 @@ _frontier_and_ranking({teacher!r}, {out!r})
 """
 
 
+@SHARED_SETUP_TIMEOUT
 def test_ranking_resumes_after_sigkill(finetuned_run, tmp_path,
                                        monkeypatch):
     # Killed (SIGKILL) once its first candidate has a proxy error: a new

@@ -10,21 +10,22 @@ import keras
 import keras_hub
 import numpy as np
 import pytest
-import tensorflow as tf
 
 from configs.finetune import get_config
 from trimzoo.data import encode_dataset, load_task_data
 from trimzoo.models.tokenizers import load_tokenizer
 from trimzoo.models import precision as precision_lib
 from trimzoo.training import finetune as finetune_lib
+from trimzoo.training.checkpointing import find_checkpoints
+from trimzoo.training.evaluation import predict_labels
 from trimzoo.training.finetune import (_limit, build_model, default_tokenizer,
                                        finetune, length_buckets,
-                                       parse_drop_spec, predict_labels,
-                                       resolve_jit_compile)
+                                       parse_drop_spec)
+from trimzoo.training.loop import Hook
 from trimzoo.training.optimizers import create_optimizer
 from trimzoo.utils import hardware
 
-from helpers import small_config, write_keyword_task
+from helpers import StopAfter, small_config, write_keyword_task
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -42,26 +43,24 @@ def test_parse_drop_spec():
             parse_drop_spec(bad)
 
 
-class _Interrupt(keras.callbacks.Callback):
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == 0:
-            raise KeyboardInterrupt("simulated interruption")
-
-
 @pytest.mark.slow
 def test_finetune_writes_everything_and_resumes(tmp_path):
+    """Interrupted after epoch 1 (6 steps) and resumed, the run writes
+    everything once (exact resume against a straight run:
+    tests/test_run_reliability.py)."""
     workdir = str(tmp_path / "run")
     config = small_config()
     config.train.epochs = 2
     with pytest.raises(KeyboardInterrupt):
-        finetune(config, workdir, callbacks=[_Interrupt()])
-    state = json.load(open(os.path.join(workdir, "checkpoints", "state.json")))
-    assert state["epoch"] == 1
+        finetune(config, workdir, hooks=[StopAfter(6)])
+    assert [s for s, _ in find_checkpoints(
+        os.path.join(workdir, "checkpoints"))] == [6]
     assert os.path.isdir(os.path.join(workdir, "best"))
     assert not os.path.exists(os.path.join(workdir, "final"))
 
     record = finetune(config, workdir)
     assert [e["epoch"] for e in record["evals"]] == [1, 2]
+    assert record["steps"] == 12
     # The test metrics are the best model's, recomputed here from best/.
     best = keras_hub.models.TextClassifier.from_preset(
         os.path.join(workdir, "best"))
@@ -72,17 +71,15 @@ def test_finetune_writes_everything_and_resumes(tmp_path):
         max_seq_length=config.max_seq_length, batch_size=64), spec)
     assert record["test"]["accuracy"] == pytest.approx(
         float(np.mean(labels == predictions)))
-    for name in ("config.json", "metrics.json", "best", "final",
-                 "tensorboard"):
+    for name in ("config.json", "metrics.json", "metrics.jsonl", "best",
+                 "final", "tensorboard"):
         assert os.path.exists(os.path.join(workdir, name)), name
     saved = json.load(open(os.path.join(workdir, "metrics.json")))
     assert saved["best"]["metric"] == "validation/accuracy"
     assert len(saved["evals"]) == 2
-    # The resumed run continued the optimizer: its step count is 2 epochs
-    # of 6 steps (a fresh optimizer would have counted 6).
-    state = json.load(open(os.path.join(workdir, "checkpoints",
-                                        "state.json")))
-    assert (state["epoch"], state["optimizer_steps"]) == (2, 12)
+    # One checkpoint is kept: the last epoch's.
+    assert [s for s, _ in find_checkpoints(
+        os.path.join(workdir, "checkpoints"))] == [12]
     final = keras_hub.models.TextClassifier.from_preset(
         os.path.join(workdir, "final"))
     assert final.backbone.num_layers == 3
@@ -97,26 +94,6 @@ def test_finetune_writes_everything_and_resumes(tmp_path):
         finetune(changed, workdir)
 
 
-def test_resume_restores_optimizer_state(tmp_path):
-    from trimzoo.training.checkpointing import TrainingState
-
-    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-    model.compile(optimizer=keras.optimizers.AdamW(1e-2), loss="mse")
-    x, y = np.ones((8, 3)), np.zeros((8, 2))
-    model.fit(x, y, epochs=2, verbose=0)
-    state = TrainingState(tmp_path)
-    state.save(model, 2, note="x")
-    other = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-    other.compile(optimizer=keras.optimizers.AdamW(1e-2), loss="mse")
-    record = state.restore(other)
-    assert record["epoch"] == 2 and record["note"] == "x"
-    assert int(other.optimizer.iterations) == int(model.optimizer.iterations)
-    for a, b in zip(model.optimizer.variables, other.optimizer.variables):
-        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
-    assert sorted(os.listdir(tmp_path)) == ["epoch-2.weights.h5",
-                                            "state.json"]
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("bucket_width,layer_decay", [(0, 1.0), (8, 0.8)])
 def test_bucket_width_and_layer_decay_reach_the_training_run(
@@ -127,7 +104,8 @@ def test_bucket_width_and_layer_decay_reach_the_training_run(
     seen = {"boundaries": [], "optimizers": []}
 
     def recording_encode(*args, **kwargs):
-        seen["boundaries"].append(kwargs.get("bucket_boundaries"))
+        seen["boundaries"].append((kwargs.get("repeat", False),
+                                   kwargs.get("bucket_boundaries")))
         return encode_dataset(*args, **kwargs)
 
     def recording_optimizer(*args, **kwargs):
@@ -143,11 +121,11 @@ def test_bucket_width_and_layer_decay_reach_the_training_run(
     config.train.max_steps_per_epoch = 2
     config.train.layer_decay = layer_decay
     finetune(config, str(tmp_path / "run"))
-    # The training split is encoded first, with the configured buckets
-    # (max_seq_length 32); evaluation splits are never bucketed.
+    # The training split (the one repeated) is encoded with the configured
+    # buckets (max_seq_length 32); evaluation splits are never bucketed.
     expected = [9, 17, 25] if bucket_width else None
-    assert seen["boundaries"][0] == expected
-    assert all(b is None for b in seen["boundaries"][1:])
+    assert [b for repeat, b in seen["boundaries"] if repeat] == [expected]
+    assert all(b is None for repeat, b in seen["boundaries"] if not repeat)
     (opt,) = seen["optimizers"]
     if layer_decay == 1.0:
         assert not isinstance(opt, LayerDecayAdamW)
@@ -162,9 +140,9 @@ def test_bad_bucket_width_is_refused():
             length_buckets(width, 32)
 
 
-class _Policy(keras.callbacks.Callback):
-    def on_train_begin(self, logs=None):
-        self.name = self.model.backbone.dtype_policy.name
+class _Policy(Hook):
+    def on_log(self, trainer, step, values):
+        self.name = trainer.task.model.backbone.dtype_policy.name
 
 
 @pytest.mark.slow
@@ -173,7 +151,7 @@ def test_bfloat16_trains_and_saves_loadable_float32_presets(tmp_path):
     config = small_config()
     config.train.precision = "bfloat16"
     policy = _Policy()
-    record = finetune(config, workdir, callbacks=[policy])
+    record = finetune(config, workdir, hooks=[policy])
     assert policy.name == "mixed_bfloat16"  # The run trained in bfloat16,
     assert keras.config.dtype_policy().name == "float32"  # then restored.
     assert record["precision"] == {"precision": "bfloat16",
@@ -193,7 +171,7 @@ def _build_instead_of_training(monkeypatch):
     policy) and returns; what it built and was given land in ``seen``."""
     seen = {}
 
-    def build_only(config, workdir, strategy, callbacks, *rest):
+    def build_only(config, workdir, strategy, hooks, *rest):
         seen["policy"] = keras.config.dtype_policy().name
         seen["model"] = build_model(config, SimpleNamespace(num_classes=2))[0]
         seen["precision"] = rest[0] if rest else None
@@ -313,17 +291,11 @@ def test_files_task_and_mirrored_strategy(tmp_path, two_cpu_strategy):
 
 
 @pytest.mark.slow
-def test_jit_compile_option(tmp_path, two_cpu_strategy):
-    """train.jit_compile XLA-compiles fit's step on one replica, is off by
-    default, and is turned off under several replicas; both settings train
-    the same function (equal losses, dropout off)."""
-    one = tf.distribute.get_strategy()
-    config = small_config()
-    assert config.train.jit_compile is False
-    assert resolve_jit_compile(config, one) is False
-    config.train.jit_compile = True
-    assert resolve_jit_compile(config, one) is True
-    assert resolve_jit_compile(config, two_cpu_strategy) is False
+def test_jit_compile_option(tmp_path):
+    """train.jit_compile XLA-compiles the loop's step, is off by default,
+    and both settings train the same function (equal losses, dropout
+    off)."""
+    assert small_config().train.jit_compile is False
     losses = {}
     for jit in (True, False):
         config = small_config()
@@ -331,19 +303,18 @@ def test_jit_compile_option(tmp_path, two_cpu_strategy):
         config.train.dropout = 0.0
         config.train.max_steps_per_epoch = 3
         record = finetune(config, str(tmp_path / f"jit_{jit}"),
-                          callbacks=[_RecordJit(losses, jit)])
+                          hooks=[_RecordJit(losses, jit)])
         assert record["evals"]
     assert losses[True][0] is True and losses[False][0] is False
     assert losses[True][1] == pytest.approx(losses[False][1], rel=1e-5)
 
 
-class _RecordJit(keras.callbacks.Callback):
+class _RecordJit(Hook):
     def __init__(self, record, key):
-        super().__init__()
         self.record, self.key = record, key
 
-    def on_epoch_end(self, epoch, logs=None):
-        self.record[self.key] = (self.model.jit_compile, logs["loss"])
+    def on_log(self, trainer, step, values):
+        self.record[self.key] = (trainer.jit_compile, values["loss"])
 
 
 @pytest.mark.slow

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 
-import keras
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -27,10 +26,10 @@ from trimzoo.training.checkpointing import (CheckpointError,
                                             ConfigChangedError,
                                             find_checkpoints)
 from trimzoo.training.finetune import finetune
-from trimzoo.training.loop import NonFiniteLossError
+from trimzoo.training.loop import Hook, NonFiniteLossError, read_metrics
 
-from helpers import (PYTHON, ROOT, as_flags, final_weights, losses,
-                     small_config, synthetic_lines, tiny_config)
+from helpers import (PYTHON, ROOT, StopAfter, as_flags, final_weights,
+                     losses, small_config, synthetic_lines, tiny_config)
 
 TEXTS = synthetic_lines(120, seed=4)
 
@@ -221,17 +220,16 @@ def _small_finetune(task="rotten_tomatoes", **data):
     return config
 
 
-class _PoisonInEpoch(keras.callbacks.Callback):
-    """Turns one weight into NaN at the start of an epoch (a diverged
-    step)."""
+class _PoisonAfter(Hook):
+    """Turns one weight into NaN right after the checkpoint of ``step``
+    (a diverged step)."""
 
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
+    def __init__(self, step):
+        self.step = step
 
-    def on_epoch_begin(self, epoch, logs=None):
-        if epoch == self.epoch:
-            kernel = self.model.weights[0]
+    def on_checkpoint(self, trainer, step):
+        if step == self.step:
+            kernel = trainer.task.model.weights[0]
             value = kernel.numpy()
             value[0, 0] = np.nan
             kernel.assign(value)
@@ -242,16 +240,42 @@ def test_non_finite_fine_tuning_loss_stops_and_saves_nothing(tmp_path):
     config = _small_finetune()
     config.train.epochs = 2
     with pytest.raises(NonFiniteLossError,
-                       match=r"epoch 2, batch 1.*epoch 1\) .* was kept"):
-        finetune(config, workdir, callbacks=[_PoisonInEpoch(1)])
-    state = json.load(open(os.path.join(workdir, "checkpoints",
-                                        "state.json")))
-    assert state["epoch"] == 1  # the last good state
+                       match=r"steps 4\.\.4.*ckpt-3 and was kept"):
+        finetune(config, workdir, hooks=[_PoisonAfter(3)])
+    # The last good state: epoch 1's checkpoint (step 3).
+    assert [s for s, _ in find_checkpoints(
+        os.path.join(workdir, "checkpoints"))] == [3]
     assert not os.path.exists(os.path.join(workdir, "final"))
     model = TrimzooClassifier.from_preset(os.path.join(workdir, "best"))
     assert all(np.isfinite(w).all() for w in model.get_weights())
     record = _strict_json(os.path.join(workdir, "metrics.json"))
     assert [e["epoch"] for e in record["evals"]] == [1]
+
+
+@pytest.mark.slow
+def test_interrupted_fine_tuning_resumes_exactly(tmp_path):
+    """Killed after epoch 1 and resumed, a fine-tuning run (dropout on)
+    ends with the weights of the run trained straight through: the loop
+    restores the weights, the optimizer, the step, the dropout RNG and the
+    position in the shuffled input (bitwise equal)."""
+    config = _small_finetune()
+    config.train.epochs = 2
+    config.train.dropout = 0.1
+    stopped, straight = str(tmp_path / "stopped"), str(tmp_path / "straight")
+    with pytest.raises(KeyboardInterrupt):
+        finetune(config, stopped, hooks=[StopAfter(3)])
+    assert not os.path.exists(os.path.join(stopped, "final"))
+    resumed = finetune(config, stopped)
+    finetune(config, straight)
+    weights = [TrimzooClassifier.from_preset(
+        os.path.join(folder, "final")).get_weights()
+        for folder in (stopped, straight)]
+    for a, b in zip(*weights):
+        np.testing.assert_array_equal(a, b)
+    assert [e["epoch"] for e in resumed["evals"]] == [1, 2]
+    losses = [[(e["step"], e["loss"]) for e in read_metrics(folder)]
+              for folder in (stopped, straight)]
+    assert losses[0] == losses[1]
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
-"""Task distillation in fine-tuning: the trained objective against NumPy,
-teacher checks, and the end-to-end run (teacher -> dropped -> distilled)."""
+"""Task distillation in fine-tuning: the objective the loop trains against
+NumPy, teacher checks, and the end-to-end run (teacher -> dropped ->
+distilled)."""
 
 import json
 import os
@@ -11,11 +12,11 @@ import tensorflow as tf
 
 from trimzoo.models import TrimzooClassifier, bert_tiny, extract
 from trimzoo.models.tokenizers import BertWordPieceTokenizer
-from trimzoo.training.finetune import finetune, save_preset
-from trimzoo.checkpoints.folders import load_classifier_folder
+from trimzoo.training.finetune import finetune
+from trimzoo.checkpoints.folders import load_classifier_folder, save_classifier
 from trimzoo.checkpoints.teachers import load_classifier_teacher
-from trimzoo.training.task_distillation import (ObjectiveModel,
-                                               distillation_model)
+from trimzoo.training.loop import Trainer, read_metrics
+from trimzoo.training.objectives import ClassifierDistillationObjective
 
 from helpers import small_config
 
@@ -56,8 +57,9 @@ def numpy_objective(student, teacher, labels, alpha, temperature):
 
 @pytest.mark.parametrize("alpha,temperature", [(0.5, 2.0), (0.2, 3.0)])
 def test_trained_objective_equals_numpy(alpha, temperature):
-    """The loss Keras fit trains (ObjectiveModel.compute_loss) is the documented
-    objective: T² (not T) and alpha weight the terms; tolerance 1e-5."""
+    """The loss fine-tuning trains (the loop runs this objective's
+    ``train_step``) is the documented objective: T² (not T) and alpha
+    weight the terms; tolerance 1e-5."""
     teacher, student = classifier(seed=0), classifier(num_layers=2, seed=1)
     # A confident teacher (head scaled up): its distribution differs from
     # the student's, so the KD term is large and T vs T² is visible.
@@ -65,63 +67,77 @@ def test_trained_objective_equals_numpy(alpha, temperature):
     kernel.assign(np.random.default_rng(2).normal(
         0.0, 5.0, kernel.shape).astype("float32"))
     x, y = batch()
-    model = distillation_model(student, teacher, 2, alpha=alpha,
-                               temperature=temperature)
-    model.compile(optimizer="sgd")
-    logs = model.evaluate(x, y, batch_size=6, verbose=0, return_dict=True)
+    objective = ClassifierDistillationObjective(
+        student, teacher, 2, alpha=alpha, temperature=temperature)
+    loss, stats = objective.step_stats((x, y))
+    metrics = objective.metrics(stats)
     expected = numpy_objective(np.asarray(student(x)), np.asarray(teacher(x)),
                                y, alpha, temperature)
     kd = (expected - numpy_objective(np.asarray(student(x)),
                                      np.asarray(teacher(x)), y, 1.0,
                                      temperature) * alpha)
     assert kd > 0.05  # (1-alpha)·T²·KL, far above the tolerance
-    assert logs["loss"] == pytest.approx(expected, rel=1e-5)
-    assert set(logs) == {"loss", "ce_loss", "kd_loss", "accuracy"}
-    # Only the student is trained and saved.
-    assert len(model.trainable_weights) == len(student.trainable_weights)
+    assert float(loss) == pytest.approx(expected, rel=1e-5)
+    assert metrics["loss"] == pytest.approx(expected, rel=1e-5)
+    assert set(metrics) == {"loss", "ce_loss", "kd_loss", "accuracy"}
+    # Only the student is trained.
+    assert len(objective.trainable_variables) == len(
+        student.trainable_weights)
 
 
 def test_objective_is_the_same_under_two_replicas(two_cpu_strategy):
+    """Each replica's share of the batch, divided by the global count,
+    adds up to the one-replica objective (tolerance 1e-5)."""
     teacher, student = classifier(seed=0), classifier(num_layers=2, seed=1)
     x, y = batch(n=8)
     expected = numpy_objective(np.asarray(student(x)), np.asarray(teacher(x)),
                                y, 0.5, 2.0)
     with two_cpu_strategy.scope():
         t, s = classifier(seed=0), classifier(num_layers=2, seed=1)
-        model = distillation_model(s, t, 2, alpha=0.5, temperature=2.0)
-        model.compile(optimizer="sgd")
-    logs = model.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
-    assert logs["loss"] == pytest.approx(expected, abs=1e-5)
+        objective = ClassifierDistillationObjective(s, t, 2, alpha=0.5,
+                                                    temperature=2.0)
+    dataset = two_cpu_strategy.experimental_distribute_dataset(
+        tf.data.Dataset.from_tensor_slices((x, y)).batch(8))
+    losses = two_cpu_strategy.run(
+        lambda b: objective.step_stats(b, denominator=8.0)[0],
+        args=(next(iter(dataset)),))
+    total = two_cpu_strategy.reduce(tf.distribute.ReduceOp.SUM, losses,
+                                    axis=None)
+    assert float(total) == pytest.approx(expected, abs=1e-5)
 
 
 def test_hidden_weight_adds_the_hidden_state_term():
     teacher, student = classifier(seed=0), classifier(num_layers=2, seed=1)
     x, y = batch()
-    logs = {}
+    metrics = {}
     for weight in (0.0, 2.0):
-        model = distillation_model(student, teacher, 2, alpha=0.5,
-                                   temperature=2.0, hidden_weight=weight)
-        model.compile(optimizer="sgd")
-        logs[weight] = model.evaluate(x, y, batch_size=6, verbose=0,
-                                      return_dict=True)
-    hidden = logs[2.0]["hidden_loss"]
+        objective = ClassifierDistillationObjective(
+            student, teacher, 2, alpha=0.5, temperature=2.0,
+            hidden_weight=weight)
+        metrics[weight] = objective.metrics(objective.evaluate_step((x, y)))
+    hidden = metrics[2.0]["hidden_loss"]
     assert hidden > 0
-    assert logs[2.0]["loss"] == pytest.approx(
-        logs[0.0]["loss"] + 2.0 * hidden, rel=1e-5)
+    assert metrics[2.0]["loss"] == pytest.approx(
+        metrics[0.0]["loss"] + 2.0 * hidden, rel=1e-5)
 
 
 @pytest.mark.slow
 def test_training_moves_the_student_towards_the_teacher():
     teacher, student = classifier(seed=0), classifier(num_layers=2, seed=1)
     x, y = batch(n=16)
-    model = distillation_model(student, teacher, 2, alpha=0.0,
-                               temperature=1.0)
-    model.compile(optimizer=keras.optimizers.Adam(1e-2))
-    before = model.evaluate(x, y, verbose=0, return_dict=True)["kd_loss"]
+    objective = ClassifierDistillationObjective(student, teacher, 2,
+                                                alpha=0.0, temperature=1.0)
+    optimizer = keras.optimizers.Adam(1e-2)
+    step = objective.compiled_train_step(optimizer)
+
+    def kd_loss():
+        return objective.metrics(objective.evaluate_step((x, y)))["kd_loss"]
+
+    before = kd_loss()
     teacher_weights = [w.copy() for w in teacher.get_weights()]
-    model.fit(x, y, epochs=30, batch_size=16, verbose=0)
-    after = model.evaluate(x, y, verbose=0, return_dict=True)["kd_loss"]
-    assert after < 0.5 * before
+    for _ in range(30):
+        step((x, y))
+    assert kd_loss() < 0.5 * before
     for a, b in zip(teacher_weights, teacher.get_weights()):
         np.testing.assert_array_equal(a, b)
 
@@ -138,7 +154,7 @@ def folders(tmp_path_factory):
             ("other_vocab", classifier(vocab=40), BertWordPieceTokenizer(
                 VOCAB + [f"v{i}" for i in range(8)]))]:
         paths[name] = str(root / name)
-        save_preset(model, tok, paths[name])
+        save_classifier(model, tok, paths[name])
     return paths, tokenizer
 
 
@@ -174,16 +190,26 @@ def test_teacher_checks(folders, tmp_path):
         load_classifier_folder(str(bad))
 
 
-def test_task_model_saves_only_the_student(tmp_path):
+def test_checkpoints_hold_only_the_student(tmp_path):
+    """The loop's checkpoint of a distillation run holds the student's
+    weights (and the optimizer's), never the teacher's."""
     teacher, student = classifier(seed=0), classifier(num_layers=2, seed=1)
-    model = ObjectiveModel(distillation_model(student, teacher, 2, 0.5, 2.0).task)
-    path = str(tmp_path / "w.weights.h5")
-    model.save_weights(path)
-    fresh = classifier(num_layers=2, seed=5)
-    ObjectiveModel(distillation_model(fresh, teacher, 2, 0.5, 2.0).task
-              ).load_weights(path)
-    for a, b in zip(student.get_weights(), fresh.get_weights()):
-        np.testing.assert_array_equal(a, b)
+    objective = ClassifierDistillationObjective(student, teacher, 2)
+    optimizer = keras.optimizers.SGD(0.1)
+    x, y = batch(n=4)
+
+    def make_dataset(batch_size, start, *_):
+        return tf.data.Dataset.from_tensors((x, y)).repeat()
+
+    Trainer(objective, optimizer, str(tmp_path), make_dataset,
+            total_steps=1, global_batch_size=4).train()
+    saved = tf.train.list_variables(
+        tf.train.latest_checkpoint(str(tmp_path / "checkpoints")))
+    # SGD keeps no slots: every tensor saved (not a scalar counter) is a
+    # weight, filed under the first object that reaches it.
+    sizes = [int(np.prod(shape)) for name, shape in saved
+             if shape and name.endswith("VARIABLE_VALUE")]
+    assert sum(sizes) == student.count_params() < teacher.count_params()
 
 
 @pytest.mark.slow
@@ -208,6 +234,11 @@ def test_finetune_distils_a_dropped_student_from_its_teacher(
     # a run that only evaluates (0 epochs would not save) starts from it.
     teacher = load_classifier_folder(config.distill.teacher)
     assert best.output_dense.kernel.shape == teacher.output_dense.kernel.shape
+
+    # The loop trained the distillation objective: its terms were logged.
+    logged = read_metrics(str(tmp_path / "student"))
+    assert all("kd_loss" in entry and "ce_loss" in entry
+               for entry in logged)
 
     config.distill.teacher = ""
     plain = finetune(config, str(tmp_path / "plain"))

@@ -32,8 +32,9 @@ from trimzoo.models import extract, to_trimbert
 from trimzoo.models.layer_drop import drop_plan
 from trimzoo.models.tokenizers import load_tokenizer
 from trimzoo.training import pretrain
-from trimzoo.training.finetune import finetune, save_preset
-from trimzoo.checkpoints.folders import load_classifier_folder
+from trimzoo.checkpoints.folders import (load_classifier_folder,
+                                        save_classifier)
+from trimzoo.training.finetune import finetune
 from trimzoo.utils.io import save_figure, write_json, write_text
 
 
@@ -235,7 +236,7 @@ def compression_table(out, teacher_dir, make_config, methods=DEFAULT_METHODS,
                     "heal_first_logged": summary.get("first_logged"),
                     "heal_last_logged": summary.get("last_logged")}
         if not os.path.isdir(folder):
-            save_preset(student, tokenizer, folder)
+            save_classifier(student, tokenizer, folder, overwrite=True)
         before = _accuracy(student, test_inputs, test_labels)
         calls[key] = keras_callable(KerasRunner(student).fn, one)
         for distilled in distill:

@@ -8,7 +8,9 @@ from trimzoo.checkpoints.folders import (
     checkpoint_format,
     from_pretrained,
     load_backbone,
+    load_classifier_folder,
     load_preset,
+    save_classifier,
     save_pretrained,
 )
 from trimzoo.checkpoints.hf import export_hf

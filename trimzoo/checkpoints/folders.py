@@ -37,6 +37,7 @@ from trimzoo.models.backbone import (
     resolve_normalizers,
     resolve_widths,
 )
+from trimzoo.models.preprocessors import preprocessor_for
 from trimzoo.models.state import get_state, set_state
 from trimzoo.models.text_task import set_folder_reader
 from trimzoo.models.tokenizers import load_tokenizer
@@ -524,7 +525,9 @@ def save_classifier(model, preprocessor, path, overwrite=False,
 
     Args:
         model: ``TrimzooClassifier``.
-        preprocessor: keras-hub ``Preprocessor`` of the classifier.
+        preprocessor: keras-hub ``Preprocessor`` of the classifier, or a
+            tokenizer (a ``TrimzooTextClassifierPreprocessor`` on it is
+            saved).
         path: str. The folder to create.
         overwrite: bool. Replace an existing ``path``. Defaults to False.
         extra_files: dict or None. ``{file name: JSON value}`` written into
@@ -543,6 +546,8 @@ def save_classifier(model, preprocessor, path, overwrite=False,
     config["backbone"]["config"]["dtype"] = "float32"
     clone = model.__class__.from_config(config)
     clone.set_weights(model.get_weights())
+    if not isinstance(preprocessor, keras_hub.models.Preprocessor):
+        preprocessor = preprocessor_for(model.backbone, preprocessor)
     clone.preprocessor = preprocessor
     with atomic_path(path) as tmp:
         clone.save_to_preset(tmp)

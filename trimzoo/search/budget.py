@@ -49,7 +49,8 @@ from scipy import optimize
 from tqdm.auto import tqdm
 
 from trimzoo.models.costs import flops_per_token, parameter_counts
-from trimzoo.checkpoints.folders import load_classifier_folder
+from trimzoo.checkpoints.folders import (load_classifier_folder,
+                                        save_classifier)
 from trimzoo.data.model_data import (RECORD_FILE, recorded_task,
                                       texts_for_model)
 from trimzoo.export import export_model
@@ -60,7 +61,7 @@ from trimzoo.export.benchmark import median_latencies
 from trimzoo.search.costs import measure_costs, timed_calls
 from trimzoo.search.estimate import estimate_error, plan, teacher_importance
 from trimzoo.search.space import build_space, reference_shape
-from trimzoo.training.finetune import finetune, save_preset
+from trimzoo.training.finetune import finetune
 from trimzoo.utils import timing
 from trimzoo.utils.hardware import load_average
 from trimzoo.utils.io import (atomic_path, read_json, save_figure, write_json,
@@ -676,7 +677,7 @@ class Compressor:
                 self._encoded("validation", limit=256),
                 os.path.join(folder, "stage1"), steps=self.heal_steps,
                 batch_size=self.heal_batch_size)
-            save_preset(student, self.tokenizer, init)
+            save_classifier(student, self.tokenizer, init, overwrite=True)
             write_json(os.path.join(folder, "stage1.json"), stage1)
             shutil.rmtree(os.path.join(folder, "stage1"), ignore_errors=True)
         stage1 = read_json(os.path.join(folder, "stage1.json"), {})

@@ -2,17 +2,22 @@
 
 ``finetune(config, workdir)`` is the library behind ``tools/finetune.py``:
 it builds (or imports, and optionally layer-drops) the backbone under the
-strategy's scope, trains with AdamW + warmup/decay, evaluates after every
-epoch with the task's official metrics, keeps the best model, checkpoints
-atomically and resumes an interrupted run from ``workdir``.
+strategy's scope and trains it with AdamW + warmup/decay through the one
+training loop of the package (``trimzoo.training.loop.Trainer``, as
+pretraining does): after every epoch the ``EpochEvaluator`` hook evaluates
+with the task's official metrics and keeps the best model; the loop
+checkpoints atomically, stops on a non-finite loss and resumes an
+interrupted run from ``workdir`` exactly.
 
 Workdir layout::
 
     config.json        the resolved config
-    checkpoints/       resumable state (weights + optimizer, epoch record)
+    checkpoints/       the training loop's checkpoint of the last epoch
+                       (weights, optimizer, step, dropout RNG state)
     metrics.json       every evaluation, the best one, test metrics and the
                        precision the run computed in (and why)
-    tensorboard/       training and evaluation scalars
+    metrics.jsonl      the loop's logged steps (training and evaluation)
+    tensorboard/       the same as scalars
     labels.json        the label map: class id -> label name
     best/              preset folder of the best model (by validation)
     final/             preset folder of the model at the end of training
@@ -24,20 +29,18 @@ strings.
 
 import copy
 import logging
-import math
 import os
 import time
 
 import keras
 import keras_hub
-import numpy as np
-import tensorflow as tf
 
 from trimzoo.checkpoints.folders import (from_pretrained, is_classifier_folder,
                                         load_classifier_folder,
                                         save_classifier)
 from trimzoo.checkpoints.teachers import load_classifier_teacher
-from trimzoo.data import compute_metrics, encode_dataset, load_task_data
+from trimzoo.data import (compute_metrics, encode_dataset, examples_to_dataset,
+                          load_task_data)
 from trimzoo.utils.embedded import minilm_path
 from trimzoo.models.tokenizers import load_tokenizer
 from trimzoo.models import (TrimzooBackbone, TrimzooClassifier, create,
@@ -45,21 +48,21 @@ from trimzoo.models import (TrimzooBackbone, TrimzooClassifier, create,
 from trimzoo.models.layer_drop import drop_plan, parse_drop_spec
 from trimzoo.models.precision import PRECISIONS, dtype_policy, policy_name
 from trimzoo.models.preprocessors import preprocessor_for
-from trimzoo.training.checkpointing import (TrainingState, changed_fields,
-                                            record_config)
+from trimzoo.training.checkpointing import find_checkpoints, record_config
 from trimzoo.training.config_checks import (DECAY, DROPOUT, NON_NEGATIVE,
                                             POSITIVE, UNIT, at_least,
                                             check_values, one_of)
-from trimzoo.training.loop import NonFiniteLossError
-from trimzoo.training.optimizers import create_optimizer
-from trimzoo.training.progress import progress_callbacks
+from trimzoo.training.evaluation import (EpochEvaluator, predict_labels,
+                                         require_finite_weights)
+from trimzoo.training.loop import Trainer, dropout_rng_variables
+from trimzoo.training.objectives import (ClassificationObjective,
+                                         ClassifierDistillationObjective)
+from trimzoo.training.optimizers import WarmupLinearDecay, create_optimizer
+from trimzoo.training.progress import ProgressPrinter, log_every
 from trimzoo.training.recipes import resolve_pooling, resolve_recipe
 from trimzoo.training.strategy import (get_strategy,
                                       resolve_training_precision)
-from trimzoo.training.task_distillation import distillation_model
-from trimzoo.training.objectives import ClassificationObjective
-from trimzoo.utils.io import (read_json, reading_weights,
-                              write_json)
+from trimzoo.utils.io import read_json, reading_weights, write_json
 
 log = logging.getLogger("trimzoo")
 
@@ -183,139 +186,6 @@ def describe_architecture(backbone, preset=None, init_checkpoint=None):
             "vocabulary_size": int(backbone.vocabulary_size)}
 
 
-class EvalCallback(keras.callbacks.Callback):
-    """Evaluates on the validation split(s) after each epoch with the task's
-    official metrics; logs to TensorBoard and ``metrics.json``; keeps the
-    best model as a preset folder."""
-
-    def __init__(self, evaluate, spec, workdir, best_metric, tokenizer,
-                 record, model=None):
-        super().__init__()
-        # The classifier to evaluate and save (under distillation, the
-        # student inside the trained ObjectiveModel); None: the trained model.
-        self.classifier = model
-        self.evaluate = evaluate
-        self.spec = spec
-        self.workdir = workdir
-        self.best_metric = best_metric
-        self.tokenizer = tokenizer
-        self.record = record
-        self.writer = tf.summary.create_file_writer(
-            os.path.join(workdir, "tensorboard", "eval"))
-
-    def on_epoch_end(self, epoch, logs=None):
-        classifier = self.classifier or self.model
-        results = self.evaluate(classifier)
-        entry = {"epoch": epoch + 1,
-                 "train_loss": float((logs or {}).get("loss", float("nan"))),
-                 **results}
-        self.record["evals"].append(entry)
-        with self.writer.as_default(step=epoch + 1):
-            for split, metrics in results.items():
-                for name, value in metrics.items():
-                    tf.summary.scalar(f"{split}/{name}", value)
-        score = _lookup(results, self.best_metric)
-        best = self.record.get("best")
-        if best is None or score > best["score"]:
-            self.record["best"] = {"epoch": epoch + 1, "score": score,
-                                   "metric": self.best_metric}
-            _require_finite_weights(classifier, "best/")
-            save_preset(classifier, self.tokenizer,
-                        os.path.join(self.workdir, "best"))
-        write_json(os.path.join(self.workdir, "metrics.json"), self.record)
-        print(f"epoch {epoch + 1}: " + ", ".join(
-            f"{split}/{k}={v:.4f}" for split, m in results.items()
-            for k, v in m.items()), flush=True)
-
-
-class StateCallback(keras.callbacks.Callback):
-    """Saves resumable state at the end of every epoch (after evaluation)."""
-
-    def __init__(self, state):
-        super().__init__()
-        self.state = state
-
-    def on_epoch_end(self, epoch, logs=None):
-        _require_finite_weights(self.model, "the training state")
-        self.state.save(self.model, epoch + 1, optimizer_steps=int(
-            self.model.optimizer.iterations.numpy()))
-
-
-class StopOnNonFiniteLoss(keras.callbacks.Callback):
-    """Stops training with ``NonFiniteLossError`` when the loss becomes NaN
-    or infinite. (``keras.callbacks.TerminateOnNaN`` stops quietly: the run
-    would exit 0 and save the diverged model.) The last good training
-    state (the previous epoch) is kept.
-
-    Args:
-        state: ``TrainingState`` of the run, named in the message.
-    """
-
-    def __init__(self, state):
-        super().__init__()
-        self.state = state
-        self.epoch = 0
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        self._check(logs, f"epoch {self.epoch + 1}, batch {batch + 1}")
-
-    def on_epoch_end(self, epoch, logs=None):
-        self._check(logs, f"epoch {epoch + 1}")
-
-    def _check(self, logs, where):
-        loss = (logs or {}).get("loss")
-        if loss is None or math.isfinite(float(loss)):
-            return
-        record = self.state.load_record()
-        kept = (f"The last good state (epoch {record['epoch']}) in "
-                f"{self.state.directory} was kept." if record else
-                "No epoch had completed; nothing was saved.")
-        message = (f"Non-finite training loss ({float(loss)}) at {where}; "
-                   f"training stopped. {kept} Lower train.learning_rate, "
-                   "keep train.clipnorm > 0, or check the input data.")
-        log.error(message)
-        raise NonFiniteLossError(message)
-
-
-def _require_finite_weights(model, what):
-    """Refuses to save ``what`` from a model with NaN or infinite weights."""
-    bad = [w.path for w in model.weights
-           if not np.isfinite(np.asarray(w.numpy(), "float32")).all()]
-    if bad:
-        raise NonFiniteLossError(
-            f"The model has non-finite weights ({len(bad)} tensors, e.g. "
-            f"{bad[:3]}); {what} was not saved.")
-
-
-def _lookup(results, metric):
-    """``"validation/accuracy"`` -> value."""
-    split, _, name = metric.partition("/")
-    try:
-        return float(results[split][name])
-    except KeyError:
-        raise ValueError(
-            f"best_metric {metric!r} is not among the evaluated metrics "
-            f"{ {s: sorted(m) for s, m in results.items()} }."
-        ) from None
-
-
-def save_preset(model, tokenizer, path):
-    """Classifier + preprocessor (with its tokenizer) as one preset folder,
-    written atomically.
-
-    The folder holds weights only, not the optimizer state (which would
-    triple its size): a fresh copy of the model is saved, with
-    ``tokenizer`` as its preprocessor when it is one, else a
-    ``TrimzooTextClassifierPreprocessor`` on it.
-    """
-    if not isinstance(tokenizer, keras_hub.models.Preprocessor):
-        tokenizer = preprocessor_for(model.backbone, tokenizer)
-    save_classifier(model, tokenizer, path, overwrite=True)
-
-
 def write_label_map(workdir, spec):
     """Writes ``labels.json`` (``{"label_names": [...]}``, null for
     regression) into ``workdir`` and prints the map."""
@@ -326,17 +196,6 @@ def write_label_map(workdir, spec):
     else:
         print("Labels: " + ", ".join(f"{i}={n}" for i, n in enumerate(names)),
               flush=True)
-
-
-def predict_labels(model, dataset, spec):
-    """Returns ``(labels, predictions)`` over a finite ``(x, y)`` dataset."""
-    labels = np.concatenate([y for _, y in dataset.as_numpy_iterator()])
-    logits = model.predict(dataset.map(lambda x, y: x), verbose=0)
-    if spec.num_classes == 1:
-        predictions = logits[:, 0]
-    else:
-        predictions = np.argmax(logits, axis=-1)
-    return labels, predictions
 
 
 # Config fields that may change when a run is resumed.
@@ -386,19 +245,20 @@ def resolve_run_precision(config, strategy=None):
             "policy": policy_name(precision)}
 
 
-def finetune(config, workdir, strategy=None, callbacks=()):
+def finetune(config, workdir, strategy=None, hooks=()):
     """Fine-tunes per ``config`` (see ``configs/finetune.py``) in ``workdir``.
 
     Re-running with an existing ``workdir`` resumes from the last completed
-    epoch (``train.epochs`` may be raised to train longer; any other change
-    is refused). Returns the ``metrics.json`` record, whose ``precision``
+    epoch, exactly (weights, optimizer, step, dropout masks, the input
+    order); ``train.epochs`` may be raised to train longer; any other change
+    is refused. Returns the ``metrics.json`` record, whose ``precision``
     says what the run computed in and why.
 
     Args:
         config: ConfigDict from ``configs/finetune.py``.
         workdir: str. Output folder.
         strategy: ``tf.distribute.Strategy`` or None (the default strategy).
-        callbacks: extra Keras callbacks for ``fit``.
+        hooks: extra ``trimzoo.training.loop.Hook`` objects for the loop.
     """
     validate_config(config)  # Before any data is read or model built.
     precision = resolve_run_precision(config, strategy)
@@ -407,10 +267,10 @@ def finetune(config, workdir, strategy=None, callbacks=()):
     # The models are built under the run's policy; variables stay float32,
     # so the saved presets load in any precision.
     with dtype_policy(precision["policy"]):
-        return _finetune(config, workdir, strategy, callbacks, precision)
+        return _finetune(config, workdir, strategy, hooks, precision)
 
 
-def _finetune(config, workdir, strategy, callbacks, precision):
+def _finetune(config, workdir, strategy, hooks, precision):
     os.makedirs(workdir, exist_ok=True)
     config = _set_model_overrides(config)
     # Only a run that has trained locks its workdir to its config.
@@ -450,21 +310,13 @@ def _finetune(config, workdir, strategy, callbacks, precision):
                                         config.max_seq_length)
         num_segments = model.backbone.num_segments
 
-        def encode(examples, shuffle=False, batch_size=None,
-                   bucket_boundaries=None):
+        def encode(examples):  # Evaluation: in order, plain batches.
             return encode_dataset(
                 examples, tokenizer, spec,
                 max_seq_length=config.max_seq_length,
-                batch_size=batch_size or config.eval.batch_size,
-                shuffle=shuffle, seed=config.seed,
-                num_segments=num_segments,
-                bucket_boundaries=bucket_boundaries)
+                batch_size=config.eval.batch_size,
+                num_segments=num_segments)
 
-        train_ds = encode(train, shuffle=True,
-                          batch_size=config.train.batch_size,
-                          bucket_boundaries=length_buckets(
-                              config.data.bucket_width,
-                              config.max_seq_length))
         # Epochs and learning rate left unset: chosen from the data and
         # the model (trimzoo.training.recipes), said and recorded.
         recipe = resolve_recipe(
@@ -474,88 +326,59 @@ def _finetune(config, workdir, strategy, callbacks, precision):
             max_steps_per_epoch=config.train.max_steps_per_epoch)
         for reason in recipe["reasons"]:
             print(f"Recipe (auto): {reason}.", flush=True)
-        epochs, steps = recipe["epochs"], recipe["steps_per_epoch"]
-        total = recipe["steps"]
+        steps, total = recipe["steps_per_epoch"], recipe["steps"]
+        warmup = int(config.train.warmup_fraction * total)
         optimizer = create_optimizer(
             recipe["learning_rate"], total_steps=max(total, 1),
-            warmup_steps=int(config.train.warmup_fraction * total),
+            warmup_steps=warmup,
             optimizer=config.train.optimizer,
             weight_decay=config.train.weight_decay,
             clipnorm=config.train.clipnorm,
             layer_decay=config.train.layer_decay,
             num_layers=model.backbone.num_layers)
-        # The objective is ClassificationObjective's: the classification loss
-        # of trimzoo.training.losses, averaged by Keras over the batch.
-        compile_args = dict(
-            optimizer=optimizer,
-            jit_compile=resolve_jit_compile(config, strategy),
-            steps_per_execution=config.train.steps_per_execution)
-        fit_model, distill_info = distillation_setup(config, spec, model,
+        if precision["policy"] == "mixed_float16":
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+        objective, distill_info = training_objective(config, spec, model,
                                                      tokenizer)
         info.update(distill_info)
-        if fit_model is None:
-            # The objective is ClassificationObjective's: the classification
-            # loss of trimzoo.training.losses, averaged by Keras over the
-            # batch.
-            task = ClassificationObjective(model, spec.num_classes)
-            if spec.num_classes == 1:
-                metrics = [keras.metrics.MeanAbsoluteError(name="mae")]
-            else:
-                metrics = [keras.metrics.SparseCategoricalAccuracy(
-                    name="accuracy")]
-            model.compile(loss=task.keras_loss, metrics=metrics,
-                          **compile_args)
-            fit_model = model
-        else:
-            fit_model.compile(**compile_args)
-
-        state = TrainingState(os.path.join(workdir, "checkpoints"))
-        resumed = state.restore(fit_model)
-    initial_epoch = resumed["epoch"] if resumed else 0
-    record = read_json(os.path.join(workdir, "metrics.json")) or {}
-    record.setdefault("evals", [])
+        optimizer.build(objective.trainable_variables)
+        record = read_json(os.path.join(workdir, "metrics.json")) or {}
+        record.setdefault("evals", [])
+        evaluator = EpochEvaluator(
+            model, {split: encode(examples)
+                    for split, examples in evals.items()},
+            spec, workdir, best_metric, preprocessor, record, steps)
+        trainer = Trainer(
+            objective, optimizer, workdir,
+            make_dataset=training_batches(
+                train, tokenizer, spec, config, num_segments),
+            total_steps=total, global_batch_size=config.train.batch_size,
+            strategy=strategy,
+            learning_rate=WarmupLinearDecay(recipe["learning_rate"],
+                                            max(total, 1), warmup),
+            log_every=log_every(total), checkpoint_every=steps,
+            keep_checkpoints=1, eval_every=steps,
+            steps_per_execution=config.train.steps_per_execution,
+            jit_compile=config.train.jit_compile,
+            rng_variables=dropout_rng_variables(model),
+            hooks=[evaluator, ProgressPrinter(total, steps), *hooks])
+        start_step = trainer.restore()
+    initial_epoch = start_step // steps
     record["evals"] = record["evals"][:initial_epoch]
     # info["model"]: the real architecture and where it came from.
     record.update(task=config.task, **info, precision=precision,
                   recipe=recipe)
-    if resumed:
-        print(f"Resuming {workdir} after epoch {initial_epoch}.", flush=True)
+    if start_step:
+        print(f"Resuming {workdir} after epoch {initial_epoch} (step "
+              f"{start_step}).", flush=True)
 
-    eval_sets = {split: encode(examples) for split, examples in evals.items()}
-
-    def evaluate(m):
-        results = {}
-        for split, ds in eval_sets.items():
-            labels, predictions = predict_labels(m, ds, spec)
-            results[split] = compute_metrics(spec, labels, predictions)
-        return results
-
-    callbacks = [
-        StopOnNonFiniteLoss(state),  # First: nothing of a bad epoch is saved.
-        EvalCallback(evaluate, spec, workdir, best_metric, preprocessor,
-                     record, model=model),
-        StateCallback(state),
-        keras.callbacks.TensorBoard(
-            os.path.join(workdir, "tensorboard"), update_freq=50),
-        *callbacks,
-        *progress_callbacks(config.train.batch_size, _interactive()),
-    ]
     start = time.time()
-    if initial_epoch < epochs:
-        try:
-            fit_model.fit(train_ds.repeat(), epochs=epochs,
-                      steps_per_epoch=steps, initial_epoch=initial_epoch,
-                      callbacks=callbacks, shuffle=False,
-                      verbose=1 if _interactive() else 2)
-        except BaseException:
-            # Keras skips on_train_end when fit is interrupted; the
-            # TensorBoard callback would leave its writer and record_if
-            # condition installed for every later summary in the process.
-            callbacks[3].on_train_end()
-            raise
+    summary = trainer.train()
     record["train_seconds"] = time.time() - start
-    _require_finite_weights(model, "final/")
-    save_preset(model, preprocessor, os.path.join(workdir, "final"))
+    record["steps"] = summary["total_steps"]
+    require_finite_weights(model, "final/")
+    save_classifier(model, preprocessor, os.path.join(workdir, "final"),
+                    overwrite=True)
     if test is not None and os.path.isdir(os.path.join(workdir, "best")):
         with reading_weights(os.path.join(workdir, "best")):
             best = keras_hub.models.TextClassifier.from_preset(
@@ -568,36 +391,51 @@ def _finetune(config, workdir, strategy, callbacks, precision):
     return record
 
 
-def distillation_setup(config, spec, model, tokenizer):
-    """``(ObjectiveModel or None, info)``: with ``distill.teacher`` set, the
-    student ``model`` trained by task distillation from that fine-tuned
-    classifier (see ``trimzoo.training.task_distillation``); call under the
-    strategy scope, which the teacher's weights join."""
+def training_batches(train, tokenizer, spec, config, num_segments):
+    """The loop's ``make_dataset``: the training examples shuffled with
+    ``config.seed`` (anew each pass), repeated, encoded and batched
+    (bucketed by length with ``data.bucket_width``), the first
+    ``start_example`` examples skipped; with several input pipelines each
+    reads its shard of the examples."""
+    buckets = length_buckets(config.data.bucket_width, config.max_seq_length)
+
+    def make_dataset(batch_size, start_example=0, num_input_pipelines=1,
+                     input_pipeline_id=0):
+        examples = train
+        if num_input_pipelines > 1:
+            examples = examples_to_dataset(train).shard(
+                num_input_pipelines, input_pipeline_id)
+        dataset = encode_dataset(
+            examples, tokenizer, spec, max_seq_length=config.max_seq_length,
+            batch_size=batch_size, shuffle=True, seed=config.seed,
+            repeat=True, num_segments=num_segments,
+            bucket_boundaries=buckets)
+        return dataset.skip(start_example // batch_size)
+
+    return make_dataset
+
+
+def training_objective(config, spec, model, tokenizer):
+    """``(Objective, info)``: what ``model`` trains on — the classification
+    loss, or with ``distill.teacher`` set, task distillation from that
+    fine-tuned classifier (``ClassifierDistillationObjective``, loaded and
+    checked by ``trimzoo.checkpoints.teachers``); call under the strategy
+    scope, which the teacher's weights join."""
     distill = config.distill
     if not distill.teacher:
-        return None, {"distilled": False}
+        return (ClassificationObjective(model, spec.num_classes),
+                {"distilled": False})
     teacher = load_classifier_teacher(
         distill.teacher, spec.num_classes, model, tokenizer,
         hidden_weight=distill.hidden_weight)
-    fit_model = distillation_model(
+    objective = ClassifierDistillationObjective(
         model, teacher, spec.num_classes, alpha=distill.alpha,
         temperature=distill.temperature, hidden_weight=distill.hidden_weight)
     print(f"Distilling from {distill.teacher} ({teacher.backbone.num_layers} "
           f"layers): alpha {distill.alpha}, temperature "
           f"{distill.temperature}, hidden_weight {distill.hidden_weight}.",
           flush=True)
-    return fit_model, {"distilled": True, "teacher": distill.teacher}
-
-
-def resolve_jit_compile(config, strategy):
-    """``train.jit_compile``, except under several replicas: Keras cannot
-    XLA-compile ``fit``'s step with its cross-replica updates."""
-    jit_compile = bool(config.train.jit_compile)
-    if jit_compile and strategy.num_replicas_in_sync > 1:
-        log.info("jit_compile is off: %d replicas.",
-                 strategy.num_replicas_in_sync)
-        return False
-    return jit_compile
+    return objective, {"distilled": True, "teacher": distill.teacher}
 
 
 def length_buckets(width, max_seq_length):
@@ -648,17 +486,11 @@ def _limit(examples, count, seed):
                             reshuffle_each_iteration=False).take(count)
 
 
-def _interactive():
-    return os.isatty(1)
-
-
-_changed_fields = changed_fields  # Kept under its former name.
-
-
 def _has_trained(workdir):
-    """A completed epoch or a saved model is in ``workdir``."""
-    return any(os.path.exists(os.path.join(workdir, name)) for name in (
-        os.path.join("checkpoints", "state.json"), "best", "final"))
+    """A checkpoint or a saved model is in ``workdir``."""
+    return bool(find_checkpoints(os.path.join(workdir, "checkpoints"))) or (
+        any(os.path.exists(os.path.join(workdir, name))
+            for name in ("best", "final")))
 
 
 def _set_model_overrides(config):

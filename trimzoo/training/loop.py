@@ -16,6 +16,11 @@ is saved, so the last checkpoint stays the last good one.
 Metrics (the Objective's, plus ``learning_rate``, ``tokens_per_sec``,
 ``examples_per_sec``, ``grad_norm``, and ``eval_*`` from a held-out set)
 go to ``metrics.jsonl`` (one JSON object per logged step) and TensorBoard.
+
+``Hook`` objects see the run at its boundaries (every logged interval, every
+evaluation, every checkpoint): fine-tuning evaluates with the task's
+official metrics and keeps its best model through one, progress lines are
+printed by another (``trimzoo.training.progress``).
 """
 
 import hashlib
@@ -54,6 +59,45 @@ def worker_info(strategy):
                           for job in ("chief", "worker"))
         return is_chief, task_type, task_id, max(num_workers, 1)
     return True, None, 0, 1
+
+
+class Hook:
+    """Called by ``Trainer.train`` at its boundaries; a subclass overrides
+    what it needs. A hook that raises stops the run there (the last
+    checkpoint is kept).
+
+    At a boundary the order is: ``on_log`` (training metrics of the
+    interval), ``on_evaluate`` (at evaluation steps; its values are logged
+    with the others), the metrics line, then the checkpoint and
+    ``on_checkpoint``.
+    """
+
+    def on_log(self, trainer, step, values):
+        """After every logged interval; ``values`` are its training metrics
+        (``loss``, ``examples_per_sec``, ...)."""
+
+    def on_evaluate(self, trainer, step):
+        """At every evaluation step (``eval_every`` and the last step),
+        before the checkpoint; returns a dict of values to log, or None."""
+
+    def on_checkpoint(self, trainer, step):
+        """After the checkpoint of ``step`` is written."""
+
+
+def _overrides(hook, method):
+    return getattr(type(hook), method) is not getattr(Hook, method)
+
+
+def dropout_rng_variables(model):
+    """The state variables of ``model``'s dropout seed generators.
+
+    Keras does not count them as weights and ``tf.train`` does not track
+    them; a checkpoint that holds them (``Trainer(rng_variables=...)``)
+    makes a resumed run draw the same dropout masks.
+    """
+    weights = {id(w) for w in model.weights}
+    return [v.value for v in model.variables
+            if id(v) not in weights and "seed_generator_state" in v.path]
 
 
 class MetricsWriter:
@@ -173,14 +217,18 @@ class Trainer:
         jit_compile: bool. XLA-compile the train step. Defaults to
             ``objectives.JIT_COMPILE``.
         rng_variables: list of variables saved with the checkpoints so a
-            resumed run draws the same random numbers (dropout).
+            resumed run draws the same random numbers (dropout; see
+            ``dropout_rng_variables``).
+        hooks: list of ``Hook``. A hook that defines ``on_evaluate`` makes
+            every ``eval_every`` steps (and the last) an evaluation step,
+            with or without ``eval_dataset``.
     """
 
     def __init__(self, task, optimizer, workdir, make_dataset, total_steps,
                  global_batch_size, strategy=None, learning_rate=None,
                  log_every=100, checkpoint_every=None, keep_checkpoints=5,
                  steps_per_execution=1, eval_dataset=None, eval_every=None,
-                 jit_compile=JIT_COMPILE, rng_variables=()):
+                 jit_compile=JIT_COMPILE, rng_variables=(), hooks=()):
         self.task = task
         self.optimizer = optimizer
         self.workdir = os.fspath(workdir)
@@ -196,6 +244,9 @@ class Trainer:
         self.eval_dataset = eval_dataset
         self.eval_every = int(eval_every or self.checkpoint_every)
         self.jit_compile = bool(jit_compile)
+        self.hooks = list(hooks)
+        self.evaluates = eval_dataset is not None or any(
+            _overrides(hook, "on_evaluate") for hook in self.hooks)
         (self.is_chief, self.task_type, self.task_id,
          self.num_workers) = worker_info(self.strategy)
         self.num_replicas = self.strategy.num_replicas_in_sync
@@ -347,7 +398,7 @@ class Trainer:
         self._reset_stats()
         step = start_step
         every = (self.log_every, self.checkpoint_every)
-        if self.eval_dataset is not None:
+        if self.evaluates:
             every += (self.eval_every,)
         interval_start = time.perf_counter()
         interval_first_step = step
@@ -361,14 +412,18 @@ class Trainer:
             stats = {k: float(v) for k, v in stats.items()}
             previous, step = step, step + n
             self._check_finite(stats, previous, step)
-            evaluate = self.eval_dataset is not None and (
+            evaluate = self.evaluates and (
                 step % self.eval_every == 0 or step == total)
             if step % self.log_every == 0 or step in (1, total) or evaluate:
                 elapsed = time.perf_counter() - interval_start
                 values = self._metric_values(stats, step, elapsed,
                                              step - interval_first_step)
+                for hook in self.hooks:
+                    hook.on_log(self, step, dict(values))
                 if evaluate:
                     values.update(self.evaluate())
+                    for hook in self.hooks:
+                        values.update(hook.on_evaluate(self, step) or {})
                 self.metrics.write(step, values)
                 history.append({"step": step, **values})
                 logging.info("step %d/%d %s", step, total, " ".join(
@@ -378,6 +433,8 @@ class Trainer:
                 interval_first_step = step
             if step % self.checkpoint_every == 0 or step == total:
                 self.save_checkpoint()
+                for hook in self.hooks:
+                    hook.on_checkpoint(self, step)
         if self.is_chief:
             history = read_metrics(self.workdir)
         summary = {"start_step": start_step, "total_steps": total,

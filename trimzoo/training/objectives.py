@@ -443,11 +443,6 @@ class ClassificationObjective(Objective):
             return {}
         return {"correct": _correct(outputs["logits"], batch[1])}
 
-    def keras_loss(self, y_true, y_pred):
-        """Per-example ``classification_loss`` terms, as a Keras loss for
-        ``compile`` (Keras averages them over the global batch)."""
-        return losses.classification_losses(y_pred, y_true, self.num_classes)
-
 
 def hidden_states_model(backbone):
     """A model from ``backbone``'s inputs to the output of each of its

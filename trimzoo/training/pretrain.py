@@ -44,8 +44,8 @@ from trimzoo.models.tokenizers import special_token_ids
 from trimzoo.models.backbone import TrimzooBackbone
 from trimzoo.models.masked_lm import TrimzooMaskedLM
 from trimzoo.training.loop import (  # noqa: F401  (public names, kept here)
-    MetricsWriter, NonFiniteLossError, Trainer, read_metrics,
-    use_pre_reduced_gradients, weights_digest, worker_info)
+    MetricsWriter, NonFiniteLossError, Trainer, dropout_rng_variables,
+    read_metrics, use_pre_reduced_gradients, weights_digest, worker_info)
 from trimzoo.training.optimizers import WarmupLinearDecay, create_optimizer
 from trimzoo.training.pretrain_config import (  # noqa: F401  (public names)
     PRECISIONS, RESUMABLE_CHANGES, check_workdir,
@@ -140,7 +140,7 @@ class Pretrainer:
                 eval_every=config.get("eval_every"),
                 jit_compile=JIT_COMPILE if jit_compile is None
                 else jit_compile,
-                rng_variables=self._rng_variables())
+                rng_variables=dropout_rng_variables(self.model))
         (self.is_chief, self.task_type, self.task_id,
          self.num_workers) = worker_info(self.strategy)
         self.num_replicas = self.strategy.num_replicas_in_sync
@@ -165,13 +165,6 @@ class Pretrainer:
                 f"The teacher handles {teacher_len} positions, fewer than "
                 f"data.max_seq_length={config.data.max_seq_length}.")
         return teacher
-
-    def _rng_variables(self):
-        # Keras' dropout seed generators are not tracked by tf.train;
-        # saving their states makes a resumed run draw the same masks.
-        weights = {id(w) for w in self.model.weights}
-        return [v.value for v in self.model.variables
-                if id(v) not in weights and "seed_generator_state" in v.path]
 
     # -- the parts of the loop, by their old names --------------------------
 

@@ -1,87 +1,74 @@
-"""Progress lines for training runs whose output is not a terminal (logs,
-CI, ``make demo``), where Keras' progress bar is either one line per epoch
-or a flood of carriage returns."""
+"""Progress lines of a training run: one line per logged interval with the
+step, the epoch, the loss, the speed and the estimated time left, printed
+to stdout (terminals, logs, CI and ``make demo`` alike)."""
 
 import datetime
 import sys
 import time
 
-import keras
+from trimzoo.training.loop import Hook
 
-#: Lines per run when ``every`` is not given.
+#: Lines per run when the caller does not choose the interval.
 DEFAULT_LINES = 20
 
 
-class ProgressLogger(keras.callbacks.Callback):
-    """Prints one line every ``every`` training steps: step, epoch, loss,
-    examples per second and the estimated time left.
+def log_every(total_steps, lines=DEFAULT_LINES):
+    """Steps between progress lines for about ``lines`` lines per run.
+
+    >>> log_every(200), log_every(3)
+    (10, 1)
+    """
+    return max(1, int(total_steps) // int(lines))
+
+
+class ProgressPrinter(Hook):
+    """Prints a line at every logged interval of ``Trainer.train``.
 
     Example line::
 
         step 40/200 (epoch 1/2)  loss 0.6412  212.5 examples/s  ETA 0:00:45
 
     Args:
-        batch_size: int. Global batch size (examples per step).
-        every: int or None. Steps between lines; None: about 20 lines per
-            run. Defaults to None.
+        total_steps: int.
+        steps_per_epoch: int or None. Adds ``(epoch e/E)``.
         stream: file. Defaults to ``sys.stdout``.
 
     Examples:
-    >>> import io, numpy as np, keras
-    >>> model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-    >>> model.compile("sgd", "mse")
+
+    >>> import io
     >>> out = io.StringIO()
-    >>> _ = model.fit(np.zeros((8, 2)), np.zeros(8), batch_size=2, epochs=2,
-    ...               verbose=0, callbacks=[ProgressLogger(2, every=2,
-    ...                                                    stream=out)])
+    >>> printer = ProgressPrinter(8, steps_per_epoch=4, stream=out)
+    >>> for step in (1, 4, 8):
+    ...     printer.on_log(None, step, {"loss": 0.5, "examples_per_sec": 10.0})
     >>> [line.split("  ")[0] for line in out.getvalue().splitlines()]
-    ['step 2/8 (epoch 1/2)', 'step 4/8 (epoch 1/2)', 'step 6/8 (epoch 2/2)', 'step 8/8 (epoch 2/2)']
+    ['step 1/8 (epoch 1/2)', 'step 4/8 (epoch 1/2)', 'step 8/8 (epoch 2/2)']
     """
 
-    def __init__(self, batch_size, every=None, stream=None):
-        super().__init__()
-        if batch_size < 1:
-            raise ValueError(f"batch_size must be positive, got {batch_size}.")
-        if every is not None and every < 1:
-            raise ValueError(f"every must be positive, got {every}.")
-        self.batch_size = int(batch_size)
-        self.every = every
+    def __init__(self, total_steps, steps_per_epoch=None, stream=None):
+        if total_steps < 1:
+            raise ValueError(f"total_steps must be positive, got "
+                             f"{total_steps}.")
+        self.total = int(total_steps)
+        self.steps_per_epoch = steps_per_epoch
         self.stream = stream
-        self.epoch = 0
+        self.start = self.start_step = None
 
-    def on_train_begin(self, logs=None):
-        self.start = None
-        self.start_step = None
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch, logs=None):
-        steps = self.params.get("steps") or 0
-        epochs = self.params.get("epochs") or 1
-        if not steps:
-            return  # Unknown epoch length: no total, no ETA.
-        step = self.epoch * steps + batch + 1
-        total = epochs * steps
+    def on_log(self, trainer, step, values):
         now = time.perf_counter()
-        if self.start is None:  # The first step includes tracing: skip it.
+        first = self.start is None
+        if first:  # The first interval includes tracing: no speed, no ETA.
             self.start, self.start_step = now, step
-        every = self.every or max(1, total // DEFAULT_LINES)
-        if step % every and step != total:
-            return
-        done = step - self.start_step
-        seconds = now - self.start
-        rate = done / seconds if done and seconds > 0 else None
-        parts = [f"step {step}/{total} (epoch {self.epoch + 1}/{epochs})"]
-        if logs and "loss" in logs:
-            parts.append(f"loss {float(logs['loss']):.4f}")
-        if rate:
-            eta = datetime.timedelta(seconds=round((total - step) / rate))
-            parts += [f"{rate * self.batch_size:.1f} examples/s", f"ETA {eta}"]
+        parts = [f"step {step}/{self.total}"]
+        if self.steps_per_epoch:
+            epochs = -(-self.total // self.steps_per_epoch)
+            epoch = -(-step // self.steps_per_epoch)
+            parts[0] += f" (epoch {epoch}/{epochs})"
+        if "loss" in values:
+            parts.append(f"loss {float(values['loss']):.4f}")
+        if values.get("examples_per_sec") and not first:
+            parts.append(f"{values['examples_per_sec']:.1f} examples/s")
+        done, seconds = step - self.start_step, now - self.start
+        if done > 0 and seconds > 0:
+            eta = (self.total - step) * seconds / done
+            parts.append(f"ETA {datetime.timedelta(seconds=round(eta))}")
         print("  ".join(parts), file=self.stream or sys.stdout, flush=True)
-
-
-def progress_callbacks(batch_size, interactive, every=None):
-    """``[ProgressLogger]`` when output is not a terminal, else ``[]`` (the
-    Keras progress bar is shown there)."""
-    return [] if interactive else [ProgressLogger(batch_size, every)]
