@@ -50,3 +50,15 @@ def hidden_state(student_states, teacher_states, mask, mapping):
                 - np.asarray(teacher_states[j], "float64")) ** 2).mean(-1)
         total += (err * mask).sum() / mask.sum()
     return total
+
+
+def attention(student_maps, teacher_maps, mask):
+    """Sum over matched layers of the squared error of the attention
+    weights, summed over real keys, averaged over heads and real queries."""
+    mask = np.asarray(mask, "float64")
+    total = 0.0
+    for s, t in zip(student_maps, teacher_maps):
+        err = (np.asarray(s, "float64") - np.asarray(t, "float64")) ** 2
+        err = (err * mask[:, None, None, :]).sum(-1).mean(1)  # [batch, q]
+        total += (err * mask).sum() / mask.sum()
+    return total

@@ -282,6 +282,43 @@ def test_other_settings_in_the_folder_are_refused(finetuned_run, tmp_path):
                  make_config, **{**KW, "seq_len": 8})
 
 
+def test_heal_attention_reaches_stage_one(finetuned_run, tmp_path,
+                                         monkeypatch):
+    """``heal_attention`` is a setting of the run (a re-run with another
+    is refused, a negative one too) and the weight of stage 1's attention
+    term, with each student head matched to the teacher head it was cut
+    from."""
+    seen = {}
+
+    class Stop(Exception):
+        pass
+
+    def record(student, teacher, kept, *args, **kwargs):
+        seen.update(kept=kept, **kwargs)
+        raise Stop
+
+    monkeypatch.setattr(budget_lib, "estimate_error", record)
+    run = budget_lib.Compressor(finetuned_run["best"], tmp_path,
+                                Budget(speedup=1.1), make_config,
+                                heal_attention=2.0, **KW)
+    candidate = run.candidates[0]
+    with pytest.raises(Stop):
+        run.heal(candidate)
+    assert seen["attention_weight"] == 2.0
+    assert [len(h) for h in seen["kept"]["heads"]] == (
+        [candidate.num_heads] * candidate.num_layers)
+    run._save()
+    with pytest.raises(ValueError, match=r"other settings "
+                       r"\(\['heal_attention'\]"):
+        budget_lib.Compressor(finetuned_run["best"], tmp_path,
+                              Budget(speedup=1.1), make_config,
+                              heal_attention=0.0, **KW)
+    with pytest.raises(ValueError, match="heal_attention must be >= 0"):
+        budget_lib.Compressor(finetuned_run["best"], tmp_path / "b",
+                              Budget(speedup=1.1), make_config,
+                              heal_attention=-1.0, **KW)
+
+
 RANK_SCRIPT = """
 import sys
 sys.path[:0] = [{root!r}, {tests!r}]

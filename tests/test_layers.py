@@ -151,3 +151,21 @@ def test_block_config_complete():
              activation="gelu_approximate", dropout=0.3,
              layer_norm_epsilon=1e-5, kernel_initializer="glorot_uniform"),
         np.random.default_rng(0).normal(size=(1, 3, 8)).astype("float32"))
+
+
+def test_attention_weights_are_the_ones_applied():
+    """``attention_weights`` (what attention distillation matches) are the
+    weights ``call`` applies: contexts from them and the value projection,
+    through the output projection, give the layer's output (1e-5)."""
+    layer = SelfAttention(hidden_dim=8, num_heads=2, normalizer="sigmoid")
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 4, 8)).astype("float32")
+    mask = np.array([[1, 1, 1, 0], [1, 1, 1, 1]])
+    out = np.asarray(layer(x, padding_mask=mask))
+    weights = np.asarray(layer.attention_weights(x, padding_mask=mask))
+    kernel, bias = (np.asarray(w) for w in layer.qkv.weights)
+    value = (x @ kernel + bias).reshape(2, 4, 6, 4)[:, :, 4:]  # heads 4, 5
+    context = np.einsum("bhqk,bkhd->bqhd", weights, value).reshape(2, 4, 8)
+    kernel, bias = (np.asarray(w) for w in layer.output_dense.weights)
+    np.testing.assert_allclose(context @ kernel + bias, out, atol=1e-5)
+    assert weights.shape == (2, 2, 4, 4) and weights[0, :, :, 3].max() == 0

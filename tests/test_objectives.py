@@ -91,6 +91,72 @@ def test_layer_map_and_hidden_state_loss_match_numpy():
         losses.hidden_state_loss(student, teacher, mask, mapping=[0])
 
 
+def test_attention_loss_matches_numpy():
+    rng = np.random.default_rng(5)
+    student = list(rng.uniform(size=(2, 3, 2, 5, 5)))
+    teacher = list(rng.uniform(size=(2, 3, 2, 5, 5)))
+    mask = np.ones((3, 5), "int32")
+    mask[1, 3:] = 0
+    got = losses.attention_loss(student, teacher, mask)
+    want = numpy_losses.attention(student, teacher, mask)
+    assert float(got["loss"]) == pytest.approx(want, rel=1e-5)
+    assert float(got["attention_loss"]) == float(got["loss"])
+    # Padded keys and queries do not count.
+    noisy = [t.copy() for t in teacher]
+    noisy[0][1, :, 3:, :] += 9.0
+    noisy[0][1, :, :, 3:] += 9.0
+    assert float(losses.attention_loss(student, noisy, mask)["loss"]) == (
+        pytest.approx(want, rel=1e-5))
+    with pytest.raises(ValueError, match="attention maps"):
+        losses.attention_loss(student, teacher[:1], mask)
+
+
+def test_attention_term_matches_each_head_with_its_source_head():
+    """A student cut from its teacher (layer 0, heads 1 and 3 of 4) has the
+    attention weights of the heads it was cut from: with the right head
+    map the attention term is 0; with another map it is not. The step's
+    loss is hidden + w · attention (NumPy reference), and training on it
+    lowers the attention term."""
+    from trimzoo.models import extract
+
+    keras.utils.set_random_seed(3)
+    teacher = TrimzooBackbone(num_layers=2, **{**KW, "num_heads": 4})
+    # Peaked attention (initial weights give near-uniform maps).
+    qkv = teacher.transformer_layers[0].attention.qkv.kernel
+    qkv.assign(qkv * 40.0)
+    student = extract(teacher, layers=[0], heads=[[1, 3]])
+    x = inputs()
+    right = objectives.HiddenStateDistillationObjective(
+        student, teacher, mapping=[0], attention_weight=2.0, heads=[[1, 3]])
+    wrong = objectives.HiddenStateDistillationObjective(
+        student, teacher, mapping=[0], attention_weight=2.0, heads=[[0, 2]])
+    metrics = right.metrics(right.evaluate_step((x,)))
+    assert metrics["attention_loss"] == pytest.approx(0.0, abs=1e-10)
+    metrics = wrong.metrics(wrong.evaluate_step((x,)))
+    assert metrics["attention_loss"] > 0.05
+    # The NumPy reference, from each layer's own attention weights.
+    states = [objectives.hidden_states_model(m)(x) for m in (student,
+                                                           teacher)]
+    maps = [m.transformer_layers[0].attention.attention_weights(
+        s[0], x["padding_mask"]) for m, s in zip((student, teacher), states)]
+    hidden = numpy_losses.hidden_state(
+        [states[0][1]], [states[1][1]], x["padding_mask"], [0])
+    attention = numpy_losses.attention(
+        [maps[0]], [np.asarray(maps[1])[:, [0, 2]]], x["padding_mask"])
+    assert metrics["loss"] == pytest.approx(hidden + 2.0 * attention,
+                                            rel=1e-5)
+    with pytest.raises(ValueError, match="heads"):
+        objectives.HiddenStateDistillationObjective(
+            student, teacher, mapping=[0], attention_weight=1.0,
+            heads=[[1, 7]])
+    optimizer = create_optimizer(1e-2, total_steps=100)
+    step = wrong.compiled_train_step(optimizer, jit_compile=False)
+    for _ in range(10):
+        step((x,))
+    after = wrong.metrics(wrong.evaluate_step((x,)))["attention_loss"]
+    assert after < 0.75 * metrics["attention_loss"]
+
+
 def _classifier(num_layers, seed):
     keras.utils.set_random_seed(seed)
     return TrimzooClassifier(TrimzooBackbone(num_layers=num_layers, **KW),
@@ -112,7 +178,7 @@ def test_classifier_distillation_task_objective_and_training():
     labels = np.array([0, 1, 2, 1])
     batch = (x, labels)
     s, t = student(x).numpy(), teacher(x).numpy()
-    states = [objectives.hidden_states_model(m.backbone)(x)
+    states = [objectives.hidden_states_model(m.backbone)(x)[1:]
               for m in (student, teacher)]
     want = numpy_losses.classifier_distillation(s, t, labels, 0.3, 2.0)[0]
     want += 0.5 * numpy_losses.hidden_state(

@@ -53,6 +53,9 @@ flags.DEFINE_integer("rounds", 10, "Timed rounds per candidate.")
 flags.DEFINE_integer("proxy_steps", 40, "Distillation steps of the proxy.")
 flags.DEFINE_integer("heal_steps", 300, "Hidden-state distillation steps "
                      "(batch 32) of healing stage 1.")
+flags.DEFINE_float("heal_attention", None, "Weight of the attention term "
+                   "in healing stage 1 (0: hidden states alone); default: "
+                   "trimzoo.search.budget.HEAL_ATTENTION.")
 flags.DEFINE_integer("epochs", None, "Task distillation epochs (stage 2); "
                      "default: the fine-tuning recipe's (enough for 100 "
                      "steps, 3 to 10).")
@@ -94,6 +97,8 @@ def main(argv):
              batch_size=FLAGS.batch_size, k=FLAGS.k,
              max_measured=FLAGS.max_measured, rounds=FLAGS.rounds,
              proxy_steps=FLAGS.proxy_steps, heal_steps=FLAGS.heal_steps,
+             **({} if FLAGS.heal_attention is None
+                else {"heal_attention": FLAGS.heal_attention}),
              epochs=FLAGS.epochs, learning_rate=FLAGS.learning_rate,
              train_examples=FLAGS.train_examples, seed=FLAGS.seed,
              time_budget_min=FLAGS.time_budget_min, export=FLAGS.export,

@@ -116,6 +116,40 @@ class SelfAttention(keras.layers.Layer):
         gradients with respect to it)."""
         batch = ops.shape(inputs)[0]
         length = ops.shape(inputs)[1]
+        query, key, value = self._project(inputs)
+        weights = self._attention_weights(query, key, padding_mask)
+        weights = ops.cast(weights, self.compute_dtype)
+        weights = self.weights_dropout(weights, training=training)
+        context = ops.matmul(weights, value)  # [batch, heads, seq, head_dim]
+        if head_mask is not None:
+            gate = ops.cast(head_mask, context.dtype)
+            gate = ops.reshape(gate, (-1, self.num_heads, 1, 1))
+            context = context * gate
+        context = ops.transpose(context, (0, 2, 1, 3))
+        context = ops.reshape(context, (-1, self.inner_dim))
+        outputs = self.output_dense(context)
+        return ops.reshape(outputs, (batch, length, self.hidden_dim))
+
+    def attention_weights(self, inputs, padding_mask=None):
+        """The normalised attention weights ``[batch, heads, queries,
+        keys]`` (float32; before dropout) that ``call`` applies to the
+        values: what attention distillation matches.
+
+        >>> import numpy as np
+        >>> layer = SelfAttention(hidden_dim=8, num_heads=2)
+        >>> x = np.random.default_rng(0).normal(size=(1, 3, 8)).astype("float32")
+        >>> w = np.asarray(layer.attention_weights(x, np.array([[1, 1, 0]])))
+        >>> w.shape, bool(np.allclose(w.sum(-1), 1.0)), float(w[..., 2].max())
+        ((1, 2, 3, 3), True, 0.0)
+        """
+        query, key, _ = self._project(inputs)
+        return self._attention_weights(query, key, padding_mask)
+
+    def _project(self, inputs):
+        """Queries (scaled by ``1 / sqrt(head_dim)``), keys and values,
+        each ``[batch, heads, seq, head_dim]``."""
+        batch = ops.shape(inputs)[0]
+        length = ops.shape(inputs)[1]
         # The projections run on [batch * seq, hidden]: a 2-D product is
         # followed directly by its bias add, which TensorFlow fuses into one
         # kernel (on rank 3, Keras reshapes in between and blocks that).
@@ -129,6 +163,11 @@ class SelfAttention(keras.layers.Layer):
         qkv = ops.transpose(qkv, (0, 2, 1, 3))
         query, key, value = ops.split(qkv, 3, axis=1)
         query = query * ops.cast(1.0 / self.head_dim**0.5, query.dtype)
+        return query, key, value
+
+    def _attention_weights(self, query, key, padding_mask):
+        """The normaliser's weights of the scaled scores, at least float32
+        (mixed precision); masked keys get exactly zero weight."""
         scores = ops.matmul(query, ops.transpose(key, (0, 1, 3, 2)))
         if padding_mask is None:
             key_mask = ops.ones((1, 1, 1, 1), dtype="bool")
@@ -138,21 +177,10 @@ class SelfAttention(keras.layers.Layer):
             # shapes and would need a Flex op.
             key_mask = ops.expand_dims(
                 ops.expand_dims(ops.cast(padding_mask, "bool"), 1), 1)
-        # At least float32 (mixed precision); a float64 model stays float64.
+        # A float64 model stays float64.
         normalize_dtype = ("float64" if self.compute_dtype == "float64"
                            else "float32")
-        weights = self._normalize(ops.cast(scores, normalize_dtype), key_mask)
-        weights = ops.cast(weights, self.compute_dtype)
-        weights = self.weights_dropout(weights, training=training)
-        context = ops.matmul(weights, value)  # [batch, heads, seq, head_dim]
-        if head_mask is not None:
-            gate = ops.cast(head_mask, context.dtype)
-            gate = ops.reshape(gate, (-1, self.num_heads, 1, 1))
-            context = context * gate
-        context = ops.transpose(context, (0, 2, 1, 3))
-        context = ops.reshape(context, (-1, self.inner_dim))
-        outputs = self.output_dense(context)
-        return ops.reshape(outputs, (batch, length, self.hidden_dim))
+        return self._normalize(ops.cast(scores, normalize_dtype), key_mask)
 
     def compute_output_shape(self, inputs_shape, padding_mask_shape=None,
                              **kwargs):

@@ -74,6 +74,9 @@ logger = logging.getLogger(__name__)
 
 STATE_FILE = "compress_state.json"
 
+#: Default weight of the attention term in healing stage 1.
+HEAL_ATTENTION = 0.0
+
 #: Runtime -> the cost ``trimzoo.search.costs.measure_costs`` times.
 RUNTIMES = {"keras": "keras", "keras_bfloat16": "keras_bfloat16",
             "tflite_int8": "tflite"}
@@ -290,7 +293,7 @@ class Compressor:
                  text_column="text", label_column="label", seq_len=64,
                  batch_size=8, k=3, max_measured=48, rounds=10,
                  proxy_steps=40, heal_steps=300, heal_batch_size=32,
-                 epochs=None, learning_rate=None, train_examples=0,
+                 heal_attention=HEAL_ATTENTION, epochs=None, learning_rate=None, train_examples=0,
                  eval_examples=0, seed=0, time_budget_min=None,
                  export=True, progress=True, measure=None, compare=None):
         self.teacher_dir = os.path.abspath(os.fspath(teacher))
@@ -305,6 +308,10 @@ class Compressor:
         self.max_measured, self.rounds = int(max_measured), int(rounds)
         self.proxy_steps, self.heal_steps = int(proxy_steps), int(heal_steps)
         self.heal_batch_size = int(heal_batch_size)
+        self.heal_attention = float(heal_attention)
+        if self.heal_attention < 0:
+            raise ValueError(f"heal_attention must be >= 0, got "
+                             f"{heal_attention}.")
         self.epochs = None if epochs is None else int(epochs)
         self.learning_rate = (None if learning_rate is None
                               else float(learning_rate))
@@ -358,6 +365,7 @@ class Compressor:
             seq_len=self.seq_len, batch_size=self.batch_size,
             rounds=self.rounds, proxy_steps=self.proxy_steps,
             heal_steps=self.heal_steps, heal_batch_size=self.heal_batch_size,
+            heal_attention=self.heal_attention,
             epochs=self.epochs, learning_rate=self.learning_rate,
             train_examples=self.train_examples,
             eval_examples=self.eval_examples, seed=self.seed))
@@ -669,14 +677,17 @@ class Compressor:
         student, kept = self._cut(candidate)
         stage1 = {}
         if not os.path.isdir(init):
-            self._say(f"\n=== {name}: stage 1, hidden-state distillation "
+            what = "hidden-state" + (" and attention"
+                                     if self.heal_attention else "")
+            self._say(f"\n=== {name}: stage 1, {what} distillation "
                       f"({self.heal_steps} steps on the task's texts)")
             stage1 = estimate_error(
                 student.backbone, self.teacher.backbone, kept,
                 self._encoded("train", limit=self.train_examples),
                 self._encoded("validation", limit=256),
                 os.path.join(folder, "stage1"), steps=self.heal_steps,
-                batch_size=self.heal_batch_size)
+                batch_size=self.heal_batch_size,
+                attention_weight=self.heal_attention)
             save_classifier(student, self.tokenizer, init, overwrite=True)
             write_json(os.path.join(folder, "stage1.json"), stage1)
             shutil.rmtree(os.path.join(folder, "stage1"), ignore_errors=True)
@@ -925,6 +936,10 @@ def compress(teacher, out, budget, make_config, **kwargs):
         max_measured: int. Candidates timed at most. Defaults to 48.
         proxy_steps, heal_steps: hidden-state distillation steps of the
             proxy and of healing stage 1.
+        heal_attention: float. Weight of the attention term in healing
+            stage 1 (each student head learns the attention weights of the
+            teacher head it was cut from); 0: hidden states alone.
+            Defaults to ``HEAL_ATTENTION``.
         epochs, learning_rate: healing stage 2; None (the default): the
             fine-tuning recipe's (``trimzoo.training.recipes``).
         train_examples: int. Stage 2 training examples (0: all).

@@ -121,13 +121,16 @@ class SubspaceDistillationTask(HiddenStateDistillationObjective):
             student hidden dimension.
         last_only: bool. Compare only the last student layer (with the
             last entry of ``mapping``). Defaults to False.
+        attention_weight, heads: the attention term (see
+            ``HiddenStateDistillationObjective``); ``heads`` from ``plan``.
     """
 
     equal_widths = False  # the student learns ``teacher_dims`` only
 
     def __init__(self, model, teacher, mapping, teacher_dims,
-                 last_only=False):
-        super().__init__(model, teacher, mapping=list(mapping))
+                 last_only=False, attention_weight=0.0, heads=None):
+        super().__init__(model, teacher, mapping=list(mapping),
+                         attention_weight=attention_weight, heads=heads)
         self.teacher_dims = tf.constant(list(teacher_dims), tf.int32)
         self.last_only = bool(last_only)
         self.teacher_last = list(mapping)[-1]
@@ -172,7 +175,7 @@ def _teacher_variance(teacher, eval_inputs, dims, batch_size):
 
 def estimate_error(student, teacher, kept, train_inputs, eval_inputs,
                    workdir, steps=50, batch_size=16, learning_rate=1e-4,
-                   keep_checkpoints=False):
+                   keep_checkpoints=False, attention_weight=0.0):
     """Trains ``student`` by hidden-state distillation from ``teacher`` for
     ``steps`` steps in ``workdir`` (resumable) and returns its held-out
     error (see the module docstring).
@@ -189,6 +192,10 @@ def estimate_error(student, teacher, kept, train_inputs, eval_inputs,
             1e-4.
         keep_checkpoints: bool. Keep the loop's checkpoints. Defaults to
             False (removed once done).
+        attention_weight: float. Adds the attention term (student head
+            ``h`` of layer ``k`` learns the teacher head it was cut from,
+            ``kept["heads"]``) to the training, not to the error. Defaults
+            to 0.
 
     Returns:
         dict with ``error``, ``mse``, ``teacher_variance``, ``steps``, the
@@ -206,8 +213,9 @@ def estimate_error(student, teacher, kept, train_inputs, eval_inputs,
     if steps and not student.trainable_weights:
         raise ValueError("The candidate has no trainable weights (is it "
                          "frozen?); its error estimate would be untrained.")
-    task = SubspaceDistillationTask(student, teacher, kept["layers"],
-                                    kept["hidden_dims"])
+    task = SubspaceDistillationTask(
+        student, teacher, kept["layers"], kept["hidden_dims"],
+        attention_weight=attention_weight, heads=kept["heads"])
     summary = {}
     if steps:
         optimizer = create_optimizer(learning_rate, total_steps=steps,

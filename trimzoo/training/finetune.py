@@ -361,7 +361,8 @@ def _finetune(config, workdir, strategy, hooks, precision):
             steps_per_execution=config.train.steps_per_execution,
             jit_compile=config.train.jit_compile,
             rng_variables=dropout_rng_variables(model),
-            hooks=[evaluator, ProgressPrinter(total, steps), *hooks])
+            hooks=[evaluator, ProgressPrinter(total, steps), *hooks],
+            log_lines=False)
         start_step = trainer.restore()
     initial_epoch = start_step // steps
     record["evals"] = record["evals"][:initial_epoch]

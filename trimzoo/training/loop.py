@@ -222,13 +222,18 @@ class Trainer:
         hooks: list of ``Hook``. A hook that defines ``on_evaluate`` makes
             every ``eval_every`` steps (and the last) an evaluation step,
             with or without ``eval_dataset``.
+        log_lines: bool. Log a line per logged interval
+            (``logging.info``). A driver that prints its own progress
+            (``trimzoo.training.progress.ProgressPrinter``) turns it off.
+            Defaults to True.
     """
 
     def __init__(self, task, optimizer, workdir, make_dataset, total_steps,
                  global_batch_size, strategy=None, learning_rate=None,
                  log_every=100, checkpoint_every=None, keep_checkpoints=5,
                  steps_per_execution=1, eval_dataset=None, eval_every=None,
-                 jit_compile=JIT_COMPILE, rng_variables=(), hooks=()):
+                 jit_compile=JIT_COMPILE, rng_variables=(), hooks=(),
+                 log_lines=True):
         self.task = task
         self.optimizer = optimizer
         self.workdir = os.fspath(workdir)
@@ -245,6 +250,7 @@ class Trainer:
         self.eval_every = int(eval_every or self.checkpoint_every)
         self.jit_compile = bool(jit_compile)
         self.hooks = list(hooks)
+        self.log_lines = bool(log_lines)
         self.evaluates = eval_dataset is not None or any(
             _overrides(hook, "on_evaluate") for hook in self.hooks)
         (self.is_chief, self.task_type, self.task_id,
@@ -426,8 +432,9 @@ class Trainer:
                         values.update(hook.on_evaluate(self, step) or {})
                 self.metrics.write(step, values)
                 history.append({"step": step, **values})
-                logging.info("step %d/%d %s", step, total, " ".join(
-                    f"{k} {v:.4g}" for k, v in values.items()))
+                if self.log_lines:
+                    logging.info("step %d/%d %s", step, total, " ".join(
+                        f"{k} {v:.4g}" for k, v in values.items()))
                 self._reset_stats()
                 interval_start = time.perf_counter()
                 interval_first_step = step

@@ -214,6 +214,49 @@ def hidden_state_loss(student_states, teacher_states, padding_mask,
     return {"loss": hidden, "hidden_loss": hidden}
 
 
+def attention_loss(student_maps, teacher_maps, padding_mask,
+                   denominator=None):
+    """Attention distillation (TinyBERT's attention term): the squared
+    error between the student's attention weights and the teacher's it is
+    matched with, summed over the real keys, averaged over heads and over
+    real query tokens, summed over the matched layers.
+
+    Args:
+        student_maps: list of float ``[batch, heads, seq, seq]``, one per
+            matched student layer (normalised weights, see
+            ``SelfAttention.attention_weights``).
+        teacher_maps: list of the same shapes: the teacher heads each
+            student head learns (already chosen and ordered).
+        padding_mask: int or bool ``[batch, seq]``, 1 for real tokens.
+        denominator: float scalar or None. Number of real tokens the sums
+            are divided by. Defaults to ``sum(padding_mask)``.
+
+    Returns:
+        dict of scalars: ``loss`` and ``attention_loss`` (the same value).
+
+    Examples:
+
+    >>> import numpy as np
+    >>> s = [np.full((1, 2, 2, 2), 0.5, "float32")]
+    >>> t = [np.array([[[[1.0, 0.0], [0.5, 0.5]]] * 2], "float32")]
+    >>> float(attention_loss(s, t, [[1, 1]])["loss"])  # (0.25 + 0.25 + 0) / 2
+    0.25
+    """
+    if len(student_maps) != len(teacher_maps):
+        raise ValueError(f"{len(student_maps)} student attention maps for "
+                         f"{len(teacher_maps)} teacher maps.")
+    mask = tf.cast(padding_mask, tf.float32)
+    key_mask = mask[:, None, None, :]
+    total = 0.0
+    for student, teacher in zip(student_maps, teacher_maps):
+        diff = (tf.cast(student, tf.float32) - tf.stop_gradient(
+            tf.cast(teacher, tf.float32))) * key_mask
+        total += tf.reduce_mean(tf.reduce_sum(tf.square(diff), axis=-1),
+                                axis=1)
+    attention = _mean(total, mask, denominator)
+    return {"loss": attention, "attention_loss": attention}
+
+
 def classifier_distillation_loss(student_logits, teacher_logits, labels,
                                  alpha=CLASSIFIER_ALPHA,
                                  temperature=TEMPERATURE, denominator=None):

@@ -27,6 +27,7 @@ identical to one replica holding the whole batch.
 import keras
 import tensorflow as tf
 
+from trimzoo.models.layer_drop import hidden_states_model
 from trimzoo.training import losses
 
 #: Default of ``jit_compile`` (XLA) for train steps. Off: on this project's
@@ -444,34 +445,38 @@ class ClassificationObjective(Objective):
         return {"correct": _correct(outputs["logits"], batch[1])}
 
 
-def hidden_states_model(backbone):
-    """A model from ``backbone``'s inputs to the output of each of its
-    transformer layers (a list), sharing its weights."""
-    return keras.Model(backbone.inputs,
-                       [layer.output for layer in backbone.transformer_layers])
-
-
 class _HiddenStates:
     """The hidden-state term's forward pass, one for every objective that
     has it: the student's and the (frozen) teacher's per-layer outputs on
-    the same inputs, ``{"student_states", "teacher_states"}``. The two
+    the same inputs, ``{"student_states", "teacher_states"}``, and with
+    ``inputs`` the input of every layer too (``"student_inputs"``,
+    ``"teacher_inputs"``: where attention maps are computed from). The two
     backbones must have equal widths unless ``equal_widths=False`` (the
     caller then compares chosen coordinates itself)."""
 
-    def __init__(self, student, teacher, equal_widths=True):
+    def __init__(self, student, teacher, equal_widths=True, inputs=False):
         if equal_widths and student.hidden_dim != teacher.hidden_dim:
             raise ValueError(
                 "Hidden-state distillation needs equal widths: student "
                 f"{student.hidden_dim}, teacher {teacher.hidden_dim}.")
+        # Each model gives the L + 1 states: layer 0's input, then every
+        # layer's output.
         self.student = hidden_states_model(student)
         self.teacher = hidden_states_model(teacher)
+        self.inputs = bool(inputs)
         # The backbone inputs (a masked-LM batch also has mask_positions).
         self.names = list(student.input)
 
     def __call__(self, x, training):
         inputs = {name: x[name] for name in self.names}
-        return {"student_states": self.student(inputs, training=training),
-                "teacher_states": self.teacher(inputs, training=False)}
+        student = self.student(inputs, training=training)
+        teacher = self.teacher(inputs, training=False)
+        outputs = {"student_states": student[1:],
+                   "teacher_states": teacher[1:]}
+        if self.inputs:
+            outputs.update(student_inputs=student[:-1],
+                           teacher_inputs=teacher[:-1])
+        return outputs
 
 
 class ClassifierDistillationObjective(ClassificationObjective):
@@ -527,15 +532,24 @@ class ClassifierDistillationObjective(ClassificationObjective):
 
 class HiddenStateDistillationObjective(Objective):
     """Heals a compressed backbone (layers dropped, pruned) from its
-    teacher backbone with ``losses.hidden_state_loss`` alone: no masked-LM
-    head is needed. Student layer ``i`` learns teacher layer
-    ``floor(i · L_t / L_s)`` (or ``mapping``); metric ``loss``.
+    teacher backbone with ``losses.hidden_state_loss`` (no masked-LM head is
+    needed) and, with ``attention_weight > 0``, ``attention_weight ·
+    losses.attention_loss`` on the attention weights. Student layer ``i``
+    learns teacher layer ``floor(i · L_t / L_s)`` (or ``mapping``), student
+    head ``h`` of layer ``i`` teacher head ``heads[i][h]`` of that layer
+    (default: the same head); metrics ``loss``, ``hidden_loss`` and
+    ``attention_loss``.
 
     Args:
         model: the student backbone (``transformer_layers``, dict inputs
             with ``padding_mask``).
         teacher: the teacher backbone, same hidden width; frozen here.
         mapping: list of int or None. Defaults to ``losses.layer_map``.
+        attention_weight: float. Weight of the attention term; 0 leaves it
+            out. Defaults to 0.
+        heads: list (per student layer) of lists of teacher head indices,
+            or None: the student's heads are the teacher's first ones
+            (equal head counts).
 
     Batches are ``(x,)`` or ``(x, anything)``; the loss averages over the
     real tokens of ``x["padding_mask"]``.
@@ -556,26 +570,79 @@ class HiddenStateDistillationObjective(Objective):
     3.0
     """
 
-    loss_names = ("loss", "hidden_loss")
     # A subclass that compares chosen teacher coordinates sets this False.
     equal_widths = True
 
-    def __init__(self, model, teacher, mapping=None):
+    def __init__(self, model, teacher, mapping=None, attention_weight=0.0,
+                 heads=None):
         super().__init__(model)
         self.teacher = teacher
         self.teacher.trainable = False
         self.mapping = mapping or losses.layer_map(
             len(model.transformer_layers), len(teacher.transformer_layers))
-        self._states = _HiddenStates(model, teacher, self.equal_widths)
+        self.attention_weight = float(attention_weight)
+        if self.attention_weight < 0:
+            raise ValueError(f"attention_weight must be >= 0, got "
+                             f"{attention_weight}.")
+        self.loss_names = ("loss", "hidden_loss") + (
+            ("attention_loss",) if self.attention_weight else ())
+        self.heads = None
+        if self.attention_weight:
+            self.heads = self._check_heads(heads)
+        self._states = _HiddenStates(model, teacher, self.equal_widths,
+                                     inputs=bool(self.attention_weight))
+
+    def _check_heads(self, heads):
+        student = [block.attention for block in self.model.transformer_layers]
+        teacher = [block.attention
+                   for block in self.teacher.transformer_layers]
+        if heads is None:
+            heads = [list(range(s.num_heads)) for s in student]
+        heads = [[int(h) for h in layer] for layer in heads]
+        for i, (layer, j) in enumerate(zip(heads, self.mapping)):
+            if len(layer) != student[i].num_heads or (
+                    layer and max(layer) >= teacher[j].num_heads):
+                raise ValueError(
+                    f"heads[{i}] = {layer} does not match student layer {i} "
+                    f"({student[i].num_heads} heads) and teacher layer {j} "
+                    f"({teacher[j].num_heads} heads).")
+        return heads
 
     def count(self, batch):
         return tf.reduce_sum(tf.cast(batch[0]["padding_mask"], tf.float32))
 
     def call(self, batch, training=False):
-        return self._states(batch[0], training)
+        x = batch[0]
+        outputs = self._states(x, training)
+        if self.attention_weight:
+            outputs.update(self._attention_maps(x, outputs))
+        return outputs
+
+    def _attention_maps(self, x, outputs):
+        """Each student layer's attention weights and those of the teacher
+        heads it learns (computed from each layer's input)."""
+        mask = x["padding_mask"]
+        student_in = outputs.pop("student_inputs")
+        teacher_in = outputs.pop("teacher_inputs")
+        student, teacher = [], []
+        for i, j in enumerate(self.mapping):
+            student.append(self.model.transformer_layers[i].attention
+                           .attention_weights(student_in[i], mask))
+            maps = self.teacher.transformer_layers[j].attention \
+                .attention_weights(teacher_in[j], mask)
+            teacher.append(tf.stop_gradient(
+                tf.gather(maps, self.heads[i], axis=1)))
+        return {"student_attention": student, "teacher_attention": teacher}
 
     def compute_loss(self, batch, outputs, denominator=None):
-        return losses.hidden_state_loss(
-            outputs["student_states"], outputs["teacher_states"],
-            batch[0]["padding_mask"], mapping=self.mapping,
-            denominator=denominator)
+        mask = batch[0]["padding_mask"]
+        terms = losses.hidden_state_loss(
+            outputs["student_states"], outputs["teacher_states"], mask,
+            mapping=self.mapping, denominator=denominator)
+        if self.attention_weight:
+            attention = losses.attention_loss(
+                outputs["student_attention"], outputs["teacher_attention"],
+                mask, denominator=denominator)["attention_loss"]
+            terms["attention_loss"] = attention
+            terms["loss"] = terms["loss"] + self.attention_weight * attention
+        return terms
