@@ -26,6 +26,7 @@ from trimzoo.search import (
     w_coefficient,
 )
 from trimzoo.search import run as run_lib
+from trimzoo.training.loop import read_metrics
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "fixtures", "hf_tiny_bert")
 MINILM = {"num_layers": 6, "num_heads": 12, "hidden_dim": 384,
@@ -175,6 +176,13 @@ def test_inherit_and_random_init(teacher_dir, tmp_path):
                             workdir=str(tmp_path / "narrow"),
                             **dict(kw, steps=1))
     assert np.isfinite(narrow["error"]) and narrow["error"] > 0
+    # With the attention term (compression's healing stage 1) each kept head
+    # learns its source head: the loop logs the term.
+    estimate_error(small, teacher, kept, workdir=str(tmp_path / "attention"),
+                   attention_weight=1.0, **dict(kw, steps=1))
+    logged = read_metrics(str(tmp_path / "attention"))
+    assert logged and all(np.isfinite(e["attention_loss"]) for e in logged)
+    assert logged[-1]["loss"] > logged[-1]["hidden_loss"]
     order = np.argsort(-np.asarray(scores["hidden"]), kind="stable")
     assert kept["hidden_dims"] == sorted(order[:16].tolist())
     with pytest.raises(ValueError, match="Valid values"):

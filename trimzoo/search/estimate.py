@@ -148,7 +148,9 @@ class SubspaceDistillationTask(HiddenStateDistillationObjective):
             student = [student]
         if self.last_only:
             student, teacher = [student[-1]], [teacher[self.teacher_last]]
-        return {"student_states": student, "teacher_states": teacher}
+        # Anything else (the attention maps) is kept as it is.
+        return {**outputs, "student_states": student,
+                "teacher_states": teacher}
 
 
 def _dataset(inputs, batch_size, start=0, repeat=True):
