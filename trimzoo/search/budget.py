@@ -296,8 +296,9 @@ class Compressor:
                  text_column="text", label_column="label", seq_len=64,
                  batch_size=8, k=3, max_measured=48, rounds=10,
                  proxy_steps=40, heal_steps=300, heal_batch_size=32,
-                 heal_attention=HEAL_ATTENTION, epochs=None, learning_rate=None, train_examples=0,
-                 eval_examples=0, seed=0, time_budget_min=None,
+                 heal_attention=HEAL_ATTENTION, epochs=None,
+                 learning_rate=None, train_examples=0, eval_examples=0,
+                 seed=0, time_budget_min=None,
                  export=True, progress=True, measure=None, compare=None):
         self.teacher_dir = os.path.abspath(os.fspath(teacher))
         self.out = os.fspath(out)

@@ -139,13 +139,9 @@ class SubspaceDistillationTask(HiddenStateDistillationObjective):
 
     def call(self, batch, training=False):
         outputs = super().call(batch, training)
-        states = outputs["teacher_states"]
-        if not isinstance(states, (list, tuple)):  # a one-layer teacher
-            states = [states]
-        teacher = [tf.gather(s, self.teacher_dims, axis=-1) for s in states]
+        teacher = [tf.gather(s, self.teacher_dims, axis=-1)
+                   for s in outputs["teacher_states"]]
         student = outputs["student_states"]
-        if not isinstance(student, (list, tuple)):  # a one-layer student
-            student = [student]
         if self.last_only:
             student, teacher = [student[-1]], [teacher[self.teacher_last]]
         # Anything else (the attention maps) is kept as it is.
