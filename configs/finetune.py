@@ -101,6 +101,10 @@ def get_config(arg=None):
     config.distill.alpha = CLASSIFIER_ALPHA
     config.distill.temperature = TEMPERATURE
     config.distill.hidden_weight = 0.0
+    # Augmented copies of each training example (TinyBERT's word
+    # replacement with the teacher's word embeddings, labelled by the
+    # teacher; trimzoo.data.augment); 0 = none.
+    config.distill.augment = 0
 
     config.eval = ml_collections.ConfigDict()
     config.eval.batch_size = 64

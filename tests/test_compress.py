@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -317,6 +318,60 @@ def test_heal_attention_reaches_stage_one(finetuned_run, tmp_path,
         budget_lib.Compressor(finetuned_run["best"], tmp_path / "b",
                               Budget(speedup=1.1), make_config,
                               heal_attention=-1.0, **KW)
+
+
+def test_speedup_against_times_the_teacher_on_its_runtime(
+        finetuned_run, tmp_path, monkeypatch):
+    """With ``speedup_against`` the teacher is timed on that runtime and
+    every candidate on ``runtime``, round-robin against it: here TFLite
+    calls take 1 ms and Keras ones 4 ms, so a candidate (and the teacher
+    itself) on TFLite is ~4x faster than the teacher on Keras."""
+    requested, runs = [], []
+
+    def is_teacher(model):
+        return model is runs[-1].teacher.backbone
+
+    def calls(model, cost, batch_sizes, seq_len):
+        requested.append((is_teacher(model), cost))
+        seconds = {"keras": 0.004, "tflite": 0.001}[cost]
+        return {b: (lambda: time.sleep(seconds)) for b in batch_sizes}
+
+    def teacher_costs(model, cost, batch_sizes, seq_len, rounds):
+        requested.append((is_teacher(model), cost))
+        return {"params": 1, "latency_ms": {"1": 4.0, "8": 32.0}}
+
+    monkeypatch.setattr(budget_lib, "timed_calls", calls)
+    monkeypatch.setattr(budget_lib, "measure_costs", teacher_costs)
+    kw = {**KW, "measure": None, "rounds": 5}
+    run = budget_lib.Compressor(
+        finetuned_run["best"], tmp_path, Budget(speedup=3), make_config,
+        runtime="tflite_int8", speedup_against="keras", **kw)
+    runs.append(run)
+    assert run.measure_teacher()["latency_ms"]["1"] == 4.0
+    assert requested[0] == (True, "keras")
+    assert 0.6 < run.teacher_runtime_ms() < 1.6
+    candidate = run.candidates[0]
+    requested.clear()
+    cost = run._measure(candidate.name, run.architecture(candidate))
+    assert requested == [(False, "tflite")]  # the teacher's calls are kept
+    assert 2.5 < cost["speedup"]["1"] < 6
+    assert cost["latency_ms"]["1"] == pytest.approx(
+        4.0 / cost["speedup"]["1"])
+    run._save()
+    with pytest.raises(ValueError, match=r"other settings "
+                       r"\(\['speedup_against'\]"):
+        budget_lib.Compressor(finetuned_run["best"], tmp_path,
+                              Budget(speedup=3), make_config,
+                              runtime="tflite_int8", **kw)
+    # Without it the teacher is timed where the candidates run.
+    requested.clear()
+    same = budget_lib.Compressor(finetuned_run["best"], tmp_path / "b",
+                                 Budget(speedup=3), make_config,
+                                 runtime="tflite_int8", **kw)
+    runs.append(same)
+    same.measure_teacher()
+    assert requested == [(True, "tflite")]
+    assert same.teacher_runtime_ms() == 4.0
 
 
 RANK_SCRIPT = """

@@ -5,6 +5,8 @@ that fits, measured on this machine's runtime.
     python tools/compress.py --teacher=RUN/best --latency_ms=4 \
         --runtime=tflite_int8 --out=compressed_int8
     python tools/compress.py --teacher=RUN/best --max_accuracy_drop=0.02
+    python tools/compress.py --teacher=RUN/best --runtime=tflite_int8 \
+        --speedup=15 --speedup_against=keras --out=compressed_15x
 
 The teacher is timed on --runtime (batch 1 and --batch_size, --seq_len
 tokens); candidates that stack the routes (layers kept, heads, FFN neurons,
@@ -35,7 +37,13 @@ flags.DEFINE_float("max_accuracy_drop", None, "Keep at least 1 - this of "
                    "fastest such candidate is chosen.")
 flags.DEFINE_enum("runtime", "keras", ["keras", "keras_bfloat16",
                                        "tflite_int8"],
-                  "Where the budget is measured.")
+                  "Where the candidates run and the budget is measured.")
+flags.DEFINE_enum("speedup_against", None, ["keras", "keras_bfloat16",
+                                            "tflite_int8"],
+                  "Where the teacher is timed (default: --runtime): "
+                  "--runtime=tflite_int8 --speedup_against=keras --speedup=15 "
+                  "asks for TFLite int8 candidates 15x faster than the "
+                  "teacher in Keras float32.")
 flags.DEFINE_string("space", "fractions", "Candidate space (see "
                     "trimzoo.search.space): fractions, small, paper or "
                     "'D=..;A=..;H=..;I=..'.")
@@ -63,6 +71,9 @@ flags.DEFINE_float("learning_rate", None, "Stage 2 learning rate; default: "
                    "the fine-tuning recipe's (by width and steps).")
 flags.DEFINE_integer("train_examples", 0, "Stage 2 training examples "
                      "(0 = all).")
+flags.DEFINE_integer("augment", 0, "Stage 2 also trains on this many "
+                     "word-replaced copies of each training example, "
+                     "labelled by the teacher (0: none).")
 flags.DEFINE_integer("seed", 0, "Seed.")
 flags.DEFINE_float("time_budget_min", None, "No new proxy or heal starts "
                    "after this many minutes.")
@@ -91,7 +102,8 @@ def main(argv):
                                                        STATE_FILE)):
         shutil.rmtree(FLAGS.out)
     compress(FLAGS.teacher, FLAGS.out, budget, get_config,
-             runtime=FLAGS.runtime, space=FLAGS.space,
+             runtime=FLAGS.runtime, speedup_against=FLAGS.speedup_against,
+             space=FLAGS.space,
              trimbert_knobs=FLAGS.trimbert_knobs, data=FLAGS.data,
              text_column=FLAGS.text_column, seq_len=FLAGS.seq_len,
              batch_size=FLAGS.batch_size, k=FLAGS.k,
@@ -100,7 +112,8 @@ def main(argv):
              **({} if FLAGS.heal_attention is None
                 else {"heal_attention": FLAGS.heal_attention}),
              epochs=FLAGS.epochs, learning_rate=FLAGS.learning_rate,
-             train_examples=FLAGS.train_examples, seed=FLAGS.seed,
+             train_examples=FLAGS.train_examples, augment=FLAGS.augment,
+             seed=FLAGS.seed,
              time_budget_min=FLAGS.time_budget_min, export=FLAGS.export,
              compare=FLAGS.compare)
 

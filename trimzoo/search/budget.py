@@ -9,7 +9,9 @@ knobs — cut from the teacher by importance (the search's space,
 
 1. **Measures the teacher** on the chosen runtime (round-robin medians at
    batch 1 and the user's batch, the user's sequence length), so the budget
-   is a measured number of milliseconds, not FLOPs.
+   is a measured number of milliseconds, not FLOPs. With
+   ``speedup_against`` the teacher is timed on another runtime than the
+   candidates (TFLite int8 candidates against the Keras float32 teacher).
 2. **Measures candidates inside the budget only**, each round-robin with
    the teacher (its speed-up is the median per-round ratio, steady on a
    busy machine): candidates whose FLOPs cannot fit are skipped, then
@@ -298,13 +300,18 @@ class Compressor:
                  proxy_steps=40, heal_steps=300, heal_batch_size=32,
                  heal_attention=HEAL_ATTENTION, epochs=None,
                  learning_rate=None, train_examples=0, eval_examples=0,
-                 seed=0, time_budget_min=None,
+                 seed=0, time_budget_min=None, speedup_against=None, augment=0,
                  export=True, progress=True, measure=None, compare=None):
         self.teacher_dir = os.path.abspath(os.fspath(teacher))
         self.out = os.fspath(out)
         self.budget = budget
         self.make_config = make_config
         self.runtime = check_runtime(runtime)
+        # The runtime the teacher is timed on: speed-ups and the latency
+        # scale are against the teacher there, the candidates run on
+        # ``runtime`` (e.g. TFLite int8 candidates against the Keras
+        # float32 teacher).
+        self.against = check_runtime(speedup_against or runtime)
         self.k = int(k)
         if self.k < 1:
             raise ValueError(f"k (candidates healed) must be >= 1, got {k}.")
@@ -320,6 +327,9 @@ class Compressor:
         self.learning_rate = (None if learning_rate is None
                               else float(learning_rate))
         self.train_examples = int(train_examples)
+        self.augment = int(augment)
+        if self.augment < 0:
+            raise ValueError(f"augment must be >= 0, got {augment}.")
         self.eval_examples = int(eval_examples)
         self.seed = int(seed)
         self.deadline = (None if not time_budget_min
@@ -372,7 +382,11 @@ class Compressor:
             heal_attention=self.heal_attention,
             epochs=self.epochs, learning_rate=self.learning_rate,
             train_examples=self.train_examples,
-            eval_examples=self.eval_examples, seed=self.seed))
+            eval_examples=self.eval_examples, seed=self.seed,
+            # Only when it differs, so runs from before the setting resume.
+            **({} if self.against == self.runtime
+               else {"speedup_against": self.against}),
+            **({"augment": self.augment} if self.augment else {})))
 
     # -- state -----------------------------------------------------------------
 
@@ -382,8 +396,8 @@ class Compressor:
             return {"settings": settings, "costs": {}, "shape": {},
                     "proxy": {}, "healed": {}}
         if state["settings"] != settings:
-            changed = sorted(k for k in settings
-                             if state["settings"].get(k) != settings[k])
+            changed = sorted(k for k in {**state["settings"], **settings}
+                             if state["settings"].get(k) != settings.get(k))
             raise ValueError(
                 f"{self.out} holds a compression run with other settings "
                 f"({changed}); use a new --out folder.")
@@ -409,7 +423,7 @@ class Compressor:
         every candidate is on the teacher's scale."""
         if name not in self.state["costs"]:
             if name == "teacher" and self._measure_fn is None:
-                cost = measure_costs(model, RUNTIMES[self.runtime],
+                cost = measure_costs(model, RUNTIMES[self.against],
                                      self._batch_sizes(), self.seq_len,
                                      self.rounds)
             else:
@@ -450,8 +464,8 @@ class Compressor:
         cost_name = RUNTIMES[self.runtime]
         if getattr(self, "_teacher_calls", None) is None:
             self._teacher_calls = timed_calls(
-                self.teacher.backbone, cost_name, self._batch_sizes(),
-                self.seq_len)
+                self.teacher.backbone, RUNTIMES[self.against],
+                self._batch_sizes(), self.seq_len)
         mine = timed_calls(model, cost_name, self._batch_sizes(),
                            self.seq_len)
         # One rotation per batch size: a batch-1 call right after a
@@ -524,18 +538,34 @@ class Compressor:
     def measure_teacher(self):
         cost = self._measure("teacher", self.teacher.backbone)
         ms = cost["latency_ms"]["1"]
-        self._say(f"teacher on {self.runtime}: {ms:.2f} ms at batch 1, "
+        self._say(f"teacher on {self.against}: {ms:.2f} ms at batch 1, "
                   + ", ".join(f"{v:.2f} ms at batch {b}"
                               for b, v in cost["latency_ms"].items()
                               if b != "1")
                   + f" ({self.seq_len} tokens); budget: "
                   + self.budget.describe(ms))
+        if self.against != self.runtime:
+            self._say(f"teacher on {self.runtime} (where the candidates "
+                      f"run): {self.teacher_runtime_ms():.2f} ms at batch 1")
         return cost
+
+    def teacher_runtime_ms(self):
+        """The teacher's batch-1 latency on ``runtime`` on the teacher's
+        scale (timed round-robin against it on ``speedup_against`` when
+        the two differ; cached)."""
+        if self.against == self.runtime:
+            return self._measure("teacher", self.teacher.backbone)[
+                "latency_ms"]["1"]
+        return self._measure(f"teacher@{self.runtime}",
+                             self.teacher.backbone)["latency_ms"]["1"]
 
     def frontier(self, teacher_cost):
         """The candidates that fit, none dominated by another that fits."""
         teacher_ms = teacher_cost["latency_ms"]["1"]
         limit = self.budget.max_ms(teacher_ms)
+        # The FLOPs share of the teacher's that can fit, on the runtime
+        # the candidates run on.
+        runtime_ms = self.teacher_runtime_ms()
         teacher_flops = float(flops_per_token(self.teacher.backbone,
                                               self.seq_len)["total"])
         shapes = {c.name: self.shape(c) for c in tqdm(
@@ -548,7 +578,7 @@ class Compressor:
                     and s["params"] > self.budget.max_params):
                 continue
             if limit is not None and s["flops"] > (
-                    teacher_flops * limit / teacher_ms * FLOPS_MARGIN):
+                    teacher_flops * limit / runtime_ms * FLOPS_MARGIN):
                 continue
             possible.append(c)
         possible.sort(key=lambda c: (-shapes[c.name]["flops"], c.name))
@@ -637,7 +667,8 @@ class Compressor:
             f", runtime {self.runtime}). The cheapest, {cheapest.name}, runs "
             f"{cost['latency_ms']['1']:.2f} ms at batch 1 "
             f"({teacher_ms / cost['latency_ms']['1']:.2f}x the teacher's "
-            f"{teacher_ms:.2f} ms) with {cost['params']:,} parameters.")
+            f"{teacher_ms:.2f} ms on {self.against}) with "
+            f"{cost['params']:,} parameters.")
 
     # -- ranking and healing -------------------------------------------------------
 
@@ -697,7 +728,8 @@ class Compressor:
             shutil.rmtree(os.path.join(folder, "stage1"), ignore_errors=True)
         stage1 = read_json(os.path.join(folder, "stage1.json"), {})
         self._say(f"=== {name}: stage 2, task distillation from the teacher "
-                  "(logits)")
+                  "(logits)" + (f", {self.augment} teacher-labelled augmented "
+                                "copies per example" if self.augment else ""))
         config = self._finetune_config(init)
         record = finetune(config, os.path.join(folder, "run"))
         best = os.path.join(folder, "run", "best")
@@ -738,6 +770,7 @@ class Compressor:
         if self.learning_rate is not None:
             config.train.learning_rate = self.learning_rate
         config.data.max_train_examples = self.train_examples
+        config.distill.augment = self.augment
         config.data.max_eval_examples = self.eval_examples
         config.data.max_test_examples = self.eval_examples
         config.seed = self.seed
@@ -805,10 +838,12 @@ class Compressor:
             "teacher": teacher_row, "rows": rows, "chosen": chosen["name"],
             "budget": dataclasses.asdict(self.budget),
             "max_ms": self.budget.max_ms(teacher_ms),
-            "runtime": self.runtime, "seq_len": self.seq_len,
+            "runtime": self.runtime, "speedup_against": self.against,
+            "seq_len": self.seq_len,
             "teacher_latency_ms": teacher_cost["latency_ms"],
             "frontier": [c.name for c in fitting],
-            "timed": len(self.state["costs"]) - 1,
+            "timed": sum(name in self.by_name
+                         for name in self.state["costs"]),
             "candidates": len(self.candidates),
             "proxy": {c.name: self.state["proxy"][c.name] for c in ranked},
             "final_timing": final, "warnings": warnings,
@@ -830,16 +865,19 @@ class Compressor:
                   f"{chosen['test_accuracy']:.4f} = "
                   f"{chosen['test_accuracy'] / teacher_row['test_accuracy']:.1%}"
                   f" of the teacher, {chosen['speedup']:.2f}x on "
-                  f"{self.runtime}); report: "
+                  f"{self.runtime}" + (f" against the teacher on {self.against}"
+                                       if self.against != self.runtime
+                                       else "") + "); report: "
                   f"{os.path.join(self.out, 'report.md')}")
         return results
 
     def final_timing(self, rows, rounds=30):
         """The teacher and every healed candidate timed again round-robin
-        in one pass (batch 1, median of ``rounds``), on the runtime and, if
-        that is not Keras float32, on Keras float32 too (the reference of
-        the speed goals): ratios that hold on a busy machine. Sets each
-        row's ``speedup_round_robin`` (on the runtime) and
+        in one pass (batch 1, median of ``rounds``), on the runtime, the
+        teacher's runtime (``speedup_against``) and Keras float32 (the
+        reference of the speed goals): ratios that hold on a busy machine.
+        Sets each row's ``speedup_round_robin`` (the candidate on the
+        runtime against the teacher on ``speedup_against``) and
         ``speedup_vs_keras_float32``. Skipped (None) under a ``measure``
         stand-in."""
         if self._measure_fn is not None:
@@ -850,8 +888,8 @@ class Compressor:
         for row in rows:
             models[row["name"]] = load_classifier_folder(
                 row["folder"]).backbone
-        costs = [RUNTIMES[self.runtime]] + (
-            ["keras"] if self.runtime != "keras" else [])
+        costs = list(dict.fromkeys(
+            [RUNTIMES[self.runtime], RUNTIMES[self.against], "keras"]))
         calls = {(name, cost): timed_calls(model, cost, (1,),
                                            self.seq_len)[1]
                  for name, model in models.items() for cost in costs}
@@ -861,8 +899,9 @@ class Compressor:
         runtime_cost = RUNTIMES[self.runtime]
         for row in rows:
             row["latency_ms_round_robin"] = ms[(row["name"], runtime_cost)]
-            row["speedup_round_robin"] = (ms[("teacher", runtime_cost)]
-                                          / row["latency_ms_round_robin"])
+            row["speedup_round_robin"] = (
+                ms[("teacher", RUNTIMES[self.against])]
+                / row["latency_ms_round_robin"])
             row["speedup_vs_keras_float32"] = (
                 ms[("teacher", "keras")] / row["latency_ms_round_robin"])
         return {f"{name}/{cost}": value for (name, cost), value in ms.items()}
@@ -950,6 +989,16 @@ def compress(teacher, out, budget, make_config, **kwargs):
         seed: int. Defaults to 0.
         time_budget_min: float or None. No new proxy or heal starts after
             this many minutes.
+        augment: int. Stage 2 also trains on this many word-replaced
+            copies of each training example, labelled by the teacher
+            (``distill.augment``, ``trimzoo.data.augment``); 0 (the
+            default): none.
+        speedup_against: str or None. The runtime the teacher is timed on
+            (one of ``RUNTIMES``): speed-ups and latencies are against the
+            teacher there while the candidates run on ``runtime``, e.g.
+            ``runtime="tflite_int8", speedup_against="keras"`` for "15x
+            faster in TFLite int8 than the teacher in Keras float32".
+            None (the default): ``runtime``.
         export: bool. Export the chosen model to TFLite (parity gate).
         measure: callable(backbone) -> cost dict or None. Replaces the
             timing (tests).
@@ -970,6 +1019,14 @@ def compress(teacher, out, budget, make_config, **kwargs):
 
 def _x(value):
     return "" if value is None else f"{value:.2f}x"
+
+
+def _against(results):
+    """``" (speed-ups against the teacher on R)"`` when the teacher's
+    runtime differs from the candidates', else ``""``."""
+    against = results.get("speedup_against") or results["runtime"]
+    return ("" if against == results["runtime"]
+            else f" (speed-ups against the teacher on {against})")
 
 
 def _pct(value, reference):
@@ -1008,7 +1065,8 @@ def write_report(out, results):
     teacher = results["teacher"]
     lines = [
         "# Compression to a budget", "",
-        f"Teacher: `{teacher['folder']}`; runtime {results['runtime']}, "
+        f"Teacher: `{teacher['folder']}`; runtime {results['runtime']}"
+        + _against(results) + ", "
         f"{results['seq_len']} tokens; budget: "
         + Budget(**results["budget"]).describe(teacher["latency_ms"]) + ".",
         f"Candidates: {results['candidates']}, timed {results['timed']}, on "
@@ -1077,8 +1135,8 @@ def write_report(out, results):
     if results.get("max_ms"):
         ax.axvline(teacher["latency_ms"] / results["max_ms"], ls="--",
                    color="red", label="budget")
-    ax.set_xlabel(f"speed-up over the teacher ({results['runtime']}, "
-                  "batch 1, round-robin)")
+    ax.set_xlabel(f"speed-up over the teacher ({results['runtime']}"
+                  + _against(results) + ", batch 1, round-robin)")
     ax.set_ylabel("test accuracy, % of the teacher's")
     ax.legend(fontsize=7)
     save_figure(fig, os.path.join(out, "pareto.png"))

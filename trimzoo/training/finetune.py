@@ -39,6 +39,7 @@ from trimzoo.checkpoints.folders import (from_pretrained, is_classifier_folder,
                                         load_classifier_folder,
                                         save_classifier)
 from trimzoo.checkpoints.teachers import load_classifier_teacher
+from trimzoo.data import augment
 from trimzoo.data import (compute_metrics, encode_dataset, examples_to_dataset,
                           load_task_data)
 from trimzoo.utils.embedded import minilm_path
@@ -223,6 +224,7 @@ CONFIG_RULES = (
     ("distill.alpha", UNIT),
     ("distill.temperature", POSITIVE),
     ("distill.hidden_weight", NON_NEGATIVE),
+    ("distill.augment", at_least(0)),
 )
 
 
@@ -232,6 +234,10 @@ def validate_config(config):
     epochs, an unknown ``train.precision``, ...); ``finetune`` calls it
     before it reads data or builds a model."""
     check_values(config, CONFIG_RULES)
+    if config.distill.get("augment", 0) and not config.distill.teacher:
+        raise ValueError(
+            "distill.augment needs distill.teacher: the augmented examples "
+            "are labelled by the teacher.")
 
 
 def resolve_run_precision(config, strategy=None):
@@ -317,6 +323,14 @@ def _finetune(config, workdir, strategy, hooks, precision):
                 batch_size=config.eval.batch_size,
                 num_segments=num_segments)
 
+        objective, distill_info = training_objective(config, spec, model,
+                                                     tokenizer)
+        info.update(distill_info)
+        if config.distill.get("augment", 0):
+            train = augmented_training_set(
+                train, objective.teacher, tokenizer, spec, config,
+                num_segments)
+            info["augmented_examples"] = len(train)
         # Epochs and learning rate left unset: chosen from the data and
         # the model (trimzoo.training.recipes), said and recorded.
         recipe = resolve_recipe(
@@ -338,9 +352,6 @@ def _finetune(config, workdir, strategy, hooks, precision):
             num_layers=model.backbone.num_layers)
         if precision["policy"] == "mixed_float16":
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-        objective, distill_info = training_objective(config, spec, model,
-                                                     tokenizer)
-        info.update(distill_info)
         optimizer.build(objective.trainable_variables)
         record = read_json(os.path.join(workdir, "metrics.json")) or {}
         record.setdefault("evals", [])
@@ -414,6 +425,36 @@ def training_batches(train, tokenizer, spec, config, num_segments):
         return dataset.skip(start_example // batch_size)
 
     return make_dataset
+
+
+def augmented_training_set(train, teacher, tokenizer, spec, config,
+                           num_segments):
+    """``train`` and ``distill.augment`` word-replaced copies of each of
+    its examples (``trimzoo.data.augment``: neighbours from the teacher's
+    word embeddings), every copy labelled with the teacher's prediction;
+    deterministic for a seed, so a resumed run trains on the same set."""
+    copies = int(config.distill.augment)
+    examples = [tuple(v.decode("utf-8") if isinstance(v, bytes) else v
+                      for v in example)
+                for example in examples_to_dataset(train).as_numpy_iterator()]
+    texts = [t for example in examples for t in example[:-1]]
+    neighbours = augment.word_neighbours(
+        keras.ops.convert_to_numpy(teacher.backbone.token_embedding.embeddings),
+        tokenizer.get_vocabulary(), augment.words_of(texts))
+    new = augment.augment_examples(examples, neighbours, copies,
+                                   seed=config.seed)
+    _, labels = predict_labels(teacher, encode_dataset(
+        new, tokenizer, spec, max_seq_length=config.max_seq_length,
+        batch_size=config.eval.batch_size, num_segments=num_segments), spec)
+    changed = sum(a[:-1] != b[:-1] for a, b in zip(
+        (e for e in examples for _ in range(copies)), new))
+    flipped = sum(int(label) != e[-1] for label, e in zip(labels, new))
+    print(f"Augmented: {len(new)} examples ({copies} per training example; "
+          f"{changed} differ from their original, {len(neighbours)} words "
+          f"with neighbours), labelled by the teacher ({flipped} labels "
+          "differ from the original's).", flush=True)
+    new = [e[:-1] + (int(label),) for e, label in zip(new, labels)]
+    return examples_to_dataset(examples + new)
 
 
 def training_objective(config, spec, model, tokenizer):
