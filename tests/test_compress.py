@@ -139,6 +139,15 @@ def test_compress_stays_in_budget_and_is_deterministic(finetuned_run,
         assert os.path.isfile(tmp_path / "a" / name), name
     report = open(tmp_path / "a" / "report.md").read()
     assert first["chosen"] in report and "Single routes" in report
+    # Re-run with the export: resumes (nothing healed again) and scores the
+    # exported float32 file on test, as the Keras model scored.
+    exported = compress(teacher, tmp_path / "a", budget, make_config,
+                        **{**KW, "export": True})
+    assert exported["chosen"] == first["chosen"]
+    assert exported["export"]["test_accuracy"] == pytest.approx(
+        row["test_accuracy"], abs=1.5 / 64)
+    assert "test accuracy of the file" in open(
+        tmp_path / "a" / "report.md").read()
     # Same seed, new folder: the same candidates, scores and choice.
     second = compress(teacher, tmp_path / "b", budget, make_config, **KW)
     assert second["chosen"] == first["chosen"]

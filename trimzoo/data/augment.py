@@ -12,8 +12,9 @@ the meaning ("good" -> "bad"), so the caller labels every augmented text
 with the teacher's prediction (``trimzoo.training.finetune`` with
 ``distill.augment``).
 
-Only lower-case alphabetic words that are one wordpiece of the vocabulary
-are replaced (by such words); punctuation, numbers, spacing and words the
+Only lower-case alphabetic words that are one token of the vocabulary (a
+WordPiece without ``##``, or a byte-level BPE token with the ``Ġ``
+word-start mark) are replaced (by such words); punctuation, numbers, spacing and words the
 tokenizer splits stay as written. No library does this with a model's own
 embedding table (nlpaug's word-embedding augmenter loads word2vec / GloVe
 files), hence the few lines here.
@@ -31,8 +32,13 @@ _WORD = re.compile(r"[a-z]{2,}")
 _PIECES = re.compile(r"[A-Za-z]+|[^A-Za-z]+")
 
 
-def _is_word(token):
-    return bool(_WORD.fullmatch(token))
+def _whole_words(vocabulary):
+    """``{word: row}`` of the vocabulary's whole lower-case words: plain
+    tokens of a WordPiece vocabulary, ``Ġ``-marked ones of a byte-level
+    BPE vocabulary (RoBERTa, Bort)."""
+    mark = "\u0120" if any(t.startswith("\u0120") for t in vocabulary) else ""
+    return {t[len(mark):]: i for i, t in enumerate(vocabulary)
+            if t.startswith(mark) and _WORD.fullmatch(t[len(mark):])}
 
 
 def word_neighbours(embeddings, vocabulary, words, k=NEIGHBOURS,
@@ -43,7 +49,8 @@ def word_neighbours(embeddings, vocabulary, words, k=NEIGHBOURS,
     Args:
         embeddings: array ``[vocabulary size, dim]``, the input word
             embeddings (row i is ``vocabulary[i]``).
-        vocabulary: list of str, the wordpieces.
+        vocabulary: list of str, the tokens (WordPiece or byte-level
+            BPE).
         words: iterable of str. The words to find neighbours for; those
             that are not one lower-case alphabetic wordpiece are left out.
         k: int. Neighbours per word. Defaults to ``NEIGHBOURS``.
@@ -59,19 +66,22 @@ def word_neighbours(embeddings, vocabulary, words, k=NEIGHBOURS,
     ...                   [0.1, 1]], dtype="float32")
     >>> word_neighbours(table, vocab, ["good", "film", "films"], k=2)
     {'film': ['great', 'good'], 'good': ['great', 'film']}
+    >>> bpe = ["<s>", "\u0120good", "\u0120great", "bad", "\u0120film", "ly"]
+    >>> word_neighbours(table[:6], bpe, ["good"], k=1)
+    {'good': ['great']}
     """
     if len(vocabulary) != len(embeddings):
         raise ValueError(f"{len(vocabulary)} wordpieces but "
                          f"{len(embeddings)} embedding rows.")
-    candidates = [i for i, t in enumerate(vocabulary) if _is_word(t)]
-    index = {vocabulary[i]: i for i in candidates}
+    index = _whole_words(vocabulary)
+    names = list(index)
     queries = sorted({w for w in words if w in index})
-    if not queries or len(candidates) < 2:
+    if not queries or len(names) < 2:
         return {}
-    k = min(int(k), len(candidates) - 1)
-    table = np.asarray(embeddings, dtype="float32")[candidates]
+    k = min(int(k), len(names) - 1)
+    table = np.asarray(embeddings, dtype="float32")[[index[w] for w in names]]
     table /= np.maximum(np.linalg.norm(table, axis=1, keepdims=True), 1e-12)
-    position = {vocabulary[i]: j for j, i in enumerate(candidates)}
+    position = {w: j for j, w in enumerate(names)}
     out = {}
     for start in range(0, len(queries), chunk):
         batch = queries[start:start + chunk]
@@ -81,7 +91,7 @@ def word_neighbours(embeddings, vocabulary, words, k=NEIGHBOURS,
         top = np.argpartition(-scores, k, axis=1)[:, :k]
         for word, row, idx in zip(batch, scores, top):
             order = idx[np.argsort(-row[idx], kind="stable")]
-            out[word] = [vocabulary[candidates[j]] for j in order]
+            out[word] = [names[j] for j in order]
     return out
 
 

@@ -55,7 +55,7 @@ from trimzoo.checkpoints.folders import (load_classifier_folder,
                                         save_classifier)
 from trimzoo.data.model_data import (RECORD_FILE, recorded_task,
                                       texts_for_model)
-from trimzoo.export import export_model
+from trimzoo.export import TFLiteRunner, export_model
 from trimzoo.models import TrimzooBackbone, extract
 from trimzoo.models.tokenizers import (encode, load_tokenizer,
                                        special_token_ids)
@@ -538,10 +538,9 @@ class Compressor:
     def measure_teacher(self):
         cost = self._measure("teacher", self.teacher.backbone)
         ms = cost["latency_ms"]["1"]
-        self._say(f"teacher on {self.against}: {ms:.2f} ms at batch 1, "
+        self._say(f"teacher on {self.against}: "
                   + ", ".join(f"{v:.2f} ms at batch {b}"
-                              for b, v in cost["latency_ms"].items()
-                              if b != "1")
+                              for b, v in cost["latency_ms"].items())
                   + f" ({self.seq_len} tokens); budget: "
                   + self.budget.describe(ms))
         if self.against != self.runtime:
@@ -729,7 +728,8 @@ class Compressor:
         stage1 = read_json(os.path.join(folder, "stage1.json"), {})
         self._say(f"=== {name}: stage 2, task distillation from the teacher "
                   "(logits)" + (f", {self.augment} teacher-labelled augmented "
-                                "copies per example" if self.augment else ""))
+                                f"cop{'y' if self.augment == 1 else 'ies'} "
+                                "per example" if self.augment else ""))
         config = self._finetune_config(init)
         record = finetune(config, os.path.join(folder, "run"))
         best = os.path.join(folder, "run", "best")
@@ -917,9 +917,15 @@ class Compressor:
                               overwrite=True)
         entry = next(e for e in report["exports"]
                      if e["quantize"] == quantize)
-        return {"path": os.path.join(self.out, "export", entry["path"]),
-                "quantize": quantize,
-                "parity": entry["parity"]["metrics"]}
+        path = os.path.join(self.out, "export", entry["path"])
+        # The file is what ships: its own accuracy on the test split.
+        n = self.eval_examples or len(self.texts["test"].texts)
+        logits = TFLiteRunner(path)(self._encoded("test", limit=n))["logits"]
+        labels = np.asarray(self.texts["test"].labels[:n])
+        return {"path": path, "quantize": quantize,
+                "parity": entry["parity"]["metrics"],
+                "test_accuracy": float(np.mean(
+                    np.argmax(logits, -1)[:len(labels)] == labels))}
 
 
 def predict_latency(points, query):
@@ -1101,7 +1107,9 @@ def write_report(out, results):
         e = results["export"]
         lines += ["", f"Export: `{e['path']}` ({e['quantize']}), parity gate "
                   f"passed: label agreement "
-                  f"{e['parity'].get('label_agreement', float('nan')):.4f}."]
+                  f"{e['parity'].get('label_agreement', float('nan')):.4f}"
+                  + (f"; test accuracy of the file {e['test_accuracy']:.4f}"
+                     if "test_accuracy" in e else "") + "."]
     for warning in results.get("warnings", []):
         lines += ["", f"**Warning**: {warning}"]
     busy = busy_timings(results.get("load"))
