@@ -276,6 +276,48 @@ def test_a_borderline_fit_is_timed_again(finetuned_run, tmp_path):
     assert any(costs[c.name].get("timings", 1) == 1 for c in fitting)
 
 
+def test_a_repeated_walk_takes_the_same_path(finetuned_run, tmp_path,
+                                            monkeypatch):
+    """The latency model that skips candidates learns only from the walk so
+    far, so a re-run (or a resumed one), whose cache holds every timing,
+    asks it the same questions on the same timings, reaches the same
+    frontier and times nothing new. Timings here are noisy (a
+    per-candidate factor in [0.5, 1.5)), as real ones are."""
+    def noisy(model):
+        cost = fake_measure(model)
+        factor = 0.5 + (cost["params"] * 2654435761 % 1000) / 1000
+        cost["latency_ms"] = {b: factor * v
+                              for b, v in cost["latency_ms"].items()}
+        return cost
+
+    asked = []
+    predict = budget_lib.predict_latency
+
+    def spy(points, query):
+        asked.append((tuple(query), len(points)))
+        return predict(points, query)
+
+    monkeypatch.setattr(budget_lib, "predict_latency", spy)
+    kw = {**KW, "space": "D=1/2/3;A=1/2;H=16/32;I=8/16/24/48"}
+    first = budget_lib.Compressor(finetuned_run["best"], tmp_path,
+                                  Budget(speedup=2), make_config,
+                                  **{**kw, "measure": noisy})
+    fitting = first.frontier(first.measure_teacher())
+    timed, questions = set(first.state["costs"]), list(asked)
+    assert questions  # the model was asked
+
+    def refuse(model):
+        raise AssertionError("a repeated walk timed a new candidate")
+
+    asked.clear()
+    again = budget_lib.Compressor(finetuned_run["best"], tmp_path,
+                                  Budget(speedup=2), make_config,
+                                  **{**kw, "measure": refuse})
+    assert again.frontier(again.measure_teacher()) == fitting
+    assert asked == questions
+    assert set(again.state["costs"]) == timed
+
+
 def test_a_spent_time_budget_is_a_clear_error(finetuned_run, tmp_path):
     with pytest.raises(budget_lib.TimeBudgetError, match="ran out before "
                        "any candidate was ranked"):

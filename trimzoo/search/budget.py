@@ -599,12 +599,17 @@ class Compressor:
         """Times ``possible`` (largest first) until ``max_measured``:
         ``(fitting, timed, skipped)``."""
         fitting, measured, skipped = [], 0, 0
+        # The latency model learns only from this walk's candidates so far:
+        # a resumed or repeated run (whose cache holds later ones too) then
+        # takes the same path and times nothing new.
+        walked = []
         bar = tqdm(total=min(len(possible), self.max_measured),
                    desc="timing candidates", disable=not self.progress)
         for c in possible:
             if any(dominated(c, f) for f in fitting):
                 continue
-            predicted = self._predicted_ms(c, shapes) if predict else None
+            predicted = (self._predicted_ms(c, shapes, walked) if predict
+                         else None)
             if (limit is not None and predicted is not None
                     and predicted > limit * PREDICTION_MARGIN):
                 skipped += 1
@@ -619,6 +624,7 @@ class Compressor:
                     and cost["latency_ms"]["1"] * CONFIRM_MARGIN > limit):
                 cost = self._confirm(c.name, model)
             measured += 1
+            walked.append(c.name)
             bar.update(1)
             del model
             keras.backend.clear_session(free_memory=True)
@@ -627,14 +633,13 @@ class Compressor:
         bar.close()
         return fitting, measured, skipped
 
-    def _predicted_ms(self, candidate, shapes):
+    def _predicted_ms(self, candidate, shapes, walked):
         """Batch-1 latency of ``candidate`` by :func:`predict_latency` on
-        the candidates timed so far; None until
+        the candidates ``walked`` (timed earlier in this walk); None until
         ``MIN_TIMED_FOR_PREDICTION`` are timed, and for a candidate with
         fewer FLOPs than ``MAX_EXTRAPOLATION`` times the smallest timed one
         (the model is trusted near what it has seen, not far below)."""
-        timed = [n for n in self.state["costs"]
-                 if n in self.by_name and n in shapes]
+        timed = [n for n in walked if n in shapes]
         if len(timed) < MIN_TIMED_FOR_PREDICTION:
             return None
 
