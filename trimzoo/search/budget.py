@@ -422,8 +422,10 @@ class Compressor:
         ``latency_ms`` the teacher's first measurement over that ratio, so
         every candidate is on the teacher's scale."""
         if name not in self.state["costs"]:
-            if name == "teacher" and self._measure_fn is None:
-                cost = measure_costs(model, RUNTIMES[self.against],
+            own = {"teacher": self.against,
+                   f"teacher@{self.runtime}": self.runtime}
+            if name in own and self._measure_fn is None:
+                cost = measure_costs(model, RUNTIMES[own[name]],
                                      self._batch_sizes(), self.seq_len,
                                      self.rounds)
             else:
@@ -461,11 +463,17 @@ class Compressor:
         return sorted({1, self.batch_size})
 
     def _measure_against_teacher(self, model):
+        # Candidates are timed round-robin with the teacher on their own
+        # runtime. Against a teacher on another runtime, that ratio is
+        # scaled by the teacher's own two latencies, each timed on its own:
+        # calls of two runtimes in one rotation interfere (TensorFlow's
+        # threads still spin when a TFLite call starts; on 2 cores that
+        # made sub-millisecond TFLite calls 1.5-2x slower).
         cost_name = RUNTIMES[self.runtime]
         if getattr(self, "_teacher_calls", None) is None:
             self._teacher_calls = timed_calls(
-                self.teacher.backbone, RUNTIMES[self.against],
-                self._batch_sizes(), self.seq_len)
+                self.teacher.backbone, cost_name, self._batch_sizes(),
+                self.seq_len)
         mine = timed_calls(model, cost_name, self._batch_sizes(),
                            self.seq_len)
         # One rotation per batch size: a batch-1 call right after a
@@ -479,6 +487,10 @@ class Compressor:
             speedups[str(b)] = timing.median_ratio(times["teacher"],
                                                    times["model"])
         teacher_ms = self.state["costs"]["teacher"]["latency_ms"]
+        if self.against != self.runtime:
+            own = self.state["costs"][f"teacher@{self.runtime}"]["latency_ms"]
+            speedups = {b: r * teacher_ms[b] / own[b]
+                        for b, r in speedups.items()}
         counts = parameter_counts(model)
         return {"params": counts["params"],
                 "non_embedding_params": counts["non_embedding_params"],
@@ -549,9 +561,8 @@ class Compressor:
         return cost
 
     def teacher_runtime_ms(self):
-        """The teacher's batch-1 latency on ``runtime`` on the teacher's
-        scale (timed round-robin against it on ``speedup_against`` when
-        the two differ; cached)."""
+        """The teacher's batch-1 latency on ``runtime`` (timed on its own
+        when ``speedup_against`` differs; cached)."""
         if self.against == self.runtime:
             return self._measure("teacher", self.teacher.backbone)[
                 "latency_ms"]["1"]
@@ -878,9 +889,9 @@ class Compressor:
 
     def final_timing(self, rows, rounds=30):
         """The teacher and every healed candidate timed again round-robin
-        in one pass (batch 1, median of ``rounds``), on the runtime, the
-        teacher's runtime (``speedup_against``) and Keras float32 (the
-        reference of the speed goals): ratios that hold on a busy machine.
+        (batch 1, median of ``rounds``; one rotation per runtime) on the
+        runtime, the teacher's runtime (``speedup_against``) and Keras
+        float32 (the reference of the speed goals).
         Sets each row's ``speedup_round_robin`` (the candidate on the
         runtime against the teacher on ``speedup_against``) and
         ``speedup_vs_keras_float32``. Skipped (None) under a ``measure``
@@ -895,11 +906,14 @@ class Compressor:
                 row["folder"]).backbone
         costs = list(dict.fromkeys(
             [RUNTIMES[self.runtime], RUNTIMES[self.against], "keras"]))
-        calls = {(name, cost): timed_calls(model, cost, (1,),
-                                           self.seq_len)[1]
-                 for name, model in models.items() for cost in costs}
-        ms = {key: value["median_ms"] for key, value in median_latencies(
-            calls, rounds=rounds, warmup=3).items()}
+        ms = {}
+        for cost in costs:  # One rotation per runtime (see above).
+            calls = {(name, cost): timed_calls(model, cost, (1,),
+                                               self.seq_len)[1]
+                     for name, model in models.items()}
+            ms.update({key: value["median_ms"] for key, value in
+                       median_latencies(calls, rounds=rounds,
+                                        warmup=3).items()})
         self.final_load = load_average()
         runtime_cost = RUNTIMES[self.runtime]
         for row in rows:
