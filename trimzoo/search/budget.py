@@ -764,10 +764,15 @@ class Compressor:
                   f"test {row['test_accuracy']:.4f}")
         return row
 
-    def _score(self, model, split):
+    def _scored_split(self, split):
+        """``(inputs, labels)`` a model is scored on: the first
+        ``eval_examples`` (0: all) of ``split``."""
         n = self.eval_examples or len(self.texts[split].texts)
-        return _accuracy(model, self._encoded(split, limit=n),
-                         self.texts[split].labels[:n])
+        return (self._encoded(split, limit=n),
+                np.asarray(self.texts[split].labels[:n]))
+
+    def _score(self, model, split):
+        return _accuracy(model, *self._scored_split(split))
 
     def _finetune_config(self, init):
         config = self.make_config()
@@ -938,9 +943,8 @@ class Compressor:
                      if e["quantize"] == quantize)
         path = os.path.join(self.out, "export", entry["path"])
         # The file is what ships: its own accuracy on the test split.
-        n = self.eval_examples or len(self.texts["test"].texts)
-        logits = TFLiteRunner(path)(self._encoded("test", limit=n))["logits"]
-        labels = np.asarray(self.texts["test"].labels[:n])
+        inputs, labels = self._scored_split("test")
+        logits = TFLiteRunner(path)(inputs)["logits"]
         return {"path": path, "quantize": quantize,
                 "parity": entry["parity"]["metrics"],
                 "test_accuracy": float(np.mean(
