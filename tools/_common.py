@@ -88,6 +88,8 @@ def is_user_error(error):
     Anything else is a bug and keeps its traceback."""
     if isinstance(error, (ValueError, OSError)):
         return True
+    if "No space left on device" in str(error):  # e.g. TensorFlow's own
+        return True
     if type(error).__module__.split(".")[0] == "trimzoo":
         return True
     return isinstance(error, TypeError) and _raised_by_project(error)

@@ -81,26 +81,21 @@ flags.DEFINE_bool("export", True, "Export the chosen model to TFLite.")
 flags.DEFINE_string("compare", None, "A compression table's results.json "
                     "(tools/compression_table.py): its single routes join "
                     "the report and the plot.")
-flags.DEFINE_bool("overwrite", False, "Start over in an existing --out "
-                  "whose settings differ (its contents are removed).")
+flags.DEFINE_bool("overwrite", False, "Start over in an --out that holds "
+                  "a compression run of other settings: only what compress "
+                  "wrote there is removed.")
 FLAGS = flags.FLAGS
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
-    import os
-    import shutil
-
     from configs.finetune import get_config
-    from trimzoo.search.budget import STATE_FILE, Budget, compress
+    from trimzoo.search.budget import Budget, compress
 
     budget = Budget(speedup=FLAGS.speedup, latency_ms=FLAGS.latency_ms,
                     max_params=FLAGS.max_params,
                     max_accuracy_drop=FLAGS.max_accuracy_drop)
-    if FLAGS.overwrite and os.path.isfile(os.path.join(FLAGS.out,
-                                                       STATE_FILE)):
-        shutil.rmtree(FLAGS.out)
     compress(FLAGS.teacher, FLAGS.out, budget, get_config,
              runtime=FLAGS.runtime, speedup_against=FLAGS.speedup_against,
              space=FLAGS.space,
@@ -115,7 +110,7 @@ def main(argv):
              train_examples=FLAGS.train_examples, augment=FLAGS.augment,
              seed=FLAGS.seed,
              time_budget_min=FLAGS.time_budget_min, export=FLAGS.export,
-             compare=FLAGS.compare)
+             compare=FLAGS.compare, overwrite=FLAGS.overwrite)
 
 
 if __name__ == "__main__":

@@ -52,8 +52,14 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     from configs.finetune import get_config
-    from trimzoo.demo import run_demo
+    from trimzoo.demo import OUTPUTS, run_demo
+    from trimzoo.utils.run_folder import RunFolder
 
+    with RunFolder(FLAGS.out, "demo", {}, OUTPUTS, adopt="runs"):
+        _run(run_demo, get_config)
+
+
+def _run(run_demo, get_config):
     run_demo(FLAGS.out, lambda: get_config("task=rotten_tomatoes"),
              train_examples=FLAGS.train_examples, epochs=FLAGS.epochs,
              max_seq_length=FLAGS.max_seq_length, export=FLAGS.export,

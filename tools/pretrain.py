@@ -36,16 +36,22 @@ def main(argv):
     logging.getLogger().setLevel(logging.INFO)
     # Imported after flag parsing, so that --help needs no TensorFlow.
     from trimzoo.training import pretrain
+    from trimzoo.training.checkpointing import RUN_OUTPUTS
     from trimzoo.training.strategy import get_strategy
+    from trimzoo.utils.run_folder import RunFolder
 
     config = FLAGS.config
+    folder = RunFolder(FLAGS.workdir, "pretrain", {}, RUN_OUTPUTS,
+                       inputs=[config.get("init_checkpoint")],
+                       adopt="config.json", flag="--workdir")
     name = FLAGS.strategy or ("tpu" if FLAGS.tpu else config.strategy)
     strategy = get_strategy(name, tpu=FLAGS.tpu or config.tpu or None)
     logging.info("Strategy %s with %d replicas.", type(strategy).__name__,
                  strategy.num_replicas_in_sync)
     resolved = pretrain.resolve_config(config, strategy)
     # Writes config.json once the workdir accepts it.
-    summary = pretrain.run(resolved, FLAGS.workdir, strategy=strategy)
+    with folder:
+        summary = pretrain.run(resolved, FLAGS.workdir, strategy=strategy)
     print(json.dumps({k: summary[k] for k in
                       ("start_step", "total_steps", "tokens_per_sec",
                        "examples_per_sec", "pipeline", "final")

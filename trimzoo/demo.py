@@ -43,6 +43,11 @@ def _step(message):
     print(f"\n=== {message}", flush=True)
 
 
+# Everything the demo writes in its folder (``trimzoo.utils.run_folder``).
+OUTPUTS = ("runs", "compress", "tflite", "results.json", "report.md",
+           "accuracy_latency.png")
+
+
 def run_demo(out, make_config, train_examples=0, epochs=1,
              max_seq_length=64, export=True, teacher_learning_rate=1e-4,
              student_learning_rate=1e-4, labels_only_row=False,

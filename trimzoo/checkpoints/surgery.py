@@ -26,6 +26,12 @@ from trimzoo.models.extract import extract
 from trimzoo.models.layer_drop import describe_plan, drop_plan, keep_layers
 from trimzoo.models.tokenizers import encode
 from trimzoo.utils.embedded import resolve_checkpoint
+from trimzoo.utils.run_folder import check_output_location
+
+
+# The note each procedure writes into its output folder: a folder holding
+# one is a procedure's own and may be replaced with ``overwrite``.
+NOTE_FILES = ("drop_layers.json", "prune.json")
 
 
 def load_source(checkpoint, output, texts=None, sequence_length=128,
@@ -37,10 +43,26 @@ def load_source(checkpoint, output, texts=None, sequence_length=128,
     ``TrimzooBackbone``) and encodes the non-empty ``texts`` (if any) into
     batches of backbone inputs, ``(inputs, labels)`` tuples when
     ``labels`` (one per text) are given."""
-    if os.path.exists(output) and not overwrite:
-        raise FileExistsError(
-            f"{output!r} exists; pass overwrite=True to replace it.")
     checkpoint = resolve_checkpoint(checkpoint)
+    check_output_location(output, [checkpoint], flag="--output")
+    if os.path.exists(output):
+        if not overwrite:
+            raise FileExistsError(
+                f"{output!r} exists; pass overwrite=True (--overwrite) to "
+                "replace it.")
+        if not os.path.isdir(output):
+            raise FileExistsError(
+                f"{output!r} is a file, not a checkpoint folder; overwrite "
+                "replaces only a folder. Choose another path.")
+        if not (any(
+                os.path.isfile(os.path.join(output, name))
+                for name in NOTE_FILES)):
+            # Overwrite replaces the whole folder: only one that layer
+            # dropping or pruning wrote, never a folder of other files.
+            raise FileExistsError(
+                f"{output!r} is not a folder that layer dropping or pruning "
+                f"wrote (it holds no {' or '.join(NOTE_FILES)}); nothing "
+                "there is replaced. Choose a new output folder.")
     if is_classifier_folder(checkpoint):
         model = load_classifier_folder(checkpoint)
         tokenizer = model.preprocessor.tokenizer

@@ -66,8 +66,11 @@ from trimzoo.search.space import build_space, reference_shape
 from trimzoo.training.finetune import finetune
 from trimzoo.utils import timing
 from trimzoo.utils.hardware import load_average
+from trimzoo.utils.checks import MIN_SEQ_LEN, real_number, whole_number
 from trimzoo.utils.io import (atomic_path, read_json, save_figure, write_json,
                               write_text)
+from trimzoo.utils.run_folder import (RunFolder, check_output_location,
+                                      fingerprint)
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt  # noqa: E402
@@ -75,6 +78,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "compress_state.json"
+# Everything compress writes in its folder (``--overwrite`` removes these
+# and nothing else).
+OUTPUTS = (STATE_FILE, "proxy", "candidates", "model", "export",
+           "results.json", "report.md", "pareto.png")
 
 #: Default weight of the attention term in healing stage 1. Measured on the
 #: embedded task (docs/compression.md, "Attention in healing stage 1"): with
@@ -301,7 +308,11 @@ class Compressor:
                  heal_attention=HEAL_ATTENTION, epochs=None,
                  learning_rate=None, train_examples=0, eval_examples=0,
                  seed=0, time_budget_min=None, speedup_against=None, augment=0,
-                 export=True, progress=True, measure=None, compare=None):
+                 export=True, progress=True, measure=None, compare=None,
+                 overwrite=False):
+        if not isinstance(budget, Budget):
+            raise TypeError(f"budget must be a Budget, got "
+                            f"{type(budget).__name__}.")
         self.teacher_dir = os.path.abspath(os.fspath(teacher))
         self.out = os.fspath(out)
         self.budget = budget
@@ -312,32 +323,39 @@ class Compressor:
         # ``runtime`` (e.g. TFLite int8 candidates against the Keras
         # float32 teacher).
         self.against = check_runtime(speedup_against or runtime)
-        self.k = int(k)
-        if self.k < 1:
-            raise ValueError(f"k (candidates healed) must be >= 1, got {k}.")
-        self.seq_len, self.batch_size = int(seq_len), int(batch_size)
-        self.max_measured, self.rounds = int(max_measured), int(rounds)
-        self.proxy_steps, self.heal_steps = int(proxy_steps), int(heal_steps)
-        self.heal_batch_size = int(heal_batch_size)
-        self.heal_attention = float(heal_attention)
-        if self.heal_attention < 0:
-            raise ValueError(f"heal_attention must be >= 0, got "
-                             f"{heal_attention}.")
-        self.epochs = None if epochs is None else int(epochs)
-        self.learning_rate = (None if learning_rate is None
-                              else float(learning_rate))
-        self.train_examples = int(train_examples)
-        self.augment = int(augment)
-        if self.augment < 0:
-            raise ValueError(f"augment must be >= 0, got {augment}.")
-        self.eval_examples = int(eval_examples)
-        self.seed = int(seed)
-        self.deadline = (None if not time_budget_min
-                         else time.time() + 60 * float(time_budget_min))
+        # Every value is checked before any work (nothing timed, trained or
+        # written for a run that would fail on its settings).
+        self.k = whole_number("k", k)
+        self.seq_len = whole_number("seq_len", seq_len, MIN_SEQ_LEN)
+        self.batch_size = whole_number("batch_size", batch_size)
+        self.max_measured = whole_number("max_measured", max_measured)
+        self.rounds = whole_number("rounds", rounds)
+        self.proxy_steps = whole_number("proxy_steps", proxy_steps)
+        self.heal_steps = whole_number("heal_steps", heal_steps)
+        self.heal_batch_size = whole_number("heal_batch_size",
+                                            heal_batch_size)
+        self.heal_attention = real_number("heal_attention", heal_attention,
+                                          minimum=0)
+        self.epochs = (None if epochs is None
+                       else whole_number("epochs", epochs))
+        self.learning_rate = (None if learning_rate is None else real_number(
+            "learning_rate", learning_rate, positive=True))
+        self.train_examples = whole_number("train_examples", train_examples,
+                                           0)
+        self.augment = whole_number("augment", augment, 0)
+        self.eval_examples = whole_number("eval_examples", eval_examples, 0)
+        self.seed = whole_number("seed", seed, 0)
+        self.deadline = (None if time_budget_min is None
+                         else time.time() + 60 * real_number(
+                             "time_budget_min", time_budget_min,
+                             positive=True))
         self.export, self.progress = bool(export), bool(progress)
         self._measure_fn = measure
         self.final_load = None  # The load average at the final timing.
         self.compare = compare
+        if compare is not None:  # Read now: a bad file fails before work.
+            compare_rows(compare)
+        check_output_location(self.out, [self.teacher_dir])
         self.start = time.time()
 
         self.teacher = load_classifier_folder(self.teacher_dir)
@@ -370,9 +388,7 @@ class Compressor:
             and c.ffn_every is None and c.normalizer is None]
         self.candidates = [c for c in self.candidates if c not in whole]
         self.by_name = {c.name: c for c in self.candidates}
-        os.makedirs(self.out, exist_ok=True)
-        self.state_path = os.path.join(self.out, STATE_FILE)
-        self.state = self._load_state(dict(
+        settings = dict(
             teacher=self.teacher_dir, runtime=self.runtime,
             space=space, trimbert_knobs=bool(trimbert_knobs),
             data=os.path.abspath(data) if data else None,
@@ -383,24 +399,33 @@ class Compressor:
             epochs=self.epochs, learning_rate=self.learning_rate,
             train_examples=self.train_examples,
             eval_examples=self.eval_examples, seed=self.seed,
-            # Only when it differs, so runs from before the setting resume.
-            **({} if self.against == self.runtime
-               else {"speedup_against": self.against}),
-            **({"augment": self.augment} if self.augment else {})))
+            speedup_against=self.against, augment=self.augment,
+            budget=dataclasses.asdict(self.budget),
+            # The teacher's files and task: a teacher trained again in
+            # place makes every cached measurement stale.
+            teacher_fingerprint=fingerprint(self.teacher_dir, self.record))
+        self.folder = RunFolder(self.out, "compress", settings,
+                                entries=OUTPUTS, overwrite=overwrite,
+                                inputs=[self.teacher_dir], adopt=STATE_FILE)
+        self.state_path = self.folder.join(STATE_FILE)
+        self.state = self._load_state()
 
     # -- state -----------------------------------------------------------------
 
-    def _load_state(self, settings):
-        state = read_json(self.state_path)
+    def _load_state(self):
+        empty = {"costs": {}, "shape": {}, "proxy": {}, "healed": {}}
+        try:
+            state = read_json(self.state_path)
+        except ValueError as err:
+            state = err
         if state is None:
-            return {"settings": settings, "costs": {}, "shape": {},
-                    "proxy": {}, "healed": {}}
-        if state["settings"] != settings:
-            changed = sorted(k for k in {**state["settings"], **settings}
-                             if state["settings"].get(k) != settings.get(k))
+            return empty
+        if not (isinstance(state, dict) and all(
+                isinstance(state.get(key), dict) for key in empty)):
             raise ValueError(
-                f"{self.out} holds a compression run with other settings "
-                f"({changed}); use a new --out folder.")
+                f"{self.state_path} is damaged (not a compression state: "
+                f"{state}); pass --overwrite to start the run over, or "
+                "choose a new --out.")
         return state
 
     def _save(self):
@@ -800,6 +825,14 @@ class Compressor:
     # -- the run ------------------------------------------------------------------
 
     def run(self):
+        """Runs (or resumes) the compression; the folder's lock is released
+        at the end, whatever happens."""
+        try:
+            return self._run()
+        finally:
+            self.folder.close()
+
+    def _run(self):
         teacher_cost = self.measure_teacher()
         teacher_ms = teacher_cost["latency_ms"]["1"]
         fitting = self.frontier(teacher_cost)
@@ -974,6 +1007,9 @@ def compare_rows(path):
     """The single-route rows of a compression table's ``results.json``
     (``tools/compression_table.py``): ``name``, ``speedup`` (Keras float32,
     batch 1) and ``percent_of_teacher`` (test accuracy)."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"No such file: {path} (a compression "
+                                "table's results.json).")
     table = read_json(path)
     if not isinstance(table, dict) or "rows" not in table:
         raise ValueError(f"{path} is not a compression table's results.json "
@@ -991,7 +1027,10 @@ def compress(teacher, out, budget, make_config, **kwargs):
 
     Args:
         teacher: str. A fine-tuned classifier folder (``RUN/best``).
-        out: str. Output folder; a re-run resumes.
+        out: str. Output folder; a re-run with the same settings (budget
+            and teacher included) resumes. A folder that holds anything
+            else is refused (``trimzoo.utils.run_folder``); it can never be
+            the current directory or hold the teacher.
         budget: :class:`Budget`.
         make_config: callable returning a fresh fine-tuning ConfigDict
             (``configs/finetune.py``'s ``get_config``); its task and data
@@ -1033,6 +1072,9 @@ def compress(teacher, out, budget, make_config, **kwargs):
             timing (tests).
         compare: str or None. A compression table's ``results.json``: its
             single-route rows join the report and the plot.
+        overwrite: bool. Start over in an ``out`` that holds a compression
+            run of other settings: what compress wrote there is removed,
+            nothing else. Defaults to False.
 
     Returns:
         dict: ``results.json``'s content (``chosen``, ``rows``, ``teacher``,

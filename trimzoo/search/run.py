@@ -38,6 +38,9 @@ from trimzoo.utils.io import read_json, write_json
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "search_state.json"
+# Everything a search writes in its workdir (``trimzoo.utils.run_folder``).
+OUTPUTS = (STATE_FILE, "train", "check", "chosen", "chosen_train",
+           "results.json", "report.md", "pareto.png")
 
 
 class Search:

@@ -24,6 +24,13 @@ from trimzoo.utils.io import read_json, write_json  # noqa: F401
 _CHECKPOINT_FILE = re.compile(r"^(.+-(\d+))\.(index|data-\d+-of-(\d+))$")
 
 
+# Everything a training run (fine-tuning, pretraining) writes in its
+# workdir: the tools claim the folder for these (``trimzoo.utils.run_folder``).
+RUN_OUTPUTS = ("config.json", "labels.json", "checkpoints", "best", "final",
+               "metrics.json", "metrics.jsonl", "tensorboard", "summary.json",
+               "tmp", "workers")
+
+
 class CheckpointError(RuntimeError):
     """Checkpoints exist but none of them can be restored."""
 
@@ -97,6 +104,24 @@ def remove_interrupted_writes(directory):
             shutil.rmtree(path, ignore_errors=True)
             prefixes.append(path[:-len("_temp")])
     return prefixes
+
+
+def save_checkpoint(manager, number):
+    """``manager.save(checkpoint_number=number)``; a write that fails (a
+    full disk, a folder that went away) removes its ``_temp`` folder and
+    raises a :class:`CheckpointError` naming the folder and the cause in
+    one line, so nothing half-written stays and no raw TensorFlow trace
+    reaches the user."""
+    try:
+        return manager.save(checkpoint_number=number)
+    except (tf.errors.OpError, OSError) as err:
+        remove_interrupted_writes(manager.directory)
+        cause = " ".join(str(getattr(err, "message", err)).split())
+        raise CheckpointError(
+            f"Could not write checkpoint {number} in {manager.directory} "
+            f"({cause[:300]}); its temporary files were removed. Free disk "
+            "space (or fix the folder) and run the same command again to "
+            "resume.") from err
 
 
 def _remove_checkpoint(prefix):

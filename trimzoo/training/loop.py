@@ -35,7 +35,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from trimzoo.training.checkpointing import restore_newest
+from trimzoo.training.checkpointing import restore_newest, save_checkpoint
 from trimzoo.training.objectives import JIT_COMPILE
 from trimzoo.utils.io import write_json, write_text
 
@@ -386,7 +386,7 @@ class Trainer:
         return step
 
     def save_checkpoint(self):
-        path = self.manager.save(checkpoint_number=int(self.step.numpy()))
+        path = save_checkpoint(self.manager, int(self.step.numpy()))
         if not self.is_chief:
             shutil.rmtree(self.manager.directory, ignore_errors=True)
         return path
