@@ -330,3 +330,22 @@ def test_a_workdir_of_other_files_is_refused_by_every_tool(tmp_path):
         assert proc.returncode == 1, (tool, proc.stderr)
         assert "did not write" in proc.stderr, (tool, proc.stderr)
         assert _tree(tmp_path / "mine") == before, tool
+
+
+def test_pretraining_records_overwrite_only_their_own(vocab_dir, tmp_path):
+    from trimzoo.data import pretraining
+    out = tmp_path / "records"
+    first = pretraining.create_pretraining_records(
+        str(out), vocab_dir, 16, texts=["a b c", "", "c b a"], progress=False)
+    again = pretraining.create_pretraining_records(
+        str(out), vocab_dir, 16, texts=["a b", "", "b a"], progress=False,
+        overwrite=True)
+    assert again["files"] == first["files"]
+    (out / "theirs.tfrecord").write_bytes(b"another corpus")
+    with pytest.raises(FileExistsError, match="no earlier run of this tool "
+                       "listed \\(theirs.tfrecord\\)"):
+        pretraining.create_pretraining_records(
+            str(out), vocab_dir, 16, texts=["a"], progress=False,
+            overwrite=True)
+    assert (out / "theirs.tfrecord").read_bytes() == b"another corpus"
+    assert (out / first["files"][0]).exists()

@@ -32,8 +32,12 @@ def main(argv):
     logging.getLogger().setLevel(logging.INFO)
     from trimzoo.data import pretraining
 
+    from trimzoo.utils.run_folder import check_output_location
+
     start = time.perf_counter()
     source = pretraining.resolve_sources(FLAGS.input)
+    check_output_location(FLAGS.output, source.get("files", []),
+                          flag="--output")
     logging.info("Learning a vocabulary from %s.",
                  f"{len(source['files'])} files" if "files" in source
                  else f"the embedded corpus ({len(source['texts'])} lines)")

@@ -21,6 +21,7 @@ from trimzoo.data.pretraining.packing import (
 )
 from trimzoo.models.tokenizers import load_tokenizer, special_token_ids
 from trimzoo.utils.io import atomic_path, write_json
+from trimzoo.utils.run_folder import check_output_location
 
 FEATURE = "token_ids"
 METADATA_FILE = "metadata.json"
@@ -173,15 +174,29 @@ def create_pretraining_records(output_dir, vocab, max_seq_length=128,
     if (files is None) == (texts is None):
         raise ValueError("Pass exactly one of `files` and `texts`.")
     _budget(max_seq_length)
+    if "://" not in output_dir:  # a local folder (not gs://)
+        check_output_location(output_dir, [vocab, *(files or [])],
+                              flag="--output")
     os.makedirs(output_dir, exist_ok=True)
     existing = tf.io.gfile.glob(os.path.join(output_dir, "*.tfrecord"))
     if existing and not overwrite:
         raise FileExistsError(
             f"{output_dir!r} already holds {len(existing)} TFRecord files; "
             "pass overwrite=True (--overwrite) to replace them.")
-    for path in existing + [os.path.join(output_dir, METADATA_FILE)]:
-        if os.path.exists(path):
-            os.remove(path)
+    # Overwrite removes the records an earlier run listed in its metadata,
+    # never TFRecord files that this tool did not write.
+    ours = {os.path.join(output_dir, name) for name in
+            (read_metadata(output_dir) or {}).get("files", [])}
+    foreign = sorted(set(existing) - ours)
+    if foreign:
+        raise FileExistsError(
+            f"{output_dir!r} holds TFRecord files that no earlier run of "
+            f"this tool listed ({', '.join(map(os.path.basename, foreign[:3]))}"
+            f"{', ...' if len(foreign) > 3 else ''}); nothing is replaced. "
+            "Choose a new output folder.")
+    for path in sorted(ours) + [os.path.join(output_dir, METADATA_FILE)]:
+        if tf.io.gfile.exists(path):
+            tf.io.gfile.remove(path)
     vocab = os.path.abspath(vocab)
     if os.path.isfile(vocab):  # a vocab.txt: its folder holds the config
         vocab = os.path.dirname(vocab)
