@@ -16,7 +16,11 @@ import pytest
 from helpers import kill_when_state_has, small_config
 from trimzoo.models.costs import parameter_counts
 from trimzoo.search import budget as budget_lib
-from trimzoo.search.budget import Budget, BudgetError, choose, compress
+from trimzoo.search import candidate_timing, healing
+from trimzoo.search import compressor as compressor_lib
+from trimzoo.search import frontier as frontier_lib
+from trimzoo.search.budget import Budget, BudgetError, choose
+from trimzoo.search.compressor import compress
 
 SPACE = "D=1/2;A=1/2;H=16/32;I=24/48"
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -37,8 +41,9 @@ def _count_timing(monkeypatch, timed):
         timed.append(model)
         return fake_measure(model)
 
-    monkeypatch.setattr(budget_lib, "measure_costs", record)
-    monkeypatch.setattr(budget_lib.Compressor, "_measure_against_teacher",
+    monkeypatch.setattr(candidate_timing, "measure_costs", record)
+    monkeypatch.setattr(candidate_timing.CandidateTimer,
+                        "_measure_against_teacher",
                         lambda self, model: record(model))
 
 
@@ -105,7 +110,7 @@ def test_compress_stays_in_budget_and_is_deterministic(finetuned_run,
     budget = Budget(speedup=1.6)
     first = compress(teacher, tmp_path / "a", budget, make_config,
                      compare=COMPARE, **KW)
-    state = json.load(open(tmp_path / "a" / budget_lib.STATE_FILE))
+    state = json.load(open(tmp_path / "a" / compressor_lib.STATE_FILE))
     teacher_ms = state["costs"]["teacher"]["latency_ms"]["1"]
     limit = teacher_ms / 1.6
     # Nothing outside the budget is on the frontier, healed or chosen.
@@ -119,9 +124,9 @@ def test_compress_stays_in_budget_and_is_deterministic(finetuned_run,
     timed = set(state["costs"]) - {"teacher"}
     assert any(state["costs"][n]["latency_ms"]["1"] > limit for n in timed)
     # The frontier: no candidate on it is dominated by another on it.
-    space = {c.name: c for c in budget_lib.build_space(
-        SPACE, budget_lib.reference_shape(
-            budget_lib.load_classifier_folder(teacher).backbone))}
+    space = {c.name: c for c in compressor_lib.build_space(
+        SPACE, compressor_lib.reference_shape(
+            compressor_lib.load_classifier_folder(teacher).backbone))}
     frontier = [space[n] for n in first["frontier"]]
     assert not any(budget_lib.dominated(a, b) for a in frontier
                    for b in frontier)
@@ -131,7 +136,7 @@ def test_compress_stays_in_budget_and_is_deterministic(finetuned_run,
     chosen_ms = state["costs"][first["chosen"]]["latency_ms"]["1"]
     assert chosen_ms <= limit
     # The chosen folder is a classifier folder with the candidate's shape.
-    model = budget_lib.load_classifier_folder(first["model"])
+    model = compressor_lib.load_classifier_folder(first["model"])
     row = next(r for r in first["rows"] if r["name"] == first["chosen"])
     assert model.backbone.num_layers == row["num_layers"]
     assert model.backbone.hidden_dim == row["hidden_dim"]
@@ -158,10 +163,10 @@ def test_compress_stays_in_budget_and_is_deterministic(finetuned_run,
 
 
 def _frontier_and_ranking(teacher, out, **kw):
-    run = budget_lib.Compressor(teacher, out, Budget(speedup=1.6),
+    run = compressor_lib.Compressor(teacher, out, Budget(speedup=1.6),
                                 make_config, **{**KW, **kw})
     fitting = run.frontier(run.measure_teacher())
-    return run, fitting, run.proxy(fitting)
+    return run, fitting, run.healer.proxy(fitting, False)
 
 
 # The first test to use a shared fixture pays for it (the tiny teacher's
@@ -222,11 +227,11 @@ def test_too_few_candidates_timed_is_said(finetuned_run, tmp_path):
     # Only the cheapest candidate fits, and max_measured=1 stops the walk
     # (largest first) before it: the error says to time more, not that
     # nothing fits.
-    run = budget_lib.Compressor(finetuned_run["best"], tmp_path / "a",
+    run = compressor_lib.Compressor(finetuned_run["best"], tmp_path / "a",
                                 Budget(speedup=1.6), make_config, **KW)
     cheapest = min(run.candidates, key=lambda c: (
-        run.shape(c)["flops"], c.name))
-    small = parameter_counts(run.architecture(cheapest))["params"]
+        run.walk.shape(c)["flops"], c.name))
+    small = parameter_counts(run.walk.architecture(cheapest))["params"]
     teacher = parameter_counts(run.teacher.backbone)["params"]
 
     def measure(model):  # The teacher 10 ms, the cheapest 1, others 9.
@@ -255,14 +260,14 @@ def test_a_borderline_fit_is_timed_again(finetuned_run, tmp_path):
                                   for b, v in cost["latency_ms"].items()}
         return cost
 
-    probe = budget_lib.Compressor(finetuned_run["best"], tmp_path / "a",
+    probe = compressor_lib.Compressor(finetuned_run["best"], tmp_path / "a",
                                   Budget(speedup=1.6), make_config, **KW)
     by_ms = sorted(probe.candidates, key=lambda c: (fake_measure(
-        probe.architecture(c))["latency_ms"]["1"], c.name))
+        probe.walk.architecture(c))["latency_ms"]["1"], c.name))
     borderline = by_ms[len(by_ms) // 2]
     limit = 1.05 * fake_measure(
-        probe.architecture(borderline))["latency_ms"]["1"]
-    run = budget_lib.Compressor(finetuned_run["best"], tmp_path / "b",
+        probe.walk.architecture(borderline))["latency_ms"]["1"]
+    run = compressor_lib.Compressor(finetuned_run["best"], tmp_path / "b",
                                 Budget(latency_ms=limit), make_config,
                                 **{**KW, "measure": measure})
     fitting = run.frontier(run.measure_teacher())
@@ -297,9 +302,9 @@ def test_a_repeated_walk_takes_the_same_path(finetuned_run, tmp_path,
         asked.append((tuple(query), len(points)))
         return predict(points, query)
 
-    monkeypatch.setattr(budget_lib, "predict_latency", spy)
+    monkeypatch.setattr(frontier_lib, "predict_latency", spy)
     kw = {**KW, "space": "D=1/2/3;A=1/2;H=16/32;I=8/16/24/48"}
-    first = budget_lib.Compressor(finetuned_run["best"], tmp_path,
+    first = compressor_lib.Compressor(finetuned_run["best"], tmp_path,
                                   Budget(speedup=2), make_config,
                                   **{**kw, "measure": noisy})
     fitting = first.frontier(first.measure_teacher())
@@ -310,7 +315,7 @@ def test_a_repeated_walk_takes_the_same_path(finetuned_run, tmp_path,
         raise AssertionError("a repeated walk timed a new candidate")
 
     asked.clear()
-    again = budget_lib.Compressor(finetuned_run["best"], tmp_path,
+    again = compressor_lib.Compressor(finetuned_run["best"], tmp_path,
                                   Budget(speedup=2), make_config,
                                   **{**kw, "measure": refuse})
     assert again.frontier(again.measure_teacher()) == fitting
@@ -350,8 +355,8 @@ def test_heal_attention_reaches_stage_one(finetuned_run, tmp_path,
         seen.update(kept=kept, **kwargs)
         raise Stop
 
-    monkeypatch.setattr(budget_lib, "estimate_error", record)
-    run = budget_lib.Compressor(finetuned_run["best"], tmp_path,
+    monkeypatch.setattr(healing, "estimate_error", record)
+    run = compressor_lib.Compressor(finetuned_run["best"], tmp_path,
                                 Budget(speedup=1.1), make_config,
                                 heal_attention=2.0, **KW)
     candidate = run.candidates[0]
@@ -363,11 +368,11 @@ def test_heal_attention_reaches_stage_one(finetuned_run, tmp_path,
     run._save()
     with pytest.raises(ValueError, match=r"other settings "
                        r"\(heal_attention: 2\.0 -> 0\.0\)"):
-        budget_lib.Compressor(finetuned_run["best"], tmp_path,
+        compressor_lib.Compressor(finetuned_run["best"], tmp_path,
                               Budget(speedup=1.1), make_config,
                               heal_attention=0.0, **KW)
     with pytest.raises(ValueError, match="heal_attention must be a finite number >= 0"):
-        budget_lib.Compressor(finetuned_run["best"], tmp_path / "b",
+        compressor_lib.Compressor(finetuned_run["best"], tmp_path / "b",
                               Budget(speedup=1.1), make_config,
                               heal_attention=-1.0, **KW)
 
@@ -395,19 +400,19 @@ def test_speedup_against_times_the_teacher_on_its_runtime(
         ms = {"keras": 4.0, "tflite": 1.0}[cost]
         return {"params": 1, "latency_ms": {"1": ms, "8": 8 * ms}}
 
-    monkeypatch.setattr(budget_lib, "timed_calls", calls)
-    monkeypatch.setattr(budget_lib, "measure_costs", teacher_costs)
+    monkeypatch.setattr(candidate_timing, "timed_calls", calls)
+    monkeypatch.setattr(candidate_timing, "measure_costs", teacher_costs)
     kw = {**KW, "measure": None, "rounds": 5}
-    run = budget_lib.Compressor(
+    run = compressor_lib.Compressor(
         finetuned_run["best"], tmp_path, Budget(speedup=3), make_config,
         runtime="tflite_int8", speedup_against="keras", **kw)
     runs.append(run)
     assert run.measure_teacher()["latency_ms"]["1"] == 4.0
     assert requested == [(True, "keras"), (True, "tflite")]
-    assert run.teacher_runtime_ms() == 1.0
+    assert run.timer.teacher_runtime_ms() == 1.0
     candidate = run.candidates[0]
     requested.clear()
-    cost = run._measure(candidate.name, run.architecture(candidate))
+    cost = run.timer.measure(candidate.name, run.walk.architecture(candidate))
     assert requested == [(True, "tflite"), (False, "tflite")]
     assert 2.5 < cost["speedup"]["1"] < 6
     assert cost["latency_ms"]["1"] == pytest.approx(
@@ -415,18 +420,18 @@ def test_speedup_against_times_the_teacher_on_its_runtime(
     run._save()
     with pytest.raises(ValueError, match=r"other settings "
                        r"\(speedup_against: keras -> tflite_int8\)"):
-        budget_lib.Compressor(finetuned_run["best"], tmp_path,
+        compressor_lib.Compressor(finetuned_run["best"], tmp_path,
                               Budget(speedup=3), make_config,
                               runtime="tflite_int8", **kw)
     # Without it the teacher is timed where the candidates run.
     requested.clear()
-    same = budget_lib.Compressor(finetuned_run["best"], tmp_path / "b",
+    same = compressor_lib.Compressor(finetuned_run["best"], tmp_path / "b",
                                  Budget(speedup=3), make_config,
                                  runtime="tflite_int8", **kw)
     runs.append(same)
     same.measure_teacher()
     assert requested == [(True, "tflite")]
-    assert same.teacher_runtime_ms() == 1.0
+    assert same.timer.teacher_runtime_ms() == 1.0
 
 
 RANK_SCRIPT = """
@@ -450,7 +455,7 @@ def test_ranking_resumes_after_sigkill(finetuned_run, tmp_path,
     proc = subprocess.Popen([sys.executable, str(script)], cwd=ROOT,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     state = kill_when_state_has(
-        proc, os.path.join(out, budget_lib.STATE_FILE), "proxy", timeout=300)
+        proc, os.path.join(out, compressor_lib.STATE_FILE), "proxy", timeout=300)
     timed = []
     _count_timing(monkeypatch, timed)
     run, fitting, ranked = _frontier_and_ranking(finetuned_run["best"], out,
@@ -477,7 +482,7 @@ def test_compress_resumes_after_sigkill(finetuned_run, tmp_path,
     # continues from compress_state.json, timing, ranking and healing only
     # what it did not hold.
     out = str(tmp_path / "out")
-    state_path = os.path.join(out, budget_lib.STATE_FILE)
+    state_path = os.path.join(out, compressor_lib.STATE_FILE)
     script = tmp_path / "run.py"
     script.write_text(SCRIPT.format(root=ROOT, tests=os.path.join(ROOT,
                                                                   "tests"),
@@ -490,14 +495,14 @@ def test_compress_resumes_after_sigkill(finetuned_run, tmp_path,
 
     timed, healed = [], []
     _count_timing(monkeypatch, timed)
-    original = budget_lib.Compressor.heal
+    original = compressor_lib.Compressor.heal
 
     def counted(self, candidate):
         if candidate.name not in self.state["healed"]:
             healed.append(candidate.name)
         return original(self, candidate)
 
-    monkeypatch.setattr(budget_lib.Compressor, "heal", counted)
+    monkeypatch.setattr(compressor_lib.Compressor, "heal", counted)
     kw = {k: v for k, v in KW.items() if k != "measure"}
     results = compress(finetuned_run["best"], out, Budget(speedup=1.6),
                        make_config, **kw)

@@ -123,8 +123,12 @@ def test_an_older_run_is_adopted_only_when_all_its_files_are_the_tools(
     (tmp_path / "state.json").write_text("{}")
     (tmp_path / "report.md").write_text("old report")
     with pytest.raises(OutputFolderError, match="older version"):
-        RunFolder(tmp_path, "compress", {}, ENTRIES, adopt="state.json")
-    RunFolder(tmp_path, "compress", {}, ENTRIES, adopt="state.json",
+        RunFolder(tmp_path, "compress", {"k": 1}, ENTRIES, adopt="state.json")
+    # A tool that checks its settings itself (none here) resumes it.
+    with RunFolder(tmp_path, "search", {}, ENTRIES, adopt="state.json") as run:
+        assert run.resumed
+    (tmp_path / MARKER).unlink()
+    RunFolder(tmp_path, "compress", {"k": 1}, ENTRIES, adopt="state.json",
               overwrite=True).close()
     assert sorted(os.listdir(tmp_path)) == [MARKER, LOCK]
     (tmp_path / MARKER).unlink()
@@ -165,7 +169,8 @@ def compress_kw():
 ])
 def test_compress_refuses_bad_values_before_any_work(tmp_path, compress_kw,
                                                      bad, match):
-    from trimzoo.search.budget import Budget, compress
+    from trimzoo.search.budget import Budget
+    from trimzoo.search.compressor import compress
     make_config, kw = compress_kw
     if bad.get("compare"):
         bad = {"compare": str(tmp_path / "missing.json")}
@@ -178,7 +183,8 @@ def test_compress_refuses_bad_values_before_any_work(tmp_path, compress_kw,
 
 
 def test_a_bad_compare_file_is_refused_before_work(tmp_path, compress_kw):
-    from trimzoo.search.budget import Budget, compress
+    from trimzoo.search.budget import Budget
+    from trimzoo.search.compressor import compress
     make_config, kw = compress_kw
     (tmp_path / "table.json").write_text('{"no_rows": 1}')
     with pytest.raises(ValueError, match="not a compression table"):
@@ -190,7 +196,8 @@ def test_a_bad_compare_file_is_refused_before_work(tmp_path, compress_kw):
 
 def test_compress_into_the_teachers_run_is_refused(finetuned_run, tmp_path,
                                                    compress_kw):
-    from trimzoo.search.budget import Budget, compress
+    from trimzoo.search.budget import Budget
+    from trimzoo.search.compressor import compress
     make_config, kw = compress_kw
     run = tmp_path / "run"
     shutil.copytree(finetuned_run["workdir"], run)
@@ -207,7 +214,8 @@ def test_another_budget_or_a_retrained_teacher_is_refused(
         finetuned_run, tmp_path, compress_kw):
     from trimzoo.checkpoints.folders import (load_classifier_folder,
                                             save_classifier)
-    from trimzoo.search.budget import Budget, Compressor
+    from trimzoo.search.budget import Budget
+    from trimzoo.search.compressor import Compressor
     make_config, kw = compress_kw
     teacher = tmp_path / "run" / "best"
     shutil.copytree(finetuned_run["workdir"], tmp_path / "run")
@@ -228,7 +236,8 @@ def test_another_budget_or_a_retrained_teacher_is_refused(
 
 def test_a_damaged_state_file_is_refused_with_the_way_out(
         finetuned_run, tmp_path, compress_kw):
-    from trimzoo.search.budget import STATE_FILE, Budget, Compressor
+    from trimzoo.search.budget import Budget
+    from trimzoo.search.compressor import STATE_FILE, Compressor
     make_config, kw = compress_kw
     out = tmp_path / "out"
     run = Compressor(finetuned_run["best"], out, Budget(speedup=1.5),

@@ -291,7 +291,7 @@ def test_search_resumes_and_chooses(teacher_dir, tmp_path, monkeypatch):
     assert "task-distilled" in open(os.path.join(work, "report.md")).read()
 
     # Another init in the same workdir is refused.
-    with pytest.raises(ValueError, match="other errors settings"):
+    with pytest.raises(ValueError, match=r"other settings \(errors: "):
         search(_config(teacher_dir, init="random"), work, texts, held)
 
 

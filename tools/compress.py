@@ -61,6 +61,10 @@ flags.DEFINE_integer("rounds", 10, "Timed rounds per candidate.")
 flags.DEFINE_integer("proxy_steps", 40, "Distillation steps of the proxy.")
 flags.DEFINE_integer("heal_steps", 300, "Hidden-state distillation steps "
                      "(batch 32) of healing stage 1.")
+flags.DEFINE_integer("heal_batch_size", 32, "Batch size of healing "
+                     "stage 1.")
+flags.DEFINE_integer("eval_examples", 0, "Validation and test examples "
+                     "scored (0 = all).")
 flags.DEFINE_float("heal_attention", None, "Weight of the attention term "
                    "in healing stage 1 (0: hidden states alone); default: "
                    "trimzoo.search.budget.HEAL_ATTENTION.")
@@ -90,28 +94,23 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    import dataclasses
+
     from configs.finetune import get_config
-    from trimzoo.search.budget import Budget, compress
+    from trimzoo.search.budget import Budget, CompressSettings
+    from trimzoo.search.compressor import compress
 
     budget = Budget(speedup=FLAGS.speedup, latency_ms=FLAGS.latency_ms,
                     max_params=FLAGS.max_params,
                     max_accuracy_drop=FLAGS.max_accuracy_drop)
-    compress(FLAGS.teacher, FLAGS.out, budget, get_config,
-             runtime=FLAGS.runtime, speedup_against=FLAGS.speedup_against,
-             space=FLAGS.space,
-             trimbert_knobs=FLAGS.trimbert_knobs, data=FLAGS.data,
-             text_column=FLAGS.text_column, seq_len=FLAGS.seq_len,
-             batch_size=FLAGS.batch_size, k=FLAGS.k,
-             max_measured=FLAGS.max_measured, rounds=FLAGS.rounds,
-             proxy_steps=FLAGS.proxy_steps, heal_steps=FLAGS.heal_steps,
-             **({} if FLAGS.heal_attention is None
-                else {"heal_attention": FLAGS.heal_attention}),
-             epochs=FLAGS.epochs, learning_rate=FLAGS.learning_rate,
-             train_examples=FLAGS.train_examples, augment=FLAGS.augment,
-             seed=FLAGS.seed,
-             time_budget_min=FLAGS.time_budget_min, export=FLAGS.export,
-             compare=FLAGS.compare, overwrite=FLAGS.overwrite)
-
+    # One flag per setting, of the same name: a flag left at None keeps the
+    # setting's own default.
+    values = {f.name: FLAGS[f.name].value
+              for f in dataclasses.fields(CompressSettings)}
+    settings = CompressSettings(**{name: value for name, value in
+                                   values.items() if value is not None})
+    compress(FLAGS.teacher, FLAGS.out, budget, get_config, settings,
+             overwrite=FLAGS.overwrite)
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["teacher"])

@@ -23,13 +23,8 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     from trimzoo.search import search
-    from trimzoo.search.run import OUTPUTS, STATE_FILE
-    from trimzoo.utils.run_folder import RunFolder
 
-    with RunFolder(FLAGS.workdir, "search", {}, OUTPUTS,
-                   inputs=[FLAGS.config.get("teacher")], adopt=STATE_FILE,
-                   flag="--workdir"):
-        results = search(FLAGS.config, FLAGS.workdir)
+    results = search(FLAGS.config, FLAGS.workdir)
     print(f"Report: {FLAGS.workdir}/report.md; chosen: "
           f"{results.get('chosen', '-')}", flush=True)
 

@@ -6,11 +6,13 @@ from trimzoo import checkpoints, layers, models  # noqa: E402,F401
 from trimzoo.checkpoints import from_pretrained, load_preset  # noqa: E402,F401
 
 
-def compress(teacher, out, budget, make_config, **kwargs):
-    """The most accurate model cut from the fine-tuned classifier folder
-    ``teacher`` that fits ``budget`` (a ``trimzoo.search.Budget``): see
-    ``trimzoo.search.budget.compress``, which this calls (imported here on
-    first use: it pulls in training, export and the benchmark)."""
-    from trimzoo.search.budget import compress as _compress
+def compress(teacher, out, budget, make_config, *args, **kwargs):
+    """Deprecated alias of ``trimzoo.search.compress`` (where compression
+    to a budget lives; the package face does not import the top layer)."""
+    import warnings
 
-    return _compress(teacher, out, budget, make_config, **kwargs)
+    warnings.warn("trimzoo.compress is deprecated: use "
+                  "trimzoo.search.compress.", DeprecationWarning, stacklevel=2)
+    from trimzoo.search.compressor import compress as _compress
+
+    return _compress(teacher, out, budget, make_config, *args, **kwargs)

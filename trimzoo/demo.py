@@ -13,13 +13,14 @@ from trimzoo.export import KerasRunner, TFLiteRunner, export_tflite_int8
 from trimzoo.export.benchmark import (keras_callable, median_latencies,
                                       tflite_callable)
 from trimzoo.checkpoints import from_pretrained
-from trimzoo.search.budget import Budget, compress
+from trimzoo.search.budget import Budget
+from trimzoo.search.compressor import compress
 from trimzoo.training.finetune import finetune
 from trimzoo.utils import hardware
 from trimzoo.utils.io import (read_json, reading_weights, save_figure,
                               write_json, write_text)
 
-#: The demo's compression settings (``trimzoo.compress``), so the whole
+#: The demo's compression settings (``trimzoo.search.compress``), so the whole
 #: demo stays within 15 minutes on 2 cores: the "small" space (depth 2 or
 #: 4, half or all heads, a quarter or all FFN neurons), one candidate
 #: healed (300 hidden-state steps, then two epochs of task distillation on
@@ -58,7 +59,7 @@ def run_demo(out, make_config, train_examples=0, epochs=1,
     The story: fine-tune the embedded all-MiniLM-L6-v2 (the teacher, mean
     pooling as the checkpoint was trained), then (``route="budget"``)
     compress it to a model ``speedup`` times faster on this machine
-    (``trimzoo.compress``: layers, heads, FFN neurons and hidden size cut
+    (``trimzoo.search.compress``: layers, heads, FFN neurons and hidden size cut
     together, healed by distillation, chosen on validation) or
     (``route="drop"``) cut its top 2 layers (Poor Man's BERT; the head
     comes along) and fine-tune that student with task distillation from
@@ -95,7 +96,7 @@ def run_demo(out, make_config, train_examples=0, epochs=1,
             (the top-2 drop students). Defaults to ``"budget"``.
         speedup: float. The budget: times faster than the teacher (Keras
             float32, batch 1, ``max_seq_length`` tokens). Defaults to 2.
-        compress_settings: dict or None. ``trimzoo.compress`` arguments
+        compress_settings: dict or None. ``trimzoo.search.compress`` arguments
             over :data:`DEMO_COMPRESS`.
     """
     if route not in ROUTES:
@@ -255,7 +256,7 @@ def run_demo(out, make_config, train_examples=0, epochs=1,
 
 
 def compressed_row(results, speedup):
-    """The demo's row of a ``trimzoo.compress`` run (its ``results.json``):
+    """The demo's row of a ``trimzoo.search.compress`` run (its ``results.json``):
     the chosen model's accuracy on the splits compress scored.
 
     >>> results = {"chosen": "D4", "model": "/m", "minutes": 2.0,
@@ -316,7 +317,7 @@ def write_report(out, rows, max_seq_length, seconds, route="budget"):
         title = "all-MiniLM-L6-v2 compressed to a budget"
         students = (
             "The compressed model is the fine-tuned teacher cut to a "
-            "speed-up budget by `trimzoo.compress` (depth, heads, FFN "
+            "speed-up budget by `trimzoo.search.compress` (depth, heads, FFN "
             "neurons and hidden size together, healed by distillation, "
             "chosen on validation; its run is in `compress/report.md`).")
     else:

@@ -3,12 +3,13 @@ Wynter 2020): the ⟨D, A, H, I⟩ of a teacher that is best under parameters,
 measured inference cost and error at once (the W-coefficient), with an
 ε-partition of the space so that only one candidate per cost cell trains.
 
-Also compression to a budget (``trimzoo.search.budget.compress``): the
+Also compression to a budget (``trimzoo.search.compress``): the
 most accurate model cut from a fine-tuned classifier that fits a measured
 cost, by the search's space and proxy, healed by two-stage distillation.
 
 Uses models, compression, training, export and bench; nothing in trimzoo
-imports it (the package face's ``trimzoo.compress`` aside). Entry points:
+imports it (the package face's deprecated ``trimzoo.compress`` alias
+aside). Entry points:
 ``tools/search.py`` (``configs/search.py``), ``tools/compress.py``.
 """
 
@@ -20,7 +21,8 @@ from trimzoo.search.algorithm import (
     w_coefficient,
 )
 from trimzoo.search.budget import (RUNTIMES, Budget, BudgetError,
-                                   TimeBudgetError, compress)
+                                   CompressSettings, TimeBudgetError)
+from trimzoo.search.compressor import compress
 from trimzoo.search.costs import COSTS, measure_costs, speedup
 from trimzoo.search.estimate import (
     INITS,
@@ -32,7 +34,7 @@ from trimzoo.search.run import Search, search
 from trimzoo.search.space import SPACES, Candidate, build_space
 
 __all__ = ["COSTS", "INITS", "RUNTIMES", "SPACES", "Budget", "BudgetError",
-           "Candidate", "Search", "TimeBudgetError", "build_space",
+           "Candidate", "CompressSettings", "Search", "TimeBudgetError", "build_space",
            "build_candidate", "compress", "choose_epsilon", "cost_factor",
            "estimate_error", "measure_costs", "pareto_front", "partition",
            "search", "speedup", "teacher_importance", "w_coefficient"]

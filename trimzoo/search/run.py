@@ -34,6 +34,7 @@ from trimzoo.search.estimate import (
 )
 from trimzoo.search.space import build_space, reference_shape
 from trimzoo.utils.io import read_json, write_json
+from trimzoo.utils.run_folder import RunFolder
 
 logger = logging.getLogger(__name__)
 
@@ -79,9 +80,14 @@ class Search:
             config.space, self.reference, tuple(config.ffn_every) or (None,),
             tuple(config.normalizers) or (None,))
         self.by_name = {c.name: c for c in self.candidates}
-        os.makedirs(self.workdir, exist_ok=True)
-        self.state_path = os.path.join(self.workdir, STATE_FILE)
-        self.state = self._load_state()
+        # The workdir is the search's own: the same settings resume, others
+        # are refused (``trimzoo.utils.run_folder``).
+        self.folder = RunFolder(
+            self.workdir, "search", self._settings(), OUTPUTS,
+            inputs=[config.teacher], adopt=STATE_FILE, flag="--workdir")
+        self.state_path = self.folder.join(STATE_FILE)
+        self.state = self.folder.read_state(STATE_FILE, {
+            "costs": {}, "errors": {}, "check": {}})
         self.data = self._data(texts, eval_texts) if self.teacher else None
 
     # -- state ---------------------------------------------------------------
@@ -96,20 +102,6 @@ class Search:
                   "train": c.train.to_dict(), "task": c.task,
                   "seed": c.seed}
         return {"costs": costs, "errors": errors}
-
-    def _load_state(self):
-        settings = self._settings()
-        state = read_json(self.state_path)
-        if state is None:
-            return {"settings": settings, "costs": {}, "errors": {},
-                    "check": {}}
-        for part in ("costs", "errors"):
-            if state["settings"][part] != settings[part]:
-                raise ValueError(
-                    f"{self.workdir} holds a search with other {part} "
-                    f"settings ({state['settings'][part]} vs "
-                    f"{settings[part]}); use a new workdir.")
-        return state
 
     def save_state(self):
         write_json(self.state_path, self.state)
@@ -181,8 +173,8 @@ class Search:
     def _budget(self, stop_after):
         return lambda: stop_after is not None and self._new >= stop_after
 
-    def measure(self, stop_after=None):
-        """Costs of every candidate (cached)."""
+    def measure(self):
+        """Costs of every candidate (cached); False when stopped early."""
         c = self.config
         todo = [x for x in self.candidates if x.name not in self.state["costs"]]
         for cand in tqdm(todo, desc="costs", disable=not c.progress):
@@ -377,6 +369,12 @@ class Search:
             dict: the results (also in ``results.json``), or
             ``{"finished": False, ...}`` when stopped early.
         """
+        try:
+            return self._run(stop_after)
+        finally:
+            self.folder.close()  # the lock; the results stay
+
+    def _run(self, stop_after):
         self._new = 0
         self._stop = self._budget(stop_after)
         progress = {"finished": False}
@@ -386,7 +384,7 @@ class Search:
             return {**progress, "new": self._new}
         epsilon, groups, rows = self.rows()
         results = {"finished": True, "new": self._new,
-                   "settings": self.state["settings"],
+                   "settings": self._settings(),
                    "reference": self.reference, "epsilon": epsilon,
                    "groups": len(groups), "candidates": rows}
         if self.teacher is not None:

@@ -45,7 +45,7 @@ import os
 import shutil
 import time
 
-from trimzoo.utils.io import jsonable, write_json
+from trimzoo.utils.io import jsonable, read_json, write_json
 
 MARKER = ".trimzoo-run.json"
 LOCK = ".trimzoo-run.lock"
@@ -290,6 +290,26 @@ class RunFolder:
                 os.remove(os.path.join(self.path, MARKER))
         self._write_marker()
         return False
+
+    def read_state(self, name, empty):
+        """The run's JSON state in entry ``name``: ``empty`` (a dict of
+        dicts, copied) when there is none yet; a file that is not JSON, or
+        lacks one of ``empty``'s dicts, is refused with its path and the
+        way out."""
+        path = self.join(name)
+        try:
+            state = read_json(path)
+        except ValueError as err:
+            state = err
+        if state is None:
+            return {key: dict(value) for key, value in empty.items()}
+        if not (isinstance(state, dict) and all(
+                isinstance(state.get(key), dict) for key in empty)):
+            raise OutputFolderError(
+                f"{path} is damaged (not the state of a {self.tool} run: "
+                f"{str(state)[:200]}); pass --overwrite to start the run "
+                f"over, or choose a new {self.flag}.")
+        return state
 
     def join(self, *names):
         """A path inside the folder; its first part must be an entry."""
