@@ -142,7 +142,7 @@ def test_bad_bucket_width_is_refused():
 
 class _Policy(Hook):
     def on_log(self, trainer, step, values):
-        self.name = trainer.task.model.backbone.dtype_policy.name
+        self.name = trainer.objective.model.backbone.dtype_policy.name
 
 
 @pytest.mark.slow
