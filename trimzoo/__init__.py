@@ -10,7 +10,8 @@ def compress(teacher, out, budget, make_config, **kwargs):
     """The most accurate model cut from the fine-tuned classifier folder
     ``teacher`` that fits ``budget`` (a ``trimzoo.search.Budget``): see
     ``trimzoo.search.budget.compress``, which this calls (imported here on
-    first use: it pulls in training, export and the benchmark)."""
+    first use: it pulls in training and export)."""
+    # Local: `import trimzoo` stays light (no training, export or search).
     from trimzoo.search.budget import compress as _compress
 
     return _compress(teacher, out, budget, make_config, **kwargs)

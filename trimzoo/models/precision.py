@@ -43,8 +43,8 @@ _POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16",
 #: :func:`quantized`) that run on a CPU. Measured against float32 by the
 #: benchmark (``tools/benchmark.py --precisions``); not a prediction
 #: precision: with TensorFlow their int8 products do not go through oneDNN,
-#: and on an AVX512-VNNI CPU they ran 2.3-4.3x slower than float32
-#: (docs/benchmarks.md).
+#: and on a 2-core AMD EPYC with AVX512-VNNI (no AMX; 2026-12-02) they ran
+#: 2.3-4.3x slower than float32 (docs/benchmarks.md).
 QUANTIZATIONS = ("int8", "int4", "float8")
 #: ``auto`` takes bfloat16 when it measures at least this much faster.
 MIN_SPEEDUP = 1.05

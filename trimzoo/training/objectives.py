@@ -30,11 +30,15 @@ import tensorflow as tf
 from trimzoo.models.layer_drop import hidden_states_model
 from trimzoo.training import losses
 
-#: Default of ``jit_compile`` (XLA) for train steps. Off: on this project's
-#: CPU machine (no AVX-512) the XLA-compiled masked-LM step of bert_mini
-#: measured 0.56-0.75x the speed of the plain one, and fine-tuning's 0.54x
-#: (``tools/benchmark.py`` variants table). ``jit_compile=True`` turns it
-#: on where it pays off (GPUs, TPUs, other CPUs): measure first.
+#: Default of ``jit_compile`` (XLA) for train steps. Off: on a 2-core AMD
+#: EPYC without AVX-512 (Zen 3; 2026-11-30, docs/benchmarks.md "The
+#: compiled train step, re-measured") the XLA-compiled masked-LM step of
+#: bert_mini ran 0.56-0.75x the speed of the plain one, and fine-tuning's
+#: 0.54x (``tools/benchmark.py`` variants table); on the AMD EPYC with
+#: AVX-512 that the README's numbers come from, XLA made the bert_mini
+#: step 1.18-1.29x faster (docs/benchmarks.md, ``make bench``).
+#: ``jit_compile=True`` turns it on where it pays off (GPUs, TPUs, some
+#: CPUs): measure first.
 JIT_COMPILE = False
 
 _SUM = tf.distribute.ReduceOp.SUM
