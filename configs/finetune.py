@@ -86,7 +86,8 @@ def get_config(arg=None):
     # on a CPU with bfloat16 units where it measures faster, else float32).
     config.train.precision = "float32"
     # XLA-compile the training loop's step (under several replicas its
-    # forward and backward passes; off by default: slower on this CPU, see
+    # forward and backward passes; off by default: slower on a Zen 3 EPYC
+    # without AVX-512, 2026-11-30; see
     # trimzoo.training.objectives.JIT_COMPILE).
     config.train.jit_compile = JIT_COMPILE
     config.train.steps_per_execution = 1

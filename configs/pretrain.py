@@ -100,7 +100,8 @@ def get_config(arg=None):
     config.train.precision = "float32"
     config.train.dropout = config_dict.placeholder(float)  # None = preset
     config.train.steps_per_execution = 1
-    # XLA-compile the train step (off by default: slower on this CPU, see
+    # XLA-compile the train step (off by default: slower on a Zen 3 EPYC
+    # without AVX-512, 2026-11-30; see
     # trimzoo.training.objectives.JIT_COMPILE).
     config.train.jit_compile = JIT_COMPILE
     config.train.log_every = 100

@@ -23,6 +23,16 @@ WORDS = ("the a cat dog bird sat ran flew on in over mat park tree big small "
 LETTERS = list("abcdefghijklmnopqrstuvwxyz")
 
 
+def clone_model(model, **config_changes):
+    """A new model of the same class built from ``model.get_config()``
+    (with ``config_changes`` applied, e.g. ``dtype="float32"``) holding a
+    copy of its weights (every trimzoo backbone and task round-trips its
+    config)."""
+    config = dict(model.get_config())
+    config.update(config_changes)
+    copy = model.__class__.from_config(config)
+    copy.set_weights([w for w in model.get_weights()])
+    return copy
 
 
 def synthetic_lines(n, seed=0, doc_every=6):

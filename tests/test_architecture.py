@@ -1,40 +1,44 @@
-"""Imports go one way: utils <- layers <- models <- data <- checkpoints <-
-training, export, compression <- predict <- bench, search <- demo (see
-docs/architecture.md).
+"""The import rules of docs/architecture.md, every one of them:
+
+    utils <- layers <- models <- data <- checkpoints <- training, export,
+    compression <- predict, bench, search <- experiments, demo
+
+A subpackage imports only from the steps to its left (so the packages on
+one step never import each other), every subpackage has a place on the
+line, there is no circle, the tokenizers import nothing else of the models,
+and the few function-local imports each give their reason.
 
 Every module of the package is parsed (not imported) with ``ast``, so the
 rules hold for imports in any function, however rarely it runs. The package
-face ``trimzoo/__init__.py`` stands above every subpackage and may import
-any of them.
+face ``trimzoo/__init__.py`` stands outside the rules and may import any
+subpackage.
 """
 
 import ast
 import os
+import re
 
 import pytest
 
 ROOT = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))), "trimzoo")
+# The steps of the line, lowest first: a subpackage (or top-level module)
+# imports only from earlier steps, never from its own or a later one.
+STEPS = (
+    ("utils",),
+    ("layers",),
+    ("models",),
+    ("data",),
+    ("checkpoints",),
+    ("training", "export", "compression"),
+    ("predict", "bench", "search"),
+    ("experiments", "demo"),
+)
+LEVEL = {name: level for level, names in enumerate(STEPS) for name in names}
 # Function-local imports of trimzoo modules are for what is really optional
-# (heavy or conditional); the package keeps fewer than this many.
-MAX_LOCAL_IMPORTS = 10
-# subpackage -> the subpackages it must never import.
-FORBIDDEN = {
-    "utils": ("layers", "models", "data", "checkpoints", "training",
-              "export", "compression", "search", "bench", "demo", "predict"),
-    "layers": ("models", "data", "checkpoints", "training", "export",
-               "bench", "demo"),
-    "models": ("data", "checkpoints", "training", "export", "bench", "demo"),
-    "checkpoints": ("training", "export", "bench", "demo"),
-    "data": ("checkpoints", "training", "export", "bench", "demo"),
-    "compression": ("training", "export", "bench", "demo"),
-    # Siblings at the top: cost counting lives beside the models
-    # (models.costs), timing inputs beside the data (data.text_inputs).
-    "search": ("bench", "demo"),
-    "bench": ("search", "demo"),
-    # The demo tells the story of the whole package, at the top.
-    "predict": ("bench", "search", "demo"),
-}
+# (heavy or needed by one path only); the package keeps fewer than this
+# many, each with a comment saying why.
+MAX_LOCAL_IMPORTS = 5
 
 
 def _module_name(path):
@@ -121,15 +125,65 @@ def test_the_parser_sees_the_package():
                n.startswith("trimzoo.models") for m, n in edges)
 
 
-@pytest.mark.parametrize("package", sorted(FORBIDDEN))
-def test_imports_go_one_way(package):
-    bad = [f"{path}:{line} imports {name}"
-           for path, module, line, name, _ in IMPORTS
-           if _subpackage(module) == package
-           and _subpackage(name) in FORBIDDEN[package]]
-    assert not bad, (
-        f"trimzoo.{package} must not import "
-        f"{', '.join(FORBIDDEN[package])}:\n" + "\n".join(bad))
+def _subpackages():
+    """The subpackages and top-level modules of trimzoo."""
+    names = set()
+    for entry in os.listdir(ROOT):
+        path = os.path.join(ROOT, entry)
+        if entry.startswith(("_", ".")):
+            continue
+        if os.path.isdir(path) and os.path.exists(
+                os.path.join(path, "__init__.py")):
+            names.add(entry)
+        elif entry.endswith(".py"):
+            names.add(entry[:-len(".py")])
+    return names
+
+
+def test_every_subpackage_has_a_step():
+    assert _subpackages() == set(LEVEL), (
+        "Place every subpackage on one step of STEPS (and of the line in "
+        "docs/architecture.md); unplaced: "
+        f"{sorted(_subpackages() - set(LEVEL))}, gone: "
+        f"{sorted(set(LEVEL) - _subpackages())}")
+
+
+def _violations(imports):
+    """``path:line imports name`` for every import of a subpackage from its
+    own step (a neighbour) or a later one."""
+    bad = []
+    for path, module, line, name, _ in imports:
+        source, target = _subpackage(module), _subpackage(name)
+        if source is None or target is None or source == target:
+            continue
+        if LEVEL[target] >= LEVEL[source]:
+            how = ("its neighbour on the same step"
+                   if LEVEL[target] == LEVEL[source] else "a higher step")
+            bad.append(f"{path}:{line} imports {name} ({target}: {how})")
+    return bad
+
+
+def test_the_rule_sees_upward_and_sideways_imports():
+    fake = [("trimzoo/models/x.py", "trimzoo.models.x", 1,
+             "trimzoo.training.loop.Trainer", False),
+            ("trimzoo/bench/x.py", "trimzoo.bench.x", 2,
+             "trimzoo.search.costs", True),
+            ("trimzoo/search/x.py", "trimzoo.search.x", 3,
+             "trimzoo.training.loop", False)]
+    assert _violations(fake) == [
+        "trimzoo/models/x.py:1 imports trimzoo.training.loop.Trainer "
+        "(training: a higher step)",
+        "trimzoo/bench/x.py:2 imports trimzoo.search.costs "
+        "(search: its neighbour on the same step)"]
+
+
+@pytest.mark.parametrize("package", sorted(LEVEL))
+def test_imports_go_one_way_and_not_sideways(package):
+    bad = _violations([i for i in IMPORTS if _subpackage(i[1]) == package])
+    left = sorted(n for n in LEVEL if LEVEL[n] < LEVEL[package])
+    allowed = ", ".join(left) if left else "nothing of trimzoo"
+    assert not bad, (f"trimzoo.{package} imports only from {allowed}:\n"
+                     + "\n".join(bad))
 
 
 def _subpackage_graph():
@@ -195,11 +249,27 @@ def test_tokenizers_do_not_import_the_backbone():
     assert not bad, "\n".join(bad)
 
 
-def test_few_function_local_imports():
+def _has_reason(path, line):
+    """Whether the import at ``path:line`` carries a ``#`` comment on its
+    line or on the line above."""
+    with open(os.path.join(os.path.dirname(ROOT), path),
+              encoding="utf-8") as f:
+        lines = f.read().splitlines()
+    here, above = lines[line - 1], lines[line - 2] if line > 1 else ""
+    return bool(re.search(r"#\s*\S", here)) or above.strip().startswith("#")
+
+
+def test_few_function_local_imports_each_with_its_reason():
     # One per import statement, over the whole package.
-    local = sorted({f"{path}:{line}" for path, _, line, _, is_local
+    local = sorted({(path, line) for path, _, line, _, is_local
                     in IMPORTS if is_local})
+    where = [f"{path}:{line}" for path, line in local]
     assert len(local) < MAX_LOCAL_IMPORTS, (
         f"{len(local)} function-local trimzoo imports (the package keeps "
         f"fewer than {MAX_LOCAL_IMPORTS}; import at module level unless "
-        "the import is really optional):\n" + "\n".join(local))
+        "the import is really optional):\n" + "\n".join(where))
+    silent = [w for w, (path, line) in zip(where, local)
+              if not _has_reason(path, line)]
+    assert not silent, (
+        "A function-local import says why it is local (a # comment on its "
+        "line or the line above):\n" + "\n".join(silent))

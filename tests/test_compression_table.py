@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from trimzoo.bench.compression import METHODS, compression_table
+from trimzoo.experiments.compression_table import METHODS, compression_table
 
 from helpers import small_config
 

@@ -8,6 +8,7 @@ import tensorflow as tf
 
 import trimzoo
 from conftest import TINY, random_inputs
+from helpers import clone_model
 from numpy_reference import block as numpy_block
 from trimzoo.models.costs import check_flops, flops_per_token
 from trimzoo.checkpoints import get_state, load_backbone, save_pretrained
@@ -19,7 +20,6 @@ from trimzoo.models import (
     extract,
     to_trimbert,
 )
-from trimzoo.utils.keras_models import clone_model
 
 WIDE = dict(TINY, num_heads=4)  # head size 4, so heads can be pruned
 

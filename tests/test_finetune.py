@@ -23,6 +23,7 @@ from trimzoo.training.finetune import (_limit, build_model, default_tokenizer,
                                        parse_drop_spec)
 from trimzoo.training.loop import Hook
 from trimzoo.training.optimizers import create_optimizer
+from trimzoo.training.precision import masked_lm_step
 from trimzoo.utils import hardware
 
 from helpers import StopAfter, small_config, write_keyword_task
@@ -142,7 +143,7 @@ def test_bad_bucket_width_is_refused():
 
 class _Policy(Hook):
     def on_log(self, trainer, step, values):
-        self.name = trainer.task.model.backbone.dtype_policy.name
+        self.name = trainer.objective.model.backbone.dtype_policy.name
 
 
 @pytest.mark.slow
@@ -236,7 +237,7 @@ def test_auto_precision_without_bf16_units_is_float32(tmp_path, monkeypatch):
     assert seen["model"].backbone.dtype_policy.name == "mixed_bfloat16"
     # auto timed a training step at the run's batch size.
     assert measured == [{"batch_size": config.train.batch_size,
-                         "training": True}]
+                         "train_step": masked_lm_step}]
     assert seen["precision"]["reason"] == (
         "auto: amx_bf16; bfloat16 measured 1.80x float32 for a training "
         f"step at batch {config.train.batch_size}")

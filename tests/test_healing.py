@@ -118,7 +118,7 @@ def test_pretraining_heals_a_student_from_a_headless_teacher(folders,
     for a, b in zip(source.get_weights(),
                     trainer.model.backbone.get_weights()):
         np.testing.assert_array_equal(a, b)
-    assert trainer.task.loss_names == ("loss", "mlm_loss", "hidden_loss")
+    assert trainer.objective.loss_names == ("loss", "mlm_loss", "hidden_loss")
     summary = trainer.train()
     rows = [r for r in pretrain.read_metrics(str(tmp_path / "run"))
             if "hidden_loss" in r]

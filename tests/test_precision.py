@@ -11,6 +11,9 @@ from trimzoo.models import precision as precision_lib
 from trimzoo.models.precision import (PRECISIONS, QUANTIZATIONS,
                                       check_precision, quantized,
                                       resolve_precision, with_precision)
+from trimzoo.training.objectives import MaskedLMObjective
+from trimzoo.training.precision import masked_lm_step
+from trimzoo.training.strategy import resolve_training_precision
 from trimzoo.utils.hardware import cpu_features, describe
 
 from conftest import random_inputs
@@ -156,11 +159,47 @@ def test_unknown_quantization_and_int8_prediction_are_refused():
         load_predictor("/no/such/folder", precision="int8")
 
 
-def test_the_training_probe_times_a_training_step():
-    # training=True times forward, backward and an update: its own
-    # measurement (cached apart from the forward pass's), a real ratio.
+def test_the_training_probe_times_a_step_of_the_training_loop():
+    # With a train step, the probe times forward, backward and an update:
+    # its own measurement (cached apart from the forward pass's), a real
+    # ratio. The step training passes is its loop's: the masked-LM
+    # objective and the AdamW optimizer.
     shape = dict(rounds=1, batch_size=2, seq_len=8, hidden_dim=32)
-    ratio = precision_lib.measure_bf16_speedup(training=True, **shape)
+    ratio = precision_lib.measure_bf16_speedup(train_step=masked_lm_step,
+                                               **shape)
     assert ratio > 0
-    assert precision_lib._MEASURED[(1, 2, 8, 32, 2, True)] == ratio
-    assert (1, 2, 8, 32, 2, False) not in precision_lib._MEASURED
+    assert precision_lib._MEASURED[(1, 2, 8, 32, 2, masked_lm_step)] == ratio
+    assert (1, 2, 8, 32, 2, None) not in precision_lib._MEASURED
+
+
+def test_the_probe_step_trains_with_the_loops_objective_and_optimizer(
+        monkeypatch):
+    seen = []
+    real = MaskedLMObjective.compiled_train_step
+
+    def spy(self, optimizer, **kwargs):
+        seen.append((type(self), type(optimizer)))
+        return real(self, optimizer, **kwargs)
+
+    monkeypatch.setattr(MaskedLMObjective, "compiled_train_step", spy)
+    backbone = _classifier().backbone
+    before = [w.copy() for w in backbone.get_weights()]
+    step = masked_lm_step(backbone, random_inputs(batch=2, length=12),
+                          jit_compile=False)
+    loss = step()
+    assert np.isfinite(loss) and loss > 0
+    assert seen == [(MaskedLMObjective, keras.optimizers.AdamW)]
+    assert any(not np.array_equal(a, b)
+               for a, b in zip(before, backbone.get_weights()))
+
+
+def test_training_auto_times_the_loops_step(monkeypatch):
+    measured = []
+    monkeypatch.setattr(precision_lib, "measure_bf16_speedup",
+                        lambda **kw: measured.append(kw) or 1.8)
+    monkeypatch.setattr(precision_lib.hardware, "cpu_features",
+                        lambda cpuinfo=None: cpu_features(AMX))
+    choice, reason = resolve_training_precision("auto", batch_size=4)
+    assert measured == [{"batch_size": 4, "train_step": masked_lm_step}]
+    assert choice == "bfloat16" and "for a training step at batch 4" in (
+        reason)

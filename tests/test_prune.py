@@ -12,6 +12,7 @@ import tensorflow as tf
 
 import trimzoo
 from conftest import TINY, random_inputs
+from helpers import clone_model
 from trimzoo.checkpoints import get_state
 from trimzoo.compression import (
     ImportanceLoss,
@@ -27,7 +28,6 @@ from trimzoo.models import (
     TrimzooMaskedLM,
     extract,
 )
-from trimzoo.utils.keras_models import clone_model
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HF_TINY_BERT = os.path.join(ROOT, "tests", "fixtures", "hf_tiny_bert")

@@ -229,7 +229,7 @@ class _PoisonAfter(Hook):
 
     def on_checkpoint(self, trainer, step):
         if step == self.step:
-            kernel = trainer.task.model.weights[0]
+            kernel = trainer.objective.model.weights[0]
             value = kernel.numpy()
             value[0, 0] = np.nan
             kernel.assign(value)

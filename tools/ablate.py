@@ -12,7 +12,7 @@ variant. Writes ``DIR/ablation.md``, ``DIR/ablation.json`` (held-out MLM
 loss and accuracy, step time) and ``DIR/loss_vs_time.png``; the runs stay
 in ``DIR/runs/`` and a re-run with the same settings resumes (other
 settings are refused). The library is
-``trimzoo.bench.ablation``; the pretraining settings are
+``trimzoo.experiments.ablation``; the pretraining settings are
 ``configs/pretrain.py``'s, shrunk by the flags below.
 """
 
@@ -95,7 +95,7 @@ def base_config():
 def main(argv):
     del argv
     logging.getLogger().setLevel(logging.WARNING)
-    from trimzoo.bench import ablation
+    from trimzoo.experiments import ablation
 
     variants = ablation.select(
         ablation.default_variants(FLAGS.bert, FLAGS.trimbert, FLAGS.student),

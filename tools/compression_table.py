@@ -54,8 +54,8 @@ def main(argv):
 
     from configs.finetune import get_config
     from configs.pretrain import get_config as get_pretrain_config
-    from trimzoo.bench.compression import (compression_table,
-                                           finetune_teacher, parse_methods)
+    from trimzoo.experiments.compression_table import (
+        compression_table, finetune_teacher, parse_methods)
 
     methods = parse_methods(FLAGS.methods)
     sizes = dict(train_examples=FLAGS.train_examples,

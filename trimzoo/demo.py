@@ -7,6 +7,7 @@ import keras_hub
 import numpy as np
 
 from trimzoo.utils.embedded import minilm_path
+from trimzoo.utils.figures import pyplot
 from trimzoo.data.rotten_tomatoes import load_split
 from trimzoo.data.text_inputs import encode_fixed
 from trimzoo.export import KerasRunner, TFLiteRunner, export_tflite_int8
@@ -226,7 +227,8 @@ def run_demo(out, make_config, train_examples=0, epochs=1,
     _step(f"Timing every model round-robin (batch 1, {max_seq_length} "
           "tokens, median of 50; Keras and TFLite in separate rotations)")
     # A TFLite call right after a Keras one shares the cores with
-    # TensorFlow's still-spinning threads (1.5-2x slower on 2 cores), so
+    # TensorFlow's still-spinning threads (1.5-2x slower on 2 cores of
+    # an AMD EPYC, measured 2026-12-03), so
     # each runtime is timed in its own rotation.
     timings = {}
     for tflite_run in (False, True):
@@ -302,11 +304,7 @@ def write_report(out, rows, max_seq_length, seconds, route="budget"):
     >>> load_results(out) == rows
     True
     """
-    # Only the report draws; matplotlib is imported when it is written.
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()  # matplotlib is imported when the report is written
 
     write_json(os.path.join(out, "results.json"), {"rows": rows})
     header = ("| model | distilled | layers | parameters | test accuracy | "

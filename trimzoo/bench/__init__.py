@@ -1,1 +1,3 @@
-"""Benchmarks: parameters, FLOPs, latency, throughput, reports."""
+"""The speed benchmark (``tools/benchmark.py``): parameters, FLOPs,
+latency, throughput, memory, the report and its plots. The experiments
+that reproduce the papers' tables are in ``trimzoo.experiments``."""

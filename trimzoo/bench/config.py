@@ -15,7 +15,8 @@ Examples:
 
 import dataclasses
 
-from trimzoo.models import list_models
+from trimzoo.models import create, drop_layers, list_models
+from trimzoo.models.layer_drop import parse_preset_drop
 from trimzoo.models.precision import QUANTIZATIONS
 
 #: ``make bench``: one mini model per paper, minutes on two cores.
@@ -52,6 +53,18 @@ class ModelSpec:
     def to_json(self):
         return {"preset": self.preset, "overrides": self.overrides,
                 "drop_top": self.drop_top}
+
+
+def build_backbone(spec):
+    """The backbone of a row, from its JSON form (``ModelSpec.to_json()``:
+    ``{"preset", "overrides", "drop_top"}``), so that a phase in a fresh
+    process builds the same model: the preset with its overrides, its top
+    ``drop_top`` layers dropped."""
+    backbone = create(spec["preset"], **spec.get("overrides", {}))
+    if spec.get("drop_top"):
+        backbone = drop_layers(backbone, strategy="top",
+                               k=int(spec["drop_top"]))
+    return backbone
 
 
 @dataclasses.dataclass
@@ -132,17 +145,13 @@ class BenchmarkConfig:
 
 
 def parse_drops(drops, models):
-    """``ModelSpec`` rows for ``"preset:k"`` entries whose preset runs."""
+    """``ModelSpec`` rows for ``"preset:k"`` entries whose preset runs
+    (``trimzoo.models.layer_drop.parse_preset_drop`` reads each)."""
     specs = []
     for entry in drops:
-        preset, sep, k = entry.partition(":")
-        if not sep or not k.isdigit() or int(k) < 1:
-            raise ValueError(
-                f"Bad drop entry {entry!r}: expected 'preset:k' with k >= 1,"
-                " e.g. 'bert_base:4'.")
+        preset, k = parse_preset_drop(entry)
         if preset in models:
-            specs.append(ModelSpec(f"{preset}-drop{k}", preset,
-                                   drop_top=int(k)))
+            specs.append(ModelSpec(f"{preset}-drop{k}", preset, drop_top=k))
     return specs
 
 

@@ -10,9 +10,8 @@ from tqdm.auto import tqdm
 
 from trimzoo.bench import workloads
 from trimzoo.data.text_inputs import text_inputs
-from trimzoo.bench.config import (resolve_precisions, resolve_reference,
-                                  resolve_specs, round_key)
-from trimzoo.bench.memory import build_model
+from trimzoo.bench.config import (build_backbone, resolve_precisions,
+                                  resolve_reference, resolve_specs, round_key)
 from trimzoo.utils import timing
 
 
@@ -49,7 +48,7 @@ class Context:
         if name not in self._backbones:
             index = [s.name for s in self.specs].index(name)
             keras.utils.set_random_seed(self.config.seed + index)
-            self._backbones[name] = build_model(self.specs[index].to_json())
+            self._backbones[name] = build_backbone(self.specs[index].to_json())
         return self._backbones[name]
 
     def peer(self, name):

@@ -17,8 +17,8 @@ import resource
 import sys
 
 from trimzoo.bench import workloads
+from trimzoo.bench.config import build_backbone
 from trimzoo.data.text_inputs import text_inputs
-from trimzoo.models import create, drop_layers
 
 
 def _peak_mb():
@@ -41,23 +41,13 @@ def _peak_mb():
     return peak / (1024.0 ** 2 if sys.platform == "darwin" else 1024.0)
 
 
-def build_model(spec):
-    """A backbone from a JSON-able spec ``{"preset", "overrides",
-    "drop_top"}`` (see ``trimzoo.bench.config.ModelSpec``)."""
-    backbone = create(spec["preset"], **spec.get("overrides", {}))
-    if spec.get("drop_top"):
-        backbone = drop_layers(backbone, strategy="top",
-                               k=int(spec["drop_top"]))
-    return backbone
-
-
 def measure(spec, batch_size, seq_len, train_batch_size):
     """Peak RSS in MB: ``baseline`` (imports done), ``infer`` (after
     inference at ``[batch_size, seq_len]``), ``train`` (after a training
     step at ``[train_batch_size, seq_len]``; None if 0)."""
     text_inputs(1, 8, 100)  # Tokenizer and corpus in the baseline.
     baseline = _peak_mb()
-    backbone = build_model(spec)
+    backbone = build_backbone(spec)
     inputs = text_inputs(batch_size, seq_len,
                                    backbone.vocabulary_size)
     workloads.inference_call(backbone, inputs)()

@@ -3,12 +3,10 @@ sequence length and batch size, and the size/speed trade-off."""
 
 import os
 
-import matplotlib
+from trimzoo.utils.figures import pyplot
+from trimzoo.utils.io import save_figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (after the backend is set)
-
-from trimzoo.utils.io import save_figure  # noqa: E402
+plt = pyplot()
 
 #: File names of the plots, in report order.
 PLOTS = ("params.png", "latency.png", "scaling_seq_len.png",

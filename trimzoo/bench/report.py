@@ -52,22 +52,16 @@ def _table(header, rows):
     return "\n".join(lines)
 
 
-def _rows_with_columns(results):
+def with_columns(results):
+    """``results`` with every row holding :data:`REQUIRED_COLUMNS` (None
+    where not measured): what ``results.json`` and the plots get."""
     rows = []
     for row in results["models"]:
         row = dict(row)
         for column in REQUIRED_COLUMNS:
             row.setdefault(column, None)
         rows.append(row)
-    return rows
-
-
-def write_json(results, out_dir):
-    """Writes ``results.json`` (every row with :data:`REQUIRED_COLUMNS`);
-    returns its path."""
-    path = os.path.join(out_dir, "results.json")
-    io.write_json(path, dict(results, models=_rows_with_columns(results)))
-    return path
+    return dict(results, models=rows)
 
 
 # --- Markdown ------------------------------------------------------------------------
@@ -469,7 +463,7 @@ def _flops_check(results):
 
 def markdown(results):
     """The report as a Markdown string, one section after the other."""
-    rows = _rows_with_columns(results)
+    rows = with_columns(results)["models"]
     out = _header(results, rows)
     out += _models(results, rows)
     out += _peers(results, rows)
@@ -496,9 +490,9 @@ def write_report(results, out_dir):
     """Writes ``results.json``, ``report.md`` and the plots to ``out_dir``;
     returns the report path."""
     os.makedirs(out_dir, exist_ok=True)
-    write_json(results, out_dir)
-    plots.write_plots(dict(results, models=_rows_with_columns(results)),
-                      out_dir)
+    results = with_columns(results)
+    io.write_json(os.path.join(out_dir, "results.json"), results)
+    plots.write_plots(results, out_dir)
     path = os.path.join(out_dir, "report.md")
     io.write_text(path, markdown(results))
     return path

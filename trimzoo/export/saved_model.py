@@ -22,7 +22,6 @@ import os
 
 import keras
 import keras_hub
-import numpy as np
 import tensorflow as tf
 
 from trimzoo.checkpoints.folders import load_backbone
@@ -316,9 +315,3 @@ def saved_model_size(path):
     for root, _, files in os.walk(path):
         total += sum(os.path.getsize(os.path.join(root, f)) for f in files)
     return total
-
-
-def as_int32(inputs):
-    """The model inputs of ``inputs`` as int32 NumPy arrays."""
-    return {name: np.asarray(inputs[name], dtype="int32")
-            for name in INPUT_NAMES}

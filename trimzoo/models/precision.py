@@ -43,8 +43,8 @@ _POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16",
 #: :func:`quantized`) that run on a CPU. Measured against float32 by the
 #: benchmark (``tools/benchmark.py --precisions``); not a prediction
 #: precision: with TensorFlow their int8 products do not go through oneDNN,
-#: and on an AVX512-VNNI CPU they ran 2.3-4.3x slower than float32
-#: (docs/benchmarks.md).
+#: and on a 2-core AMD EPYC with AVX512-VNNI (no AMX; 2026-12-02) they ran
+#: 2.3-4.3x slower than float32 (docs/benchmarks.md).
 QUANTIZATIONS = ("int8", "int4", "float8")
 #: ``auto`` takes bfloat16 when it measures at least this much faster.
 MIN_SPEEDUP = 1.05
@@ -65,18 +65,25 @@ def policy_name(precision):
 
 
 def measure_bf16_speedup(rounds=5, batch_size=8, seq_len=128, hidden_dim=512,
-                         num_layers=2, training=False):
+                         num_layers=2, train_step=None):
     """float32 time / bfloat16 time of a BERT encoder's forward pass (with
-    ``training``: a training step, forward, backward and an SGD update of
-    the float32 variables) on this machine (round-robin, median of
-    per-round ratios; cached per shape).
+    ``train_step``: of the training step it makes) on this machine
+    (round-robin, median of per-round ratios; cached per shape and step).
 
     The probe is a ``num_layers``-layer post-LN encoder of width
     ``hidden_dim`` (4× FFN) at ``batch_size`` × ``seq_len``: the
     matrix-product mix of the zoo's models, small enough to time in a few
     seconds.
+
+    Args:
+        train_step: function ``(backbone, inputs) -> callable`` or None.
+            The callable runs one training step of ``backbone`` on
+            ``inputs`` (no arguments). The training loop passes a step of
+            its own (``trimzoo.training.precision.masked_lm_step``: the
+            real objective and optimizer); the models know no loss.
+            None: a forward pass is timed.
     """
-    key = (rounds, batch_size, seq_len, hidden_dim, num_layers, training)
+    key = (rounds, batch_size, seq_len, hidden_dim, num_layers, train_step)
     if key in _MEASURED:
         return _MEASURED[key]
 
@@ -94,8 +101,8 @@ def measure_bf16_speedup(rounds=5, batch_size=8, seq_len=128, hidden_dim=512,
                                         ).astype("int32"),
               "segment_ids": np.zeros((batch_size, seq_len), "int32"),
               "padding_mask": np.ones((batch_size, seq_len), "int32")}
-    if training:
-        calls = {p: _train_step(m, inputs) for p, m in models.items()}
+    if train_step is not None:
+        calls = {p: train_step(m, inputs) for p, m in models.items()}
     else:
         calls = {p: (lambda m=m: m.predict_on_batch(inputs))
                  for p, m in models.items()}
@@ -105,28 +112,8 @@ def measure_bf16_speedup(rounds=5, batch_size=8, seq_len=128, hidden_dim=512,
     return ratio
 
 
-def _train_step(model, inputs):
-    """A zero-argument callable running one training step of ``model`` (a
-    backbone; loss: the mean square of its sequence output)."""
-    import tensorflow as tf  # The probe's gradient tape (TF backend).
-
-    optimizer = keras.optimizers.SGD(1e-3)
-    variables = model.trainable_variables
-
-    @tf.function
-    def step():
-        with tf.GradientTape() as tape:
-            out = model(inputs, training=True)["sequence_output"]
-            loss = tf.reduce_mean(tf.square(tf.cast(out, "float32")))
-        optimizer.apply_gradients(zip(tape.gradient(loss, variables),
-                                      variables))
-        return loss
-
-    return step
-
-
 def resolve_precision(precision="auto", cpuinfo=None, measure=None,
-                      batch_size=None, training=False):
+                      batch_size=None, train_step=None):
     """``(precision, reason)``: the precision to run in (``"auto"``
     resolved to ``"float32"`` or ``"bfloat16"``) and why.
 
@@ -140,8 +127,9 @@ def resolve_precision(precision="auto", cpuinfo=None, measure=None,
         batch_size: int or None. The batch size the caller runs: ``auto``
             measures at it (bfloat16 can pay at batch 8 and lose at batch
             1); None: 8.
-        training: bool. The caller trains: ``auto`` times a training step
-            instead of a forward pass.
+        train_step: function ``(backbone, inputs) -> callable`` or None.
+            The caller trains: ``auto`` times the training step it makes
+            (see :func:`measure_bf16_speedup`) instead of a forward pass.
     """
     check_precision(precision)
     if precision != "auto":
@@ -151,12 +139,12 @@ def resolve_precision(precision="auto", cpuinfo=None, measure=None,
         return "float32", "auto: this CPU has no bfloat16 units"
     if measure is None:
         kwargs = {} if batch_size is None else {"batch_size": int(batch_size)}
-        if training:
-            kwargs["training"] = True
+        if train_step is not None:
+            kwargs["train_step"] = train_step
         ratio = measure_bf16_speedup(**kwargs)
     else:
         ratio = measure()
-    at = ((" for a training step" if training else "")
+    at = ((" for a training step" if train_step is not None else "")
           + ("" if batch_size is None else f" at batch {int(batch_size)}"))
     if ratio >= MIN_SPEEDUP:
         return "bfloat16", (f"auto: {', '.join(units)}; bfloat16 measured "

@@ -2,13 +2,9 @@
 
 import os
 
-import matplotlib
-
 from trimzoo.search.budget import Budget
+from trimzoo.utils.figures import pyplot
 from trimzoo.utils.io import save_figure, write_text
-
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
 
 
 def _x(value):
@@ -108,6 +104,7 @@ def write_report(out, results):
                   "healed models are kept)."]
     lines += ["", f"{results['minutes']:.1f} minutes."]
     write_text(os.path.join(out, "report.md"), "\n".join(lines) + "\n")
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
     rows = results["rows"]
 

@@ -211,7 +211,7 @@ def estimate_error(student, teacher, kept, train_inputs, eval_inputs,
     if steps and not student.trainable_weights:
         raise ValueError("The candidate has no trainable weights (is it "
                          "frozen?); its error estimate would be untrained.")
-    task = SubspaceDistillationTask(
+    objective = SubspaceDistillationTask(
         student, teacher, kept["layers"], kept["hidden_dims"],
         attention_weight=attention_weight, heads=kept["heads"])
     summary = {}
@@ -219,7 +219,7 @@ def estimate_error(student, teacher, kept, train_inputs, eval_inputs,
         optimizer = create_optimizer(learning_rate, total_steps=steps,
                                      warmup_steps=max(1, steps // 10))
         trainer = Trainer(
-            task, optimizer, workdir,
+            objective, optimizer, workdir,
             lambda b, start, *_: _dataset(train_inputs, b, start),
             total_steps=steps, global_batch_size=batch_size, log_every=steps,
             checkpoint_every=steps, keep_checkpoints=1, jit_compile=False)

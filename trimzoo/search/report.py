@@ -15,13 +15,9 @@ Examples:
 
 import os
 
-import matplotlib
-
-matplotlib.use("Agg")  # files only, no display
-import matplotlib.pyplot as plt  # noqa: E402
-
-from trimzoo.search.algorithm import pareto_front  # noqa: E402
-from trimzoo.utils.io import save_figure, write_text  # noqa: E402
+from trimzoo.search.algorithm import pareto_front
+from trimzoo.utils.figures import pyplot
+from trimzoo.utils.io import save_figure, write_text
 
 _DIMS = ("num_layers", "num_heads", "hidden_dim", "intermediate_dim")
 
@@ -77,6 +73,7 @@ def plot(results, path):
     (marker area proportional to parameters; the front joined, the chosen
     one starred); costs only: parameters against inference cost."""
     rows = results["candidates"]
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 5))
     biggest = max(r["params"] for r in rows)
     if "chosen" in results:

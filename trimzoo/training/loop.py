@@ -30,6 +30,7 @@ import math
 import os
 import shutil
 import time
+import warnings
 
 import keras
 import numpy as np
@@ -192,8 +193,9 @@ class Trainer:
     Build it under ``strategy.scope()`` (its counters are variables).
 
     Args:
-        task: ``trimzoo.training.objectives.Objective``.
-        optimizer: built on the task's trainable variables.
+        objective: ``trimzoo.training.objectives.Objective``: the model,
+            its loss and its metrics. (``task=`` is its deprecated name.)
+        optimizer: built on the objective's trainable variables.
         workdir: str. Output folder (``checkpoints/``, ``tensorboard/``,
             ``metrics.jsonl``); an existing run there is resumed.
         make_dataset: function ``(batch_size, start_example,
@@ -228,13 +230,23 @@ class Trainer:
             Defaults to True.
     """
 
-    def __init__(self, task, optimizer, workdir, make_dataset, total_steps,
-                 global_batch_size, strategy=None, learning_rate=None,
+    def __init__(self, objective=None, optimizer=None, workdir=None,
+                 make_dataset=None, total_steps=None, global_batch_size=None,
+                 strategy=None, learning_rate=None,
                  log_every=100, checkpoint_every=None, keep_checkpoints=5,
                  steps_per_execution=1, eval_dataset=None, eval_every=None,
                  jit_compile=JIT_COMPILE, rng_variables=(), hooks=(),
-                 log_lines=True):
-        self.task = task
+                 log_lines=True, task=None):
+        if task is not None:
+            if objective is not None:
+                raise TypeError("Pass the objective once: `objective=` "
+                                "(`task=` is its deprecated name).")
+            warnings.warn("Trainer(task=...) is deprecated; pass "
+                          "objective=...", DeprecationWarning, stacklevel=2)
+            objective = task
+        if objective is None:
+            raise TypeError("Trainer() needs an objective.")
+        self.objective = objective
         self.optimizer = optimizer
         self.workdir = os.fspath(workdir)
         self.make_dataset = make_dataset
@@ -264,7 +276,7 @@ class Trainer:
         self.examples_seen = tf.Variable(
             0, dtype=tf.int64, trainable=False, name="examples_seen",
             aggregation=tf.VariableAggregation.ONLY_FIRST_REPLICA)
-        self.stat_names = task.stat_names() + ("grad_norm",)
+        self.stat_names = objective.stat_names() + ("grad_norm",)
         self.stats = {
             name: tf.Variable(
                 0.0, trainable=False, name=name,
@@ -272,7 +284,7 @@ class Trainer:
                 aggregation=tf.VariableAggregation.SUM)
             for name in self.stat_names}
         self.checkpoint = tf.train.Checkpoint(
-            model=task.model, optimizer=optimizer, step=self.step,
+            model=objective.model, optimizer=optimizer, step=self.step,
             examples_seen=self.examples_seen, dropout_rng=list(rng_variables))
         self.checkpoint_dir = os.path.join(self.workdir, "checkpoints")
         if self.is_chief:
@@ -288,11 +300,18 @@ class Trainer:
         self._eval_fn = None
         self._restored = False
 
+    @property
+    def task(self):
+        """Deprecated name of :attr:`objective`."""
+        warnings.warn("Trainer.task is deprecated; use Trainer.objective",
+                      DeprecationWarning, stacklevel=2)
+        return self.objective
+
     # -- the compiled step -------------------------------------------------
 
     def _build_train_fn(self):
         strategy = self.strategy
-        step_fn = self.task.compiled_train_step(
+        step_fn = self.objective.compiled_train_step(
             self.optimizer, num_replicas=self.num_replicas,
             jit_compile=self.jit_compile)
         names = self.stat_names
@@ -301,7 +320,7 @@ class Trainer:
             stats = step_fn(batch)
             if set(stats) != set(names):
                 raise ValueError(
-                    f"{type(self.task).__name__}.train_step returned "
+                    f"{type(self.objective).__name__}.train_step returned "
                     f"{sorted(stats)}; its stat_names() promise "
                     f"{sorted(names)}.")
             for name in names:
@@ -338,14 +357,14 @@ class Trainer:
     # -- evaluation ----------------------------------------------------------
 
     def evaluate(self):
-        """The task's metrics on ``eval_dataset`` (no dropout, no update),
+        """The objective's metrics on ``eval_dataset`` (no dropout, no update),
         named ``eval_<metric>``; ``{}`` without an evaluation set."""
         if self.eval_dataset is None:
             return {}
         if self._eval_fn is None:
-            task = self.task
+            objective = self.objective
             self._eval_fn = tf.function(
-                lambda batch: self.strategy.run(task.evaluate_step,
+                lambda batch: self.strategy.run(objective.evaluate_step,
                                                 args=(batch,)))
         sums = {}
         dataset = self.strategy.experimental_distribute_dataset(
@@ -358,7 +377,7 @@ class Trainer:
                 sums[name] = sums.get(name, 0.0) + float(value)
         if not sums:
             raise ValueError("The evaluation dataset is empty.")
-        values = self.task.metrics(sums)
+        values = self.objective.metrics(sums)
         values["count"] = int(sums["count"])
         return {f"eval_{name}": value for name, value in values.items()}
 
@@ -446,7 +465,7 @@ class Trainer:
             history = read_metrics(self.workdir)
         summary = {"start_step": start_step, "total_steps": total,
                    **summarize(history)}
-        summary["weights_sha256"] = weights_digest(self.task.model)
+        summary["weights_sha256"] = weights_digest(self.objective.model)
         return summary
 
     def write_summary(self, summary):
@@ -485,7 +504,7 @@ class Trainer:
         raise NonFiniteLossError(message)
 
     def _metric_values(self, stats, step, elapsed, steps):
-        values = self.task.metrics(stats)
+        values = self.objective.metrics(stats)
         if self.learning_rate is not None:
             values["learning_rate"] = float(
                 self.learning_rate(max(step - 1, 0)))

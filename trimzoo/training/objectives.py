@@ -30,11 +30,15 @@ import tensorflow as tf
 from trimzoo.models.layer_drop import hidden_states_model
 from trimzoo.training import losses
 
-#: Default of ``jit_compile`` (XLA) for train steps. Off: on this project's
-#: CPU machine (no AVX-512) the XLA-compiled masked-LM step of bert_mini
-#: measured 0.56-0.75x the speed of the plain one, and fine-tuning's 0.54x
-#: (``tools/benchmark.py`` variants table). ``jit_compile=True`` turns it
-#: on where it pays off (GPUs, TPUs, other CPUs): measure first.
+#: Default of ``jit_compile`` (XLA) for train steps. Off: on a 2-core AMD
+#: EPYC without AVX-512 (Zen 3; 2026-11-30, docs/benchmarks.md "The
+#: compiled train step, re-measured") the XLA-compiled masked-LM step of
+#: bert_mini ran 0.56-0.75x the speed of the plain one, and fine-tuning's
+#: 0.54x (``tools/benchmark.py`` variants table); on the AMD EPYC with
+#: AVX-512 that the README's numbers come from, XLA made the bert_mini
+#: step 1.18-1.29x faster (docs/benchmarks.md, ``make bench``).
+#: ``jit_compile=True`` turns it on where it pays off (GPUs, TPUs, some
+#: CPUs): measure first.
 JIT_COMPILE = False
 
 _SUM = tf.distribute.ReduceOp.SUM
@@ -84,7 +88,7 @@ class Objective:
         """Sums over the batch besides the losses (e.g. ``correct``)."""
         return {}
 
-    # -- shared by every task --------------------------------------------
+    # -- shared by every objective -----------------------------------------
 
     @property
     def trainable_variables(self):
@@ -227,8 +231,8 @@ class Objective:
 
         Examples:
 
-        >>> task = MaskedLMObjective(None)
-        >>> task.metrics({"loss_sum": 6.0, "mlm_loss_sum": 6.0,
+        >>> objective = MaskedLMObjective(None)
+        >>> objective.metrics({"loss_sum": 6.0, "mlm_loss_sum": 6.0,
         ...               "correct": 1.0, "count": 4.0})
         {'loss': 1.5, 'mlm_loss': 1.5, 'mlm_accuracy': 0.25}
         """
@@ -329,9 +333,9 @@ class DistillationObjective(MaskedLMObjective):
     >>> kw = dict(vocabulary_size=20, num_heads=1, hidden_dim=8,
     ...           intermediate_dim=8, max_sequence_length=8)
     >>> teacher = TrimzooBackbone(num_layers=2, **kw)
-    >>> task = DistillationObjective(TrimzooMaskedLM(TrimzooBackbone(
+    >>> objective = DistillationObjective(TrimzooMaskedLM(TrimzooBackbone(
     ...     num_layers=1, **kw)), teacher, hidden_weight=1.0)
-    >>> task.loss_names
+    >>> objective.loss_names
     ('loss', 'mlm_loss', 'hidden_loss')
     """
 
@@ -383,21 +387,21 @@ class DistillationObjective(MaskedLMObjective):
         return _with_hidden_term(self, terms, batch, outputs, denominator)
 
 
-def _with_hidden_term(task, terms, batch, outputs, denominator):
-    """``terms`` plus ``task.hidden_weight · hidden_loss`` when the task has
+def _with_hidden_term(objective, terms, batch, outputs, denominator):
+    """``terms`` plus ``objective.hidden_weight · hidden_loss`` when it has
     a hidden-state term. The hidden-state loss averages over this replica's
     tokens; weighted by its share of the global count, the replicas' terms
     add up to one average (as the terms that divide by the global
     ``denominator`` do)."""
-    if not task.hidden_weight:
+    if not objective.hidden_weight:
         return terms
     hidden = losses.hidden_state_loss(
         outputs["student_states"], outputs["teacher_states"],
         batch[0]["padding_mask"])["hidden_loss"]
     if denominator is not None:
-        hidden = hidden * task.count(batch) / denominator
+        hidden = hidden * objective.count(batch) / denominator
     terms["hidden_loss"] = hidden
-    terms["loss"] = terms["loss"] + task.hidden_weight * hidden
+    terms["loss"] = terms["loss"] + objective.hidden_weight * hidden
     return terms
 
 
@@ -414,10 +418,10 @@ class ClassificationObjective(Objective):
 
     >>> import keras, numpy as np
     >>> model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
-    >>> task = ClassificationObjective(model, num_classes=2)
-    >>> stats = task.evaluate_step((np.ones((4, 3), "float32"),
+    >>> objective = ClassificationObjective(model, num_classes=2)
+    >>> stats = objective.evaluate_step((np.ones((4, 3), "float32"),
     ...                             np.array([0, 1, 1, 0])))
-    >>> float(stats["count"]), sorted(task.metrics(stats))
+    >>> float(stats["count"]), sorted(objective.metrics(stats))
     (4.0, ['accuracy', 'loss'])
     """
 
@@ -561,12 +565,12 @@ class HiddenStateDistillationObjective(Objective):
     >>> kw = dict(vocabulary_size=20, num_heads=1, hidden_dim=8,
     ...           intermediate_dim=8, max_sequence_length=8)
     >>> teacher = TrimzooBackbone(num_layers=2, **kw)
-    >>> task = HiddenStateDistillationObjective(TrimzooBackbone(num_layers=1, **kw),
+    >>> objective = HiddenStateDistillationObjective(TrimzooBackbone(num_layers=1, **kw),
     ...                                    teacher)
     >>> x = {"token_ids": np.ones((1, 4), "int32"),
     ...      "segment_ids": np.zeros((1, 4), "int32"),
     ...      "padding_mask": np.array([[1, 1, 1, 0]], "int32")}
-    >>> float(task.evaluate_step((x,))["count"])
+    >>> float(objective.evaluate_step((x,))["count"])
     3.0
     """
 

@@ -34,6 +34,7 @@ teacher.
 
 import logging
 import os
+import warnings
 
 import keras
 import numpy as np
@@ -117,16 +118,16 @@ class Pretrainer:
             self.teacher = None
             if config.distill.teacher:
                 self.teacher = self._load_teacher()
-                self.task = DistillationObjective(
+                self.objective = DistillationObjective(
                     self.model, self.teacher, alpha=config.distill.alpha,
                     beta=config.distill.beta,
                     temperature=config.distill.temperature,
                     hidden_weight=config.distill.get("hidden_weight", 0.0))
             else:
-                self.task = MaskedLMObjective(self.model)
+                self.objective = MaskedLMObjective(self.model)
             eval_set = self.data.evaluation()
             self.loop = Trainer(
-                self.task, self.optimizer, self.workdir,
+                self.objective, self.optimizer, self.workdir,
                 make_dataset=self.data.training,
                 total_steps=train.steps,
                 global_batch_size=train.batch_size,
@@ -144,6 +145,13 @@ class Pretrainer:
         (self.is_chief, self.task_type, self.task_id,
          self.num_workers) = worker_info(self.strategy)
         self.num_replicas = self.strategy.num_replicas_in_sync
+
+    @property
+    def task(self):
+        """Deprecated name of :attr:`objective`."""
+        warnings.warn("Pretrainer.task is deprecated; use "
+                      "Pretrainer.objective", DeprecationWarning, stacklevel=2)
+        return self.objective
 
     def _load_teacher(self):
         config = self.config

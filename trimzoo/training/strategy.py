@@ -5,6 +5,7 @@ import logging
 import tensorflow as tf
 
 from trimzoo.models.precision import check_precision, resolve_precision
+from trimzoo.training.precision import masked_lm_step
 
 STRATEGIES = ("auto", "tpu", "mirrored", "multi_worker", "cpu")
 
@@ -61,9 +62,10 @@ def resolve_training_precision(precision, strategy=None, what="precision",
                                batch_size=None):
     """``(precision, reason)`` of a training run: ``precision`` as asked, or
     ``"auto"`` resolved (``trimzoo.models.precision.resolve_precision``:
-    bfloat16 where this CPU has bfloat16 units and a training step at the
-    run's ``batch_size`` (None: 8) measures faster), bfloat16 under a TPU
-    strategy.
+    bfloat16 where this CPU has bfloat16 units and a step of this
+    package's training loop (``trimzoo.training.precision.masked_lm_step``)
+    at the run's ``batch_size`` (None: 8) measures faster), bfloat16 under
+    a TPU strategy.
 
     >>> resolve_training_precision("bfloat16")
     ('bfloat16', 'asked for')
@@ -72,4 +74,4 @@ def resolve_training_precision(precision, strategy=None, what="precision",
     if precision == "auto" and strategy is not None and is_tpu(strategy):
         return "bfloat16", "auto: TPU"
     return resolve_precision(precision, batch_size=batch_size,
-                             training=True)
+                             train_step=masked_lm_step)

@@ -17,8 +17,8 @@ fixed masks:
 
 Step times come from two places: the training log (sequential, affected by
 whatever else runs) and an interleaved round-robin timing of every
-architecture's training step (``trimzoo.bench.workloads.TrainStep``), which
-is what the loss-vs-time plot uses.
+architecture's training step (``trimzoo.bench.workloads.TrainStep``, the
+speed benchmark's), which is what the loss-vs-time plot uses.
 """
 
 import copy
@@ -26,8 +26,17 @@ import dataclasses
 import json
 import os
 
-from trimzoo.utils import timing
+import keras
+
 from trimzoo.bench import workloads
+from trimzoo.data import pretraining as data_lib
+from trimzoo.layers.normalizers import NORMALIZERS
+from trimzoo.models import TrimzooBackbone
+from trimzoo.models.tokenizers import special_token_ids
+from trimzoo.training import pretrain
+from trimzoo.training.objectives import MaskedLMObjective
+from trimzoo.utils import timing
+from trimzoo.utils.figures import pyplot
 from trimzoo.utils.io import save_figure, write_text
 
 
@@ -52,8 +61,6 @@ BASELINE = "bert"
 def default_variants(bert="bert_mini", trimbert="trimbert_mini",
                      student="bort_mini"):
     """The ablation grid at ``mini`` widths."""
-    from trimzoo.layers.normalizers import NORMALIZERS
-
     variants = [
         Variant(BASELINE, "ffn", bert, note="FFN in every layer (BERT)"),
         Variant("ffn_every_2", "ffn", bert, {"ffn_layers": "every_2"},
@@ -114,22 +121,18 @@ def evaluate(model, config, tokenizer, num_batches=20, split="validation"):
     The masks are fixed (seed 1234, no shuffling), so every variant is
     scored on the same positions of the same held-out sentences.
     """
-    from trimzoo.data import pretraining as data_lib
-    from trimzoo.models.tokenizers import special_token_ids
-    from trimzoo.training.objectives import MaskedLMObjective
-
     dataset = data_lib.make_pretraining_dataset(
         batch_size=int(config.train.batch_size), tokenizer=tokenizer,
         special_ids=special_token_ids(tokenizer),
         max_seq_length=int(config.data.max_seq_length),
         texts=data_lib.load_corpus_texts(split), seed=1234,
         shuffle_buffer=0)
-    task = MaskedLMObjective(model)  # the objective pretraining trains
+    objective = MaskedLMObjective(model)  # the one pretraining trains
     sums = {}
     for batch in dataset.take(num_batches):
-        for name, value in task.evaluate_step(batch).items():
+        for name, value in objective.evaluate_step(batch).items():
             sums[name] = sums.get(name, 0.0) + float(value)
-    values = task.metrics(sums)
+    values = objective.metrics(sums)
     return {"eval_mlm_loss": values["mlm_loss"],
             "eval_mlm_accuracy": values["mlm_accuracy"],
             "eval_positions": int(sums["count"])}
@@ -138,8 +141,6 @@ def evaluate(model, config, tokenizer, num_batches=20, split="validation"):
 def train_variant(config, workdir, eval_batches=12):
     """Pretrains (or resumes) one variant and evaluates it; returns its
     result dict."""
-    from trimzoo.training import pretrain
-
     trainer = pretrain.Pretrainer(config, workdir)
     summary = trainer.train()
     result = {
@@ -175,10 +176,6 @@ def interleaved_step_ms(kwargs_by_name, batch_size, seq_len, rounds=5,
                         progress=None):
     """Median training-step time of each architecture, timed round-robin
     (same batch of real text, same step function)."""
-    import keras
-
-    from trimzoo.models import TrimzooBackbone
-
     steps = {}
     for name, kwargs in kwargs_by_name.items():
         keras.utils.set_random_seed(0)
@@ -324,11 +321,7 @@ def _flat(tree, prefix=""):
 def plot_loss_vs_time(results, path):
     """Training MLM loss against training time (step x interleaved step
     time), one line per variant."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     groups = sorted({r["group"] for r in results["variants"]})
     fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 4),
                              squeeze=False)

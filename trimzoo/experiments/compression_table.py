@@ -35,6 +35,7 @@ from trimzoo.training import pretrain
 from trimzoo.checkpoints.folders import (load_classifier_folder,
                                         save_classifier)
 from trimzoo.training.finetune import finetune
+from trimzoo.utils.figures import pyplot
 from trimzoo.utils.io import save_figure, write_json, write_text
 
 
@@ -314,10 +315,7 @@ def write_table(out, rows, max_seq_length, seconds):
     | top-2 | yes | 5 | 0.6000 | 0.7900 | 98.8% | 1.00 | 2.00× | 0.50 |
     """
     # Only the report draws; matplotlib is imported when it is written.
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     lines = [
         "| method | distilled | parameters | test acc. before fine-tuning | "
