@@ -96,7 +96,14 @@ def main(argv):
     del argv
     logging.getLogger().setLevel(logging.WARNING)
     from trimzoo.experiments import ablation
+    from trimzoo.utils.run_folder import RunFolder
 
+    entries = ablation.OUTPUTS + (f"vocab_{FLAGS.vocab_size}",)
+    with RunFolder(FLAGS.out, "ablate", {}, entries, adopt="runs"):
+        _run(ablation)
+
+
+def _run(ablation):
     variants = ablation.select(
         ablation.default_variants(FLAGS.bert, FLAGS.trimbert, FLAGS.student),
         FLAGS.groups)

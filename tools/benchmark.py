@@ -80,7 +80,10 @@ def main(argv):
     import tensorflow as tf
 
     from trimzoo.bench import report
+    from trimzoo.utils.run_folder import RunFolder
 
+    # Claimed before the long run: a folder of other files is refused now.
+    folder = RunFolder(FLAGS.out, "benchmark", {}, report.OUTPUTS)
     # Every timed shape gets its own tf.function on purpose; TF's warning
     # about retracing would only clutter the output.
     tf.get_logger().setLevel("ERROR")
@@ -111,7 +114,8 @@ def main(argv):
     command = "python tools/benchmark.py " + " ".join(
         shlex.quote(a) for a in sys.argv[1:])
     results = runner_lib.run(config, command=command)
-    path = report.write_report(results, FLAGS.out)
+    with folder:
+        path = report.write_report(results, FLAGS.out)
     print(f"Report: {os.path.abspath(path)}")
     for goal in results["goals"]:
         state = report.goal_state(goal)

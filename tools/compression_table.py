@@ -50,12 +50,20 @@ FLAGS = flags.FLAGS
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
+    from trimzoo.experiments.compression_table import (
+        OUTPUTS, compression_table, finetune_teacher, parse_methods)
+    from trimzoo.utils.run_folder import RunFolder
+
+    with RunFolder(FLAGS.out, "compression_table", {}, OUTPUTS,
+                   inputs=[FLAGS.teacher], adopt="runs"):
+        _run(compression_table, finetune_teacher, parse_methods)
+
+
+def _run(compression_table, finetune_teacher, parse_methods):
     import os
 
     from configs.finetune import get_config
     from configs.pretrain import get_config as get_pretrain_config
-    from trimzoo.experiments.compression_table import (
-        compression_table, finetune_teacher, parse_methods)
 
     methods = parse_methods(FLAGS.methods)
     sizes = dict(train_examples=FLAGS.train_examples,

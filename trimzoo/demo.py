@@ -226,15 +226,9 @@ def run_demo(out, make_config, train_examples=0, epochs=1,
 
     _step(f"Timing every model round-robin (batch 1, {max_seq_length} "
           "tokens, median of 50; Keras and TFLite in separate rotations)")
-    # A TFLite call right after a Keras one shares the cores with
-    # TensorFlow's still-spinning threads (1.5-2x slower on 2 cores of
-    # an AMD EPYC, measured 2026-12-03), so
-    # each runtime is timed in its own rotation.
-    timings = {}
-    for tflite_run in (False, True):
-        timings.update(median_latencies(
-            {k: v for k, v in calls.items()
-             if isinstance(k, tuple) == tflite_run}, rounds=50, warmup=5))
+    # Each runtime in its own rotation (see median_latencies).
+    timings = median_latencies(calls, rounds=50, warmup=5,
+                               rotation=lambda key: isinstance(key, tuple))
     for row in rows:
         row["keras_ms_b1"] = timings[row["key"]]["median_ms"]
         row["percent_of_teacher"] = (100 * row["test_accuracy"]

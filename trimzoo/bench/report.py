@@ -35,6 +35,11 @@ REQUIRED_COLUMNS = ("model", "params", "non_embedding_params",
                     "peak_rss_infer_mb", "peak_rss_train_mb")
 
 
+# Everything a benchmark run writes in its folder (``trimzoo.utils.run_folder``).
+OUTPUTS = ("results.json", "report.md", "params.png", "latency.png",
+           "scaling_seq_len.png", "scaling_batch.png", "tradeoff.png")
+
+
 def _fmt(value, spec=".2f", suffix=""):
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"

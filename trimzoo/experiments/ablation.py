@@ -40,6 +40,12 @@ from trimzoo.utils.figures import pyplot
 from trimzoo.utils.io import save_figure, write_text
 
 
+
+# Everything the ablation writes in its folder (``trimzoo.utils.run_folder``;
+# ``tools/ablate.py`` also learns its vocabulary into ``vocab_<size>``).
+OUTPUTS = ("runs", "ablation.json", "ablation.md", "loss_vs_time.png")
+
+
 @dataclasses.dataclass
 class Variant:
     """One pretraining run: a preset, ``TrimzooBackbone`` overrides, and

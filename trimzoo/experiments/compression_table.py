@@ -39,6 +39,12 @@ from trimzoo.utils.figures import pyplot
 from trimzoo.utils.io import save_figure, write_json, write_text
 
 
+
+# Everything the table writes in its folder (``trimzoo.utils.run_folder``).
+OUTPUTS = ("teacher", "students", "heal", "runs", "tflite", "results.json",
+           "table.md", "accuracy_latency.png")
+
+
 def _top(teacher, data, k=2):
     layers = list(range(teacher.backbone.num_layers - k))
     return extract(teacher, layers=layers), {"kept_layers": layers}
@@ -275,7 +281,9 @@ def compression_table(out, teacher_dir, make_config, methods=DEFAULT_METHODS,
             calls[("tflite", key)] = tflite_callable(TFLiteRunner(path), one)
     print(f"\n=== Timing {len(calls)} models round-robin (batch 1, "
           f"{max_seq_length} tokens, median of {rounds})", flush=True)
-    timings = median_latencies(calls, rounds=rounds, warmup=3)
+    # Each runtime in its own rotation (see median_latencies).
+    timings = median_latencies(calls, rounds=rounds, warmup=3,
+                               rotation=lambda key: isinstance(key, tuple))
     for row in rows:
         row["keras_ms_b1"] = timings[row["key"]]["median_ms"]
         row["speedup"] = timings["teacher"]["median_ms"] / row["keras_ms_b1"]

@@ -146,14 +146,12 @@ class CandidateTimer:
         models = {"teacher": self.teacher, **models}
         costs = list(dict.fromkeys(
             [RUNTIMES[self.runtime], RUNTIMES[self.against], "keras"]))
-        ms = {}
-        for cost in costs:  # One rotation per runtime (see above).
-            calls = {(name, cost): timed_calls(model, cost, (1,),
-                                               self.seq_len)[1]
-                     for name, model in models.items()}
-            ms.update({key: value["median_ms"] for key, value in
-                       median_latencies(calls, rounds=rounds,
-                                        warmup=3).items()})
+        calls = {(name, cost): timed_calls(model, cost, (1,),
+                                           self.seq_len)[1]
+                 for cost in costs for name, model in models.items()}
+        ms = {key: value["median_ms"] for key, value in median_latencies(
+            calls, rounds=rounds, warmup=3,
+            rotation=lambda key: key[1]).items()}  # one per runtime
         self.final_load = load_average()
         return ms
 
