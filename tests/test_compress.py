@@ -511,3 +511,61 @@ def test_compress_resumes_after_sigkill(finetuned_run, tmp_path,
     done = json.load(open(state_path))
     for name, row in state["healed"].items():  # kept as it was
         assert done["healed"][name] == row
+
+
+def test_the_teachers_length_is_the_default(finetuned_run, tmp_path):
+    """Without ``seq_len`` compression times, trains and ships at the
+    length the teacher was fine-tuned with (it defaulted to 64 whatever the
+    teacher knew)."""
+    teacher = compressor_lib.load_classifier_folder(finetuned_run["best"])
+    length = teacher.preprocessor.sequence_length
+    run = compressor_lib.Compressor(finetuned_run["best"], tmp_path,
+                                    Budget(speedup=1.6), make_config,
+                                    **{**KW, "seq_len": None})
+    run.folder.close()
+    assert run.settings.seq_len == length != KW["seq_len"]
+    assert run.healer.finetune_config("init").max_seq_length == length
+    assert run.folder.settings["seq_len"] == length
+
+
+@pytest.mark.slow
+def test_a_rerun_keeps_the_choice_unless_asked(finetuned_run, tmp_path,
+                                              capsys):
+    """A re-run whose timing would choose another candidate keeps the
+    earlier choice and says so; with ``rechoose`` it takes the new one, says
+    old -> new with both scores, and keeps the earlier model."""
+    out = tmp_path / "out"
+    first = compress(finetuned_run["best"], out, Budget(speedup=1.6),
+                     make_config, **{**KW, "progress": True})
+    names = [row["name"] for row in first["rows"]]
+    assert len(names) == 2
+    other = next(n for n in names if n != first["chosen"])
+    report = open(out / "report.md").read()
+    assert "`D` layers, `A` attention heads" in report
+    assert "recorded it (`metrics.json`" in report
+    assert "training checkpoints removed" in report
+    for row in first["rows"]:  # pruned: only best/ stays of each run
+        assert not os.path.exists(os.path.join(os.path.dirname(row["folder"]),
+                                               "checkpoints"))
+        assert os.path.isdir(row["folder"])
+    # As if an earlier run had chosen the other candidate.
+    state_path = out / compressor_lib.STATE_FILE
+    state = json.load(open(state_path))
+    state["chosen"] = other
+    state_path.write_text(json.dumps(state))
+    capsys.readouterr()
+    kept = compress(finetuned_run["best"], out, Budget(speedup=1.6),
+                    make_config, **{**KW, "progress": True})
+    said = capsys.readouterr().out
+    assert kept["chosen"] == other
+    assert f"the earlier choice {other} is kept" in said
+    assert "re-run of a finished run: timing the teacher again" in said
+    assert any("--rechoose" in w for w in kept["warnings"])
+    changed = compress(finetuned_run["best"], out, Budget(speedup=1.6),
+                       make_config, rechoose=True,
+                       **{**KW, "progress": True})
+    said = capsys.readouterr().out
+    assert changed["chosen"] == first["chosen"]
+    assert f"choice changed (--rechoose): {other} (validation" in said
+    assert os.path.isdir(out / "earlier" / other)
+    assert json.load(open(state_path))["chosen"] == first["chosen"]

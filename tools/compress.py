@@ -52,8 +52,9 @@ flags.DEFINE_bool("trimbert_knobs", False, "Also FFN in every 2nd layer and "
 flags.DEFINE_string("data", None, "Extra training texts for healing "
                     "(.txt/.csv/.jsonl); default: the teacher's task.")
 flags.DEFINE_string("text_column", "text", "Text column of --data.")
-flags.DEFINE_integer("seq_len", 64, "Tokens per sequence (timing, "
-                     "training).")
+flags.DEFINE_integer("seq_len", None, "Tokens per sequence (timing, "
+                     "training, the shipped preprocessor); default: the "
+                     "length the teacher was fine-tuned with.")
 flags.DEFINE_integer("batch_size", 8, "Your batch size (timed besides 1).")
 flags.DEFINE_integer("k", 3, "Candidates healed.")
 flags.DEFINE_integer("max_measured", 48, "Candidates timed at most.")
@@ -85,6 +86,9 @@ flags.DEFINE_bool("export", True, "Export the chosen model to TFLite.")
 flags.DEFINE_string("compare", None, "A compression table's results.json "
                     "(tools/compression_table.py): its single routes join "
                     "the report and the plot.")
+flags.DEFINE_bool("rechoose", False, "On a re-run whose timing picks "
+                  "another candidate, take it (the earlier model is kept in "
+                  "OUT/earlier/); by default the earlier choice stays.")
 flags.DEFINE_bool("overwrite", False, "Start over in an --out that holds "
                   "a compression run of other settings: only what compress "
                   "wrote there is removed.")
@@ -110,7 +114,7 @@ def main(argv):
     settings = CompressSettings(**{name: value for name, value in
                                    values.items() if value is not None})
     compress(FLAGS.teacher, FLAGS.out, budget, get_config, settings,
-             overwrite=FLAGS.overwrite)
+             overwrite=FLAGS.overwrite, rechoose=FLAGS.rechoose)
 
 if __name__ == "__main__":
     flags.mark_flags_as_required(["teacher"])

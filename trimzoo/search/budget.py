@@ -270,8 +270,10 @@ class CompressSettings:
         data: str or None. Extra training texts for healing (None: the
             teacher's task).
         text_column: str. Text column of ``data``.
-        seq_len, batch_size: int. The timed shape (batch 1 and
-            ``batch_size``) and the training length.
+        seq_len: int or None. Tokens per sequence: the timed shape, the
+            training length and the shipped preprocessor's. None (the
+            default): the length the teacher was fine-tuned with.
+        batch_size: int. Timed besides batch 1.
         k: int. Candidates healed.
         max_measured: int. Candidates timed at most.
         rounds: int. Timed rounds per candidate.
@@ -302,7 +304,7 @@ class CompressSettings:
     trimbert_knobs: bool = _resume(False)
     data: str = _resume(None)
     text_column: str = "text"
-    seq_len: int = _resume(64)
+    seq_len: int = _resume(None)
     batch_size: int = _resume(8)
     k: int = 3
     max_measured: int = 48
@@ -328,7 +330,9 @@ class CompressSettings:
         check_runtime(self.runtime)
         put("speedup_against", check_runtime(self.speedup_against
                                              or self.runtime))
-        put("seq_len", whole_number("seq_len", self.seq_len, MIN_SEQ_LEN))
+        if self.seq_len is not None:
+            put("seq_len", whole_number("seq_len", self.seq_len,
+                                        MIN_SEQ_LEN))
         for name in ("batch_size", "k", "max_measured", "rounds",
                      "proxy_steps", "heal_steps", "heal_batch_size"):
             put(name, whole_number(name, getattr(self, name)))
@@ -354,6 +358,13 @@ class CompressSettings:
         """The settings a resumed run must share, as a dict."""
         return {f.name: getattr(self, f.name)
                 for f in dataclasses.fields(self) if f.metadata.get("resume")}
+
+    def with_teacher_length(self, length):
+        """These settings with ``seq_len`` the teacher's ``length`` when it
+        was left to the teacher (None)."""
+        if self.seq_len is not None:
+            return self
+        return dataclasses.replace(self, seq_len=length)
 
 
 def __getattr__(name):

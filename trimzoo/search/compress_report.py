@@ -2,7 +2,7 @@
 
 import os
 
-from trimzoo.search.budget import Budget
+from trimzoo.search.budget import RETIME_TOLERANCE, Budget
 from trimzoo.utils.figures import pyplot
 from trimzoo.utils.io import save_figure, write_text
 
@@ -27,6 +27,10 @@ def _pct(value, reference):
 #: timing (up to one per core), so other work is assumed above this many
 #: times the number of cores.
 BUSY_LOAD = 1.5
+
+
+def _score(value):
+    return "n/a" if value is None else f"{value:.4f}"
 
 
 def busy_timings(load):
@@ -65,6 +69,12 @@ def write_report(out, results):
         f"**{results['chosen']}**. Data: "
         + "; ".join(f"{k}: {v}" for k, v in results["data"].items()) + ".",
         "",
+        "Candidates are named by their shape: `D` layers, `A` attention "
+        "heads, `H` hidden size, `I` feed-forward (intermediate) size, e.g. "
+        "`D3-A8-H256-I768`; `-F2` keeps the feed-forward sublayer in every "
+        "2nd layer and `-Nsigmoid` normalises attention scores with a "
+        "sigmoid (the TrimBERT knobs).",
+        "",
         "| model | params | proxy error | validation | test | % of teacher "
         "(test) | ms (batch 1) | speedup | speedup, round-robin | vs Keras "
         "float32 teacher |",
@@ -87,9 +97,21 @@ def write_report(out, results):
                   "| route | % of teacher (test) | speed-up |", "|---|---|---|"]
         lines += [f"| {r['name']} | {r['percent_of_teacher']:.1f}% | "
                   f"{r['speedup']:.2f}x |" for r in results["compare"]]
+    recorded = teacher.get("recorded")
+    if recorded:
+        lines += ["", "The teacher as its fine-tuning recorded it "
+                  f"(`metrics.json`, {recorded['seq_len']} tokens): "
+                  f"validation {_score(recorded['validation_accuracy'])}, "
+                  f"test {_score(recorded['test_accuracy'])}; measured here at "
+                  f"{results['seq_len']} tokens: validation "
+                  f"{teacher['validation_accuracy']:.4f}, test "
+                  f"{teacher['test_accuracy']:.4f} (the percentages above are "
+                  "of these)."]
     if "export" in results:
         e = results["export"]
-        lines += ["", f"Export: `{e['path']}` ({e['quantize']}), parity gate "
+        lines += ["", f"Export (for --runtime={results['runtime']}): "
+                  f"`{e['path']}` ({e.get('format', e['quantize'])}), "
+                  "parity gate "
                   f"passed: label agreement "
                   f"{e['parity'].get('label_agreement', float('nan')):.4f}"
                   + (f"; test accuracy of the file {e['test_accuracy']:.4f}"
@@ -102,7 +124,10 @@ def write_report(out, results):
                   "shared the CPU, so the speed-ups may be off; re-run the "
                   "same command on a quiet machine to time again (the "
                   "healed models are kept)."]
-    lines += ["", f"{results['minutes']:.1f} minutes."]
+    lines += ["", f"{results['minutes']:.1f} minutes"
+              + (f"; the folder holds {results['folder_mb']:.0f} MB (the "
+                 "healed candidates' training checkpoints removed)"
+                 if "folder_mb" in results else "") + "."]
     write_text(os.path.join(out, "report.md"), "\n".join(lines) + "\n")
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
@@ -114,11 +139,18 @@ def write_report(out, results):
     def y(row):
         return 100 * row["test_accuracy"] / teacher["test_accuracy"]
 
-    ax.scatter([x(r) for r in rows], [y(r) for r in rows],
+    others = [r for r in rows if r["name"] != results["chosen"]]
+    chosen = [r for r in rows if r["name"] == results["chosen"]]
+    ax.scatter([x(r) for r in others], [y(r) for r in others],
                label="healed candidates (this run)")
+    ax.scatter([x(r) for r in chosen], [y(r) for r in chosen], marker="D",
+               s=70, color="tab:green", zorder=3, label="chosen")
     for r in rows:
         mark = " (chosen)" if r["name"] == results["chosen"] else ""
-        ax.annotate(r["name"] + mark, (x(r), y(r)), fontsize=7)
+        # Labels point inward so that none leaves the frame.
+        ax.annotate(r["name"] + mark, (x(r), y(r)), fontsize=7,
+                    xytext=(-4, 5), textcoords="offset points", ha="right",
+                    annotation_clip=True)
     ax.scatter([1.0], [100.0], marker="*", s=120, label="teacher")
     compare = results.get("compare") or []
     if compare:
@@ -126,11 +158,15 @@ def write_report(out, results):
                    [r["percent_of_teacher"] for r in compare], marker="x",
                    color="grey", label="single routes (compression table)")
     if results.get("max_ms"):
-        ax.axvline(teacher["latency_ms"] / results["max_ms"], ls="--",
-                   color="red", label="budget")
+        limit = teacher["latency_ms"] / results["max_ms"]
+        ax.axvline(limit, ls="--", color="red", label="budget")
+        ax.axvspan(limit / RETIME_TOLERANCE, limit, color="red", alpha=0.1,
+                   label=f"tolerance when re-timed ({RETIME_TOLERANCE - 1:.0%})")
     ax.set_xlabel(f"speed-up over the teacher ({results['runtime']}"
                   + _against(results) + ", batch 1, round-robin)")
     ax.set_ylabel("test accuracy, % of the teacher's")
-    ax.legend(fontsize=7)
+    ax.margins(x=0.25, y=0.15)
+    ax.legend(fontsize=7, loc="lower left")
+    fig.tight_layout()
     save_figure(fig, os.path.join(out, "pareto.png"))
     plt.close(fig)

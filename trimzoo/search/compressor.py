@@ -54,7 +54,7 @@ from trimzoo.search.compress_report import write_report
 from trimzoo.search.frontier import Frontier
 from trimzoo.search.healing import Healer, Teacher
 from trimzoo.search.space import build_space, reference_shape
-from trimzoo.utils.io import atomic_path, write_json
+from trimzoo.utils.io import atomic_path, read_json, write_json
 from trimzoo.utils.run_folder import (RunFolder, check_output_location,
                                       fingerprint)
 
@@ -62,7 +62,7 @@ STATE_FILE = "compress_state.json"
 # Everything compress writes in its folder (``--overwrite`` removes these
 # and nothing else).
 OUTPUTS = (STATE_FILE, "proxy", "candidates", "model", "export",
-           "results.json", "report.md", "pareto.png")
+           "results.json", "report.md", "pareto.png", "earlier")
 
 
 def load_teacher(folder, data=None, text_column="text", say=print):
@@ -104,10 +104,15 @@ class Compressor:
         progress: bool. Progress lines and bars.
         measure: callable(backbone) -> cost dict, or None. Replaces the
             timing (tests).
+        rechoose: bool. On a re-run whose timing picks another candidate
+            than the earlier run chose, take the new one (the earlier model
+            is kept in ``OUT/earlier/``); False keeps the earlier choice and
+            says so.
     """
 
     def __init__(self, teacher, out, budget, make_config, settings=None,
-                 overwrite=False, progress=True, measure=None, **kwargs):
+                 overwrite=False, progress=True, measure=None,
+                 rechoose=False, **kwargs):
         if not isinstance(budget, Budget):
             raise TypeError(f"budget must be a Budget, got "
                             f"{type(budget).__name__}.")
@@ -120,6 +125,7 @@ class Compressor:
         self.teacher_dir = os.path.abspath(os.fspath(teacher))
         self.out = os.fspath(out)
         self.budget, self.progress = budget, bool(progress)
+        self.rechoose = bool(rechoose)
         self.runtime, self.against = s.runtime, s.speedup_against
         check_output_location(self.out, [self.teacher_dir])
         self.start = time.time()
@@ -129,6 +135,14 @@ class Compressor:
         self.source = load_teacher(self.teacher_dir, s.data, s.text_column,
                                    self._say)
         self.teacher = self.source.model
+        # The teacher's own length unless the user chose one: the teacher is
+        # scored, and the compressed model ships, at the length it knows.
+        self.teacher_seq_len = int(
+            self.teacher.preprocessor.sequence_length)
+        self.settings = s = s.with_teacher_length(self.teacher_seq_len)
+        self._say(f"sequence length: {s.seq_len} tokens" + (
+            " (the teacher's)" if s.seq_len == self.teacher_seq_len else
+            f" (the teacher was fine-tuned at {self.teacher_seq_len})"))
         self.reference = reference_shape(self.teacher.backbone)
         knobs = ((None, 2), (None, "sigmoid")) if s.trimbert_knobs else (
             (None,), (None,))
@@ -151,6 +165,8 @@ class Compressor:
             adopt=STATE_FILE)
         self.state_path = self.folder.join(STATE_FILE)
         self.state = self._load_state()
+        # A finished run re-run: its teacher is timed again (see _run).
+        self.rerun = os.path.exists(self.folder.join("results.json"))
         self.timer = CandidateTimer(self.teacher.backbone, s,
                                     self.state["costs"], self._save, measure)
         self.walk = Frontier(self.candidates, budget, self.timer,
@@ -165,6 +181,24 @@ class Compressor:
     def _load_state(self):
         return self.folder.read_state(STATE_FILE, {
             "costs": {}, "shape": {}, "proxy": {}, "healed": {}})
+
+    def _retime_teacher(self):
+        """A re-run of a finished run times the teacher again (its first
+        timing may have been on a busy machine): the candidates' cached
+        speed-ups (ratios timed round-robin with the teacher) are kept and
+        their latencies rescaled to the new timing."""
+        costs = self.state["costs"]
+        old = costs.pop("teacher", None)
+        costs.pop(f"teacher@{self.runtime}", None)
+        if old is None:
+            return
+        self._say("re-run of a finished run: timing the teacher again")
+        new = self.timer.measure_teacher()["latency_ms"]
+        for name, cost in costs.items():
+            if "speedup" in cost:
+                cost["latency_ms"] = {b: new[b] / r
+                                      for b, r in cost["speedup"].items()}
+        self._save()
 
     def _save(self):
         write_json(self.state_path, self.state)
@@ -212,6 +246,8 @@ class Compressor:
 
     def _run(self):
         s = self.settings
+        if self.rerun:
+            self._retime_teacher()
         teacher_cost = self.measure_teacher()
         teacher_ms = teacher_cost["latency_ms"]["1"]
         fitting = self.frontier(teacher_cost)
@@ -250,9 +286,13 @@ class Compressor:
             "validation_accuracy": self.healer.score(self.teacher,
                                                      "validation"),
             "test_accuracy": self.healer.score(self.teacher, "test"),
-            "latency_ms": teacher_ms, "speedup": 1.0}
+            "latency_ms": teacher_ms, "speedup": 1.0,
+            "recorded": recorded_scores(self.teacher_dir,
+                                        self.teacher_seq_len)}
         chosen = choose(pool, self.budget,
                         teacher_row["validation_accuracy"])
+        if chosen is not None:
+            chosen = self._keep_or_change(chosen, rows, warnings)
         if chosen is None:
             best = max(rows, key=lambda r: r["validation_accuracy"])
             raise BudgetError(
@@ -289,18 +329,59 @@ class Compressor:
             results["compare_source"] = os.path.abspath(s.compare)
         if s.export:
             results["export"] = self._export(model_dir)
+        prune_candidates(rows)
+        results["folder_mb"] = folder_mb(self.out)
         write_json(self.folder.join("results.json"), results)
         write_report(self.out, results)
         self._say(f"\nchosen: {chosen['name']} -> {model_dir} (validation "
                   f"{chosen['validation_accuracy']:.4f}, test "
                   f"{chosen['test_accuracy']:.4f} = "
                   f"{chosen['test_accuracy'] / teacher_row['test_accuracy']:.1%}"
-                  f" of the teacher, {chosen['speedup']:.2f}x on "
+                  f" of the teacher, {_speedup(chosen)} on "
                   f"{self.runtime}" + (f" against the teacher on {self.against}"
                                        if self.against != self.runtime
                                        else "") + "); report: "
                   f"{self.folder.join('report.md')}")
         return results
+
+    def _keep_or_change(self, chosen, rows, warnings):
+        """The earlier run's choice stays unless ``rechoose``; either way a
+        change is said in one line with both models' scores and speed-ups,
+        and a taken change keeps the earlier model in ``OUT/earlier/``. A
+        choice that misses the budget when re-timed gets a warning."""
+        earlier = self.state.get("chosen")
+        if earlier and earlier != chosen["name"]:
+            old = next((r for r in rows if r["name"] == earlier), None)
+            if old is not None:
+                line = (f"{earlier} ({_scores(old)}) -> {chosen['name']} "
+                        f"({_scores(chosen)})")
+                if self.rechoose:
+                    self._say(f"choice changed (--rechoose): {line}; the "
+                              "earlier model is kept in "
+                              f"{self.folder.join('earlier', earlier)}")
+                    if os.path.isdir(self.folder.join("model")):
+                        os.makedirs(self.folder.join("earlier"),
+                                    exist_ok=True)
+                        shutil.rmtree(self.folder.join("earlier", earlier),
+                                      ignore_errors=True)
+                        os.replace(self.folder.join("model"),
+                                   self.folder.join("earlier", earlier))
+                else:
+                    warnings.append(
+                        f"this run's timing would choose another model: "
+                        f"{line}; the earlier choice {earlier} is kept "
+                        "(pass --rechoose to take the new one).")
+                    self._say("warning: " + warnings[-1])
+                    chosen = old
+        if chosen.get("fits_when_retimed") is False:
+            warnings.append(
+                f"the chosen {chosen['name']} does not meet the budget when "
+                f"re-timed ({chosen['speedup_round_robin']:.2f}x the "
+                "teacher's speed round-robin).")
+            self._say("warning: " + warnings[-1])
+        self.state["chosen"] = chosen["name"]
+        self._save()
+        return chosen
 
     def final_timing(self, rows, rounds=30):
         """The teacher and every healed candidate timed again round-robin
@@ -341,9 +422,60 @@ class Compressor:
         inputs, labels = self.healer.scored_split("test")
         logits = TFLiteRunner(path)(inputs)["logits"]
         return {"path": path, "quantize": quantize,
+                "format": ("TFLite dynamic int8" if quantize == "dynamic"
+                           else "TFLite float32"),
                 "parity": entry["parity"]["metrics"],
                 "test_accuracy": float(np.mean(
                     np.argmax(logits, -1)[:len(labels)] == labels))}
+
+
+def recorded_scores(teacher_dir, seq_len):
+    """The teacher's own scores as its fine-tuning recorded them
+    (``RUN/metrics.json`` beside ``RUN/best``: validation at the best
+    epoch, test), or None."""
+    record = read_json(os.path.join(os.path.dirname(teacher_dir),
+                                    "metrics.json")) or {}
+    best = (record.get("best") or {}).get("epoch")
+    evals = {e.get("epoch"): e for e in record.get("evals") or []}
+    validation = ((evals.get(best) or {}).get("validation") or {}).get(
+        "accuracy")
+    test = (record.get("test") or {}).get("accuracy")
+    if validation is None and test is None:
+        return None
+    return {"validation_accuracy": validation, "test_accuracy": test,
+            "seq_len": seq_len}
+
+
+def prune_candidates(rows):
+    """Removes the healed candidates' training checkpoints and final
+    models once they are scored (``best/`` stays: a re-run re-times and may
+    re-choose among them)."""
+    for row in rows:
+        run = os.path.dirname(row["folder"])
+        for name in ("checkpoints", "final"):
+            shutil.rmtree(os.path.join(run, name), ignore_errors=True)
+
+
+def folder_mb(path):
+    """Megabytes of the files under ``path``."""
+    return sum(os.path.getsize(os.path.join(root, name))
+               for root, _, files in os.walk(path) for name in files) / 1e6
+
+
+def _speedup(row):
+    """The speed-up the choice was checked with: the final round-robin
+    timing's when there is one."""
+    if row.get("speedup_round_robin"):
+        return f"{row['speedup_round_robin']:.2f}x re-timed round-robin"
+    return f"{row['speedup']:.2f}x"
+
+
+def _scores(row):
+    """``validation V, test T, S x`` of a row (the re-timed speed-up when
+    there is one)."""
+    speed = row.get("speedup_round_robin") or row["speedup"]
+    return (f"validation {row['validation_accuracy']:.4f}, test "
+            f"{row['test_accuracy']:.4f}, {speed:.2f}x")
 
 
 def compress(teacher, out, budget, make_config, settings=None, **kwargs):
@@ -366,8 +498,9 @@ def compress(teacher, out, budget, make_config, settings=None, **kwargs):
             docstring).
         **kwargs: the settings' fields, and ``overwrite`` (start over in an
             ``out`` of other settings: what compress wrote there is
-            removed, nothing else), ``progress`` and ``measure`` (a stand-in
-            for the timing, tests).
+            removed, nothing else), ``rechoose`` (a re-run may change the
+            choice), ``progress`` and ``measure`` (a stand-in for the
+            timing, tests).
 
     Returns:
         dict: ``results.json``'s content (``chosen``, ``rows``, ``teacher``,
