@@ -98,10 +98,13 @@ def test_label_spellings_of_one_value_are_one_class(tmp_path):
     assert [e[-1] for e in examples] == [1, 1, 1, 0, 0]
     jsonl = _write(tmp_path / "train.jsonl",
                    '{"t": "a", "y": 1}\n{"t": "b", "y": 1.0}\n'
-                   '{"t": "c", "y": "1"}\n{"t": "d", "y": " pos "}\n')
+                   '{"t": "c", "y": "1"}\n{"t": "d", "y": " 0 "}\n')
     examples, names = read_examples(jsonl, "t", "y")
-    assert names == ("1", "pos")
-    assert [e[-1] for e in examples] == [0, 0, 0, 1]
+    assert names == ("0", "1")
+    assert [e[-1] for e in examples] == [1, 1, 1, 0]
+    jsonl = _write(tmp_path / "names.jsonl",
+                   '{"t": "a", "y": "neg"}\n{"t": "d", "y": " pos "}\n')
+    assert read_examples(jsonl, "t", "y")[1] == ("neg", "pos")
     with pytest.raises(ValueError, match="same label twice"):
         read_examples(path, "text", "label", label_names=["1", "1.0"])
 
@@ -118,6 +121,79 @@ def test_csv_row_with_more_fields_than_the_header(tmp_path):
                     'text,label\ngood,1\n"hello, world",1\nbad,0\n')
     examples, _ = read_examples(quoted, "text", "label")
     assert examples[1] == ("hello, world", 1)
+
+
+# Each label a probe saw become a class (exit 0), and the line it is on.
+BAD_LABELS = {
+    "empty": ("csv", "text,label\na,pos\nb,\nc,neg\n", 3,
+              "the label is empty"),
+    "null": ("jsonl", '{"text": "a", "label": "pos"}\n{"text": "b", '
+             '"label": null}\n{"text": "c", "label": "neg"}\n', 2,
+             "the label is null"),
+    "boolean": ("jsonl", '{"text": "a", "label": true}\n{"text": "b", '
+                '"label": false}\n', 1, "label true is a JSON boolean"),
+    "non_integer": ("jsonl", '{"text": "a", "label": 1}\n{"text": "b", '
+                    '"label": 1.5}\n{"text": "c", "label": 0}\n', 2,
+                    "label 1.5 is a number but not an integer"),
+    "integer_among_names": ("csv", "text,label\na,pos\nb,neg\nc,1\n", 4,
+                            "label '1' is an integer, but line 2 has the "
+                            "name 'pos'"),
+    "header_repeated": ("csv", "text,label\na,pos\nb,neg\ntext,label\n"
+                        "c,pos\n", 4, "the header row again"),
+}
+# labels_as_text=True: the names it reads (None: still refused).
+AS_TEXT = {"empty": None, "null": None, "header_repeated": None,
+           "boolean": ("false", "true"), "non_integer": ("0", "1", "1.5"),
+           "integer_among_names": ("1", "neg", "pos")}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_LABELS))
+def test_bad_labels_are_refused_with_file_and_line(tmp_path, case):
+    """Each became a class ("", "None", "true", "1.5", an extra "1",
+    "label") and trained, exit 0. Now refused naming the file and line, in
+    a train, validation or test file and in the --data file of export and
+    prune, or read as names with labels_as_text=True."""
+    from trimzoo.data.model_data import read_text_file
+
+    fmt, text, line, message = BAD_LABELS[case]
+    bad = _write(tmp_path / f"bad.{fmt}", text)
+    good = _write(tmp_path / "good.csv", "text,label\nx,pos\ny,neg\n")
+    where = re.escape(f"bad.{fmt}, line {line}: {message}")
+    for split in ("train", "validation", "test"):
+        files = {"train": good, "validation": good, "test": good,
+                 split: bad}
+        with pytest.raises(DataError, match=where):
+            load_task_data("files", split, files=files, text_columns="text")
+    with pytest.raises(DataError, match=where):  # export/prune --data
+        read_text_file(bad, "text", "label", ["neg", "pos"])
+    names = AS_TEXT[case]
+    if names is None:
+        with pytest.raises(DataError, match=where):
+            load_task_data("files", "train", files={"train": bad},
+                           text_columns="text", labels_as_text=True)
+    else:
+        _, spec = load_task_data("files", "train", files={"train": bad},
+                                 text_columns="text", labels_as_text=True)
+        assert spec.label_names == names
+
+
+def test_bad_validation_labels_stop_fine_tuning_before_it_trains(tmp_path):
+    """A null label in the validation file: refused before a model is
+    built; --config.data.labels_as_text=True is the way to read text."""
+    from helpers import small_config
+    from trimzoo.training.finetune import finetune
+
+    train = _write(tmp_path / "train.csv", "text,label\na,pos\nb,neg\n")
+    validation = _write(tmp_path / "validation.jsonl",
+                        '{"text": "a", "label": "pos"}\n'
+                        '{"text": "b", "label": null}\n')
+    config = small_config(task="files", train_files=train,
+                          validation_files=validation, text_column="text")
+    workdir = tmp_path / "run"
+    with pytest.raises(DataError, match=r"validation\.jsonl, line 2: the "
+                       "label is null"):
+        finetune(config, str(workdir))
+    assert sorted(os.listdir(workdir)) == ["config.json"]
 
 
 # --- Backbone inputs, eager and in graphs. ------------------------------------

@@ -23,7 +23,7 @@ import dataclasses
 import json
 import os
 
-from trimzoo.data.files import DataError, _format_of, _rows, parse_label
+from trimzoo.data.files import DataError, _format_of, _rows, labelled_rows
 from trimzoo.data.files import canonical_label_names
 from trimzoo.data.load import load_task_data
 from trimzoo.data.rotten_tomatoes import load_split
@@ -100,19 +100,22 @@ def read_text_file(path, text_column="text", label_column=None,
     columns = (text_column,) + ((label_column,) if label_column else ())
     names = None if label_names is None else canonical_label_names(
         label_names)
+    if label_column and names is None:
+        raise ValueError(
+            f"{path}: label_column {label_column!r} needs the model's label "
+            "names (a classifier folder has them).")
+    rows = (labelled_rows(path, file_format, (text_column,), label_column,
+                          names) if label_column else
+            ((line, row, None) for line, row in _rows(path, file_format,
+                                                      columns)))
     texts, labels = [], []
-    for line, row in _rows(path, file_format, columns):
+    for line, row, label in rows:
         text = row[text_column]
         if not isinstance(text, str) or not text.strip():
             raise DataError(path, line, f"column {text_column!r} holds no "
                             "text.")
         texts.append(text)
-        if label_column:
-            if names is None:
-                raise ValueError(
-                    f"{path}: label_column {label_column!r} needs the "
-                    "model's label names (a classifier folder has them).")
-            labels.append(parse_label(row[label_column], names, path, line))
+        labels.append(label)
     if not texts:
         raise DataError(path, None, "the file has no texts.")
     source += f" (text column {text_column}"
@@ -170,7 +173,8 @@ def task_kwargs(task, data):
             [data["text_pair_column"]] if data.get("text_pair_column")
             else [])
         return dict(files=files, text_columns=columns,
-                    label_column=data.get("label_column", "label"))
+                    label_column=data.get("label_column", "label"),
+                    labels_as_text=bool(data.get("labels_as_text")))
     if task.startswith("glue/"):
         return dict(source=data.get("source"), data_dir=data.get("data_dir"))
     return {}

@@ -40,6 +40,7 @@ from trimzoo.checkpoints.folders import (from_pretrained, is_classifier_folder,
                                         save_classifier)
 from trimzoo.checkpoints.teachers import load_classifier_teacher
 from trimzoo.data import augment
+from trimzoo.data.model_data import task_kwargs
 from trimzoo.data import (compute_metrics, encode_dataset, examples_to_dataset,
                           load_task_data)
 from trimzoo.utils.embedded import minilm_path
@@ -506,18 +507,7 @@ def length_buckets(width, max_seq_length):
 
 def _data_kwargs(config):
     """``load_task_data`` arguments from ``config.data``."""
-    data = config.data
-    if config.task == "files":
-        files = {split: data[f"{split}_files"]
-                 for split in ("train", "validation", "test")
-                 if data[f"{split}_files"]}
-        columns = [data.text_column] + (
-            [data.text_pair_column] if data.text_pair_column else [])
-        return dict(files=files, text_columns=columns,
-                    label_column=data.label_column)
-    if config.task.startswith("glue/"):
-        return dict(source=data.source, data_dir=data.data_dir)
-    return {}
+    return task_kwargs(config.task, config.data)
 
 
 def _limit(examples, count, seed):
