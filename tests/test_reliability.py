@@ -196,6 +196,64 @@ def test_bad_validation_labels_stop_fine_tuning_before_it_trains(tmp_path):
     assert sorted(os.listdir(workdir)) == ["config.json"]
 
 
+# --- Paths in a run's record. ---------------------------------------------------
+
+def test_run_records_data_paths_absolute(tmp_path, monkeypatch):
+    """config.json kept `train.csv` as given, so a tool reading the run
+    from another folder read that folder's train.csv."""
+    from helpers import small_config
+    from trimzoo.training.finetune import finetune
+
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path / "train.csv", "text,label\na,pos\nb,neg\n")
+    _write(tmp_path / "validation.csv", "text,label\na,pos\nb,\n")
+    config = small_config(task="files", train_files="train.csv",
+                          validation_files="./validation.csv",
+                          text_column="text")
+    with pytest.raises(DataError):  # Stops before training: cheap.
+        finetune(config, "run")
+    with open(tmp_path / "run" / "config.json") as f:
+        data = json.load(f)["data"]
+    assert data["train_files"] == str(tmp_path / "train.csv")
+    assert data["validation_files"] == str(tmp_path / "validation.csv")
+    assert data["test_files"] == ""
+
+
+def test_old_relative_paths_resolve_where_the_run_is(tmp_path, monkeypatch):
+    """A run's relative data paths were resolved against the current
+    folder: run from another folder holding another task's train.csv,
+    compress scored that task (teacher 0.33, exit 0). Now they resolve
+    against the run folder (then the folders above it), and a missing file
+    is named with the run."""
+    from helpers import TOPIC_ROWS, make_classifier_run
+    from trimzoo.data.model_data import texts_for_model
+
+    run = make_classifier_run(tmp_path / "project")
+    config_path = os.path.join(run, "config.json")
+    with open(config_path) as f:
+        config = json.load(f)
+    # As an older run recorded them: the run started in project/.
+    config["data"].update(train_files="run/train.csv",
+                          validation_files="validation.csv")
+    with open(config_path, "w") as f:
+        json.dump(config, f)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for split in ("train", "validation"):
+        _write(elsewhere / f"{split}.csv", "body,topic\nother,sport\n")
+    (elsewhere / "run").mkdir()
+    _write(elsewhere / "run" / "train.csv", "body,topic\nother,sport\n")
+    monkeypatch.chdir(elsewhere)
+    texts = texts_for_model(os.path.join(run, "best"))
+    assert texts.texts == [text for text, _ in TOPIC_ROWS]
+    assert texts.labels == [0, 0, 2, 2, 1, 1]
+    os.remove(os.path.join(run, "validation.csv"))
+    with pytest.raises(FileNotFoundError, match=re.escape(
+            f"{run}/validation.csv (data.validation_files of the run "
+            f"recorded in {config_path}) does not exist")):
+        texts_for_model(os.path.join(run, "best"))
+
+
 # --- Backbone inputs, eager and in graphs. ------------------------------------
 
 @pytest.fixture(scope="module")

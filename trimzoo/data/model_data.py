@@ -31,6 +31,8 @@ from trimzoo.data.tasks import get_task
 
 #: File a cut model folder carries: the task its source was trained on.
 RECORD_FILE = "task_data.json"
+#: Fields of a fine-tuning config's ``data`` section that hold paths.
+PATH_FIELDS = ("train_files", "validation_files", "test_files", "data_dir")
 #: The embedded task used for the embedded checkpoint.
 DEFAULT_TASK = "rotten_tomatoes"
 
@@ -124,6 +126,79 @@ def read_text_file(path, text_column="text", label_column=None,
                       names)
 
 
+def absolute_data_paths(data):
+    """``{field: absolute path}`` for the :data:`PATH_FIELDS` of ``data``
+    (a config's ``data`` section) that are set and relative, resolved
+    against the current folder: what a run records, so that a tool
+    reading the record from anywhere finds the same files."""
+    return {field: os.path.abspath(data[field]) for field in PATH_FIELDS
+            if data.get(field) and not os.path.isabs(data[field])}
+
+
+def resolve_recorded_path(value, folder, source, field):
+    """An absolute path for a path ``value`` recorded in the file
+    ``source`` (in ``folder``).
+
+    A relative path (runs recorded them before paths were stored absolute)
+    is resolved against ``folder`` (the run folder), then the folders above
+    it, nearest first: where the run was started from, never the current
+    folder. A relative path found in two of them is refused; one found in
+    none resolves against ``folder`` (reading it then says it is missing).
+
+    Examples:
+    >>> import os, tempfile
+    >>> root = tempfile.mkdtemp()
+    >>> os.makedirs(os.path.join(root, "runs", "a"))
+    >>> _ = open(os.path.join(root, "train.csv"), "w").write("text,label\\n")
+    >>> run = os.path.join(root, "runs", "a")
+    >>> resolve_recorded_path("train.csv", run, "config.json", "x") == (
+    ...     os.path.join(root, "train.csv"))
+    True
+    """
+    if not value or os.path.isabs(value):
+        return value
+    found, here = [], folder
+    while True:
+        candidate = os.path.normpath(os.path.join(here, value))
+        if os.path.exists(candidate):
+            found.append(candidate)
+        parent = os.path.dirname(here)
+        if parent == here:
+            break
+        here = parent
+    if len(found) > 1:
+        raise ValueError(
+            f"{source}: data.{field}={value!r} is a relative path, which "
+            f"names both {found[0]} and {found[1]}; write the absolute path "
+            f"of the file the run was trained on into {source}.")
+    return found[0] if found else os.path.normpath(os.path.join(folder,
+                                                                 value))
+
+
+def _resolved(record):
+    """``record`` with its data paths absolute (:func:`resolve_recorded_path`
+    against the folder of the file that records them)."""
+    data = dict(record.get("data") or {})
+    folder = os.path.dirname(os.path.abspath(record["source"]))
+    for field in PATH_FIELDS:
+        if isinstance(data.get(field), str):
+            data[field] = resolve_recorded_path(data[field], folder,
+                                                record["source"], field)
+    return {**record, "data": data}
+
+
+def check_recorded_files(record):
+    """Raises ``FileNotFoundError`` in one line naming the file and the run
+    when a data file (or folder) that ``record`` names is not there."""
+    for field in PATH_FIELDS:
+        path = (record.get("data") or {}).get(field)
+        if path and not os.path.exists(path):
+            raise FileNotFoundError(
+                f"{path} (data.{field} of the run recorded in "
+                f"{record['source']}) does not exist: the run's data moved. "
+                "Put it back, or pass --data=FILE.")
+
+
 def recorded_task(folder):
     """The task a model folder was trained on, or None.
 
@@ -133,8 +208,10 @@ def recorded_task(folder):
     ``RUN/config.json``).
 
     Returns:
-        ``{"task": str, "data": dict (the run's config.data), "source":
-        str (the file it was read from)}`` or None.
+        ``{"task": str, "data": dict (the run's config.data, its paths
+        absolute: relative ones resolved where the record is, see
+        :func:`resolve_recorded_path`), "source": str (the file it was
+        read from)}`` or None.
     """
     if folder is None:
         return None
@@ -144,7 +221,9 @@ def recorded_task(folder):
         with open(path, encoding="utf-8") as f:
             record = json.load(f)
         record.setdefault("source", path)
-        return record
+        if not os.path.isfile(record["source"]):
+            record["source"] = path  # Copied from a run: read from here.
+        return _resolved(record)
     if not os.path.isfile(os.path.join(folder, "task.json")):
         return None
     path = os.path.join(os.path.dirname(folder), "config.json")
@@ -158,8 +237,8 @@ def recorded_task(folder):
     if not isinstance(config, dict) or not isinstance(config.get("task"),
                                                       str):
         return None
-    return {"task": config["task"], "data": config.get("data") or {},
-            "source": path}
+    return _resolved({"task": config["task"],
+                      "data": config.get("data") or {}, "source": path})
 
 
 def task_kwargs(task, data):
@@ -201,6 +280,7 @@ def recorded_texts(record, split="validation"):
     text."""
 
     task = record["task"]
+    check_recorded_files(record)
     kwargs = task_kwargs(task, record.get("data") or {})
     splits = _splits(task, kwargs, split)
     if not splits:

@@ -40,7 +40,8 @@ from trimzoo.checkpoints.folders import (from_pretrained, is_classifier_folder,
                                         save_classifier)
 from trimzoo.checkpoints.teachers import load_classifier_teacher
 from trimzoo.data import augment
-from trimzoo.data.model_data import task_kwargs
+from trimzoo.data.model_data import (PATH_FIELDS, absolute_data_paths,
+                                      task_kwargs)
 from trimzoo.data import (compute_metrics, encode_dataset, examples_to_dataset,
                           load_task_data)
 from trimzoo.utils.embedded import minilm_path
@@ -280,9 +281,13 @@ def finetune(config, workdir, strategy=None, hooks=()):
 def _finetune(config, workdir, strategy, hooks, precision):
     os.makedirs(workdir, exist_ok=True)
     config = _set_model_overrides(config)
+    # Data paths are recorded absolute: tools that read the run's task
+    # (compress, export, prune) find the same files from any folder.
+    with config.unlocked():
+        config.data.update(absolute_data_paths(config.data))
     # Only a run that has trained locks its workdir to its config.
     record_config(workdir, _config_dict(config), RESUMABLE_CHANGES,
-                  trained=_has_trained(workdir))
+                  trained=_has_trained(workdir), equivalent=_same_path)
     keras.utils.set_random_seed(config.seed)
     strategy = strategy or get_strategy()
 
@@ -539,6 +544,15 @@ def _set_model_overrides(config):
     with config.unlocked():
         config.model_overrides = overrides
     return config
+
+
+def _same_path(field, old, new):
+    """A data path an older run recorded relative, resumed from the folder
+    it was started in, is the path now recorded absolute."""
+    return (field.startswith("data.")
+            and field.split(".", 1)[1] in PATH_FIELDS
+            and isinstance(old, str) and isinstance(new, str) and bool(old)
+            and os.path.abspath(old) == new)
 
 
 def _config_dict(config):
