@@ -640,6 +640,93 @@ def test_truncated_classifier_and_teacher_weights_name_the_folder(tmp_path):
             load(folder)
 
 
+def _corrupt(path, at, size=256):
+    """Overwrites ``size`` bytes of ``path`` from ``at`` with noise."""
+    data = bytearray(open(path, "rb").read())
+    data[at:at + size] = np.random.default_rng(at).integers(
+        0, 256, size, dtype=np.uint8).tobytes()
+    with open(path, "wb") as f:
+        f.write(bytes(data))
+
+
+def test_corrupt_weights_name_the_file(tmp_path):
+    """Noise inside a teacher's model.weights.h5 (not a truncation) gave
+    h5py's bare RuntimeError ("bad heap free list", "address of object past
+    end of allocation") or KeyError ("bad object header version
+    number")."""
+    from trimzoo.checkpoints.folders import load_classifier_folder
+
+    folder = str(tmp_path / "best")
+    TrimzooClassifier(trimzoo.models.bert_tiny(**TINY),
+                      num_classes=2).save_to_preset(folder)
+    weights = os.path.join(folder, "model.weights.h5")
+    clean = open(weights, "rb").read()
+    for at in (800, 2000, len(clean) // 2):  # KeyError, RuntimeError x2
+        with open(weights, "wb") as f:
+            f.write(clean)
+        _corrupt(weights, at)
+        with pytest.raises(ValueError, match=re.escape(
+                f"Cannot read the weights in '{folder}' ({weights} is "
+                "truncated or corrupt: Unable to synchronously")):
+            load_classifier_folder(folder)
+
+
+def _edit_architecture(path, **changes):
+    """Changes the backbone config in a folder's config.json / task.json."""
+    with open(path) as f:
+        config = json.load(f)
+    inner = config["config"]
+    inner = inner["backbone"]["config"] if "backbone" in inner else inner
+    inner.update(changes)
+    with open(path, "w") as f:
+        json.dump(config, f)
+
+
+def test_config_and_weights_of_different_models(tmp_path):
+    """A folder whose config says 1 layer for 2 layers of weights loaded
+    the first layer, exit 0 (and a config with more layers or other widths
+    gave Keras' many-line message). Now one line naming both, for backbone
+    folders and classifier folders alike."""
+    from trimzoo.checkpoints.folders import load_classifier_folder
+
+    backbone_dir = str(tmp_path / "backbone")
+    save_pretrained(trimzoo.models.bert_tiny(**TINY), None, backbone_dir)
+    classifier_dir = str(tmp_path / "best")
+    TrimzooClassifier(trimzoo.models.bert_tiny(**TINY),
+                      num_classes=2).save_to_preset(classifier_dir)
+    holds = "2 encoder layers, 31 tensors"
+    cases = [
+        # Each loaded silently:
+        ({"num_layers": 1}, "1 encoder layers, 19 tensors", "backbone"),
+        ({"ffn_layers": "none"}, "2 encoder layers, 19 tensors", "backbone"),
+        ({"num_layers": 1}, "1 encoder layers, 19 tensors", "best"),
+        # Keras' many-line message:
+        ({"num_layers": 3}, "3 encoder layers, 43 tensors", "backbone"),
+        ({"intermediate_dim": 32}, "2 encoder layers, 31 tensors",
+         "backbone"),
+        ({"num_layers": 3}, "3 encoder layers, 43 tensors", "best")]
+    for changes, builds, name in cases:
+        folder = str(tmp_path / name)
+        config = os.path.join(folder, "config.json" if name == "backbone"
+                              else "task.json")
+        original = open(config).read()
+        _edit_architecture(config, **changes)
+        loads = ((trimzoo.checkpoints.load_backbone,) if name == "backbone"
+                 else (load_classifier_folder, TrimzooClassifier.from_preset
+                       ) if changes["num_layers"] == 1 else
+                 (load_classifier_folder,))
+        for load in loads:
+            with pytest.raises(ValueError, match=re.escape(
+                    f"{config} builds {builds}") + r" \([\d,]+ values\) "
+                    "but " + re.escape(f"{folder}/model.weights.h5 holds "
+                                       f"{holds}")) as err:
+                load(folder)
+            assert "\n" not in str(err.value)
+        with open(config, "w") as f:
+            f.write(original)
+    trimzoo.checkpoints.load_backbone(backbone_dir)  # As written: loads.
+
+
 def test_runlocal_combines_with_init_checkpoint(tmp_path):
     """runlocal=True set model_overrides that init_checkpoint refuses, so
     a small run from a checkpoint (healing, fine-tuning a student) failed

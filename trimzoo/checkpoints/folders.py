@@ -42,8 +42,8 @@ from trimzoo.models.state import get_state, set_state
 from trimzoo.models.text_task import set_folder_reader
 from trimzoo.models.tokenizers import load_tokenizer
 from trimzoo.models.zoo import preset_config
-from trimzoo.utils.io import (atomic_path, read_json_object, reading_weights,
-                              write_json)
+from trimzoo.utils.io import (atomic_path, checked_load, read_json_object,
+                              reading_weights, write_json)
 
 logger = logging.getLogger(__name__)
 
@@ -240,8 +240,10 @@ def load_backbone(path, expected=None):
         return _warn_non_finite(_from_trimzoo_preset(path, overrides), path)
     config.update(overrides)
     if fmt == "keras_hub_bert":
-        with reading_weights(path):
-            source = keras_hub.models.BertBackbone.from_preset(path)
+        source = checked_load(
+            path, lambda: keras_hub.models.BertBackbone.from_preset(path),
+            lambda: keras_hub.models.BertBackbone.from_preset(
+                path, load_weights=False), _backbone_parts)
         state, missing = state_from_keras_hub_bert(source), []
     else:
         tensors = hf.read_safetensors(path)
@@ -293,8 +295,17 @@ def load_preset(name, weights, **overrides):
 
 
 def _from_trimzoo_preset(path, overrides):
-    with reading_weights(path):
-        return TrimzooBackbone.from_preset(path, **overrides)
+    return checked_load(
+        path, lambda: TrimzooBackbone.from_preset(path, **overrides),
+        lambda: TrimzooBackbone.from_preset(path, load_weights=False,
+                                            **overrides),
+        _backbone_parts)
+
+
+def _backbone_parts(backbone):
+    """What a backbone folder's ``model.weights.h5`` must hold."""
+    return ({"model.weights.h5": backbone.weights}, CONFIG_FILE,
+            getattr(backbone, "num_layers", None))
 
 
 def _warn_non_finite(backbone, source):
