@@ -727,6 +727,75 @@ def test_config_and_weights_of_different_models(tmp_path):
     trimzoo.checkpoints.load_backbone(backbone_dir)  # As written: loads.
 
 
+def _set_fields(path, inner=False, **fields):
+    with open(path) as f:
+        config = json.load(f)
+    (config["config"]["backbone"] if inner else config).update(fields)
+    with open(path, "w") as f:
+        json.dump(config, f)
+
+
+def test_folder_files_naming_a_foreign_class_are_refused_everywhere(
+        tmp_path):
+    """A task.json / config.json naming `os.system`: refused (nothing
+    imported), but predict said "argument of type 'NoneType' is not
+    iterable" and export "Attempting to load class None". Now every loader
+    goes through one allow-list and names the file and the class."""
+    from trimzoo.checkpoints.folders import load_classifier_folder
+    from trimzoo.export.saved_model import load_model
+    from trimzoo.predict import load_predictor
+
+    good = tmp_path / "good"
+    TrimzooClassifier(trimzoo.models.bert_tiny(**TINY),
+                      num_classes=2).save_to_preset(str(good))
+    foreign = dict(module="os", class_name="system", registered_name=None)
+    for name, file, inner, kind in (
+            ("task", "task.json", False, "task"),
+            ("config", "config.json", False, "backbone"),
+            ("task_backbone", "task.json", True, "backbone")):
+        folder = tmp_path / name
+        shutil.copytree(good, folder)
+        _set_fields(folder / file, inner=inner, **foreign)
+        for load in (load_predictor, load_model, load_classifier_folder,
+                     TrimzooClassifier.from_preset):
+            with pytest.raises(ValueError, match=re.escape(
+                    f"{folder}/{file} names the {kind} class os.system")):
+                load(str(folder))
+
+
+def test_links_out_of_a_model_folder_are_refused(tmp_path, vocab_dir):
+    """A model.weights.h5, config.json or vocab.txt that is a symbolic
+    link to a file outside the folder was followed and read. Links inside
+    the folder, and a folder that is itself a link, still load."""
+    from trimzoo.models.tokenizers import load_tokenizer
+
+    checkpoint = tmp_path / "ckpt"
+    save_pretrained(trimzoo.models.bert_tiny(**TINY), None, str(checkpoint))
+    vocab = tmp_path / "vocab"  # A HF-style tokenizer folder.
+    shutil.copytree(vocab_dir, vocab)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    loads = {"model.weights.h5": trimzoo.checkpoints.load_backbone,
+             "config.json": trimzoo.checkpoints.load_backbone,
+             "vocab.txt": load_tokenizer}
+    for name, load in loads.items():
+        folder = vocab if name == "vocab.txt" else checkpoint
+        os.replace(folder / name, outside / name)
+        os.symlink(outside / name, folder / name)
+        with pytest.raises(ValueError, match=re.escape(
+                f"{folder}/{name} is a symbolic link to {outside}/{name}, "
+                f"outside the model folder {folder}")):
+            load(str(folder))
+        os.remove(folder / name)
+        os.replace(outside / name, folder / name)
+    os.symlink(checkpoint / "config.json", checkpoint / "linked.json")
+    os.symlink(checkpoint, tmp_path / "alias")
+    os.symlink(vocab, tmp_path / "vocab_alias")
+    assert trimzoo.checkpoints.load_backbone(
+        str(tmp_path / "alias")).num_layers == 2
+    assert load_tokenizer(str(tmp_path / "vocab_alias")).vocabulary_size() > 5
+
+
 def test_runlocal_combines_with_init_checkpoint(tmp_path):
     """runlocal=True set model_overrides that init_checkpoint refuses, so
     a small run from a checkpoint (healing, fine-tuning a student) failed

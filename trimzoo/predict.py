@@ -22,6 +22,8 @@ import numpy as np
 import tensorflow as tf
 import tqdm
 
+from trimzoo.checkpoints.folders import (check_model_folder,
+                                        load_text_classifier)
 from trimzoo.data import DataError, compute_metrics, files_task
 from trimzoo.data.files import parse_label, read_records
 from trimzoo.export.saved_model import SIGNATURE
@@ -33,7 +35,7 @@ from trimzoo.models.preprocessors import (
     TrimzooTextClassifierPreprocessor,
     tokenizer_of_folder,
 )
-from trimzoo.utils.io import atomic_path, read_json, reading_weights
+from trimzoo.utils.io import atomic_path, read_json
 
 INPUT_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
                  ".ndjson": "jsonl", ".txt": "txt"}
@@ -73,10 +75,11 @@ class Predictor:
 
 
 def _model_folder_predictor(folder, batch_size, precision="float32"):
-    task = read_json(os.path.join(folder, "task.json")) or {}
-    if "Classifier" in task.get("registered_name", ""):
-        with reading_weights(folder):
-            model = keras_hub.models.TextClassifier.from_preset(folder)
+    # The one allow-list of classes (and links) of every folder load.
+    task = check_model_folder(folder)
+    if task is not None and issubclass(task,
+                                       keras_hub.models.TextClassifier):
+        model = load_text_classifier(folder)
         if model.preprocessor is None:
             tokenizer_of_folder(folder)  # Raises: no tokenizer.
         names = model.label_names

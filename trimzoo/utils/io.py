@@ -220,6 +220,38 @@ def checked_load(folder, load, build, parts):
     return model
 
 
+def check_links_inside(folder):
+    """Refuses a model folder holding a symbolic link (a ``vocab.txt``, a
+    ``*.weights.h5``, ``config.json``, any file or folder, at any depth)
+    that resolves outside the folder: a folder is read as itself, never
+    as a file it points to elsewhere. The folder itself may be a link, and
+    so may a file of a HuggingFace hub cache snapshot
+    (``REPO/snapshots/REV/config.json -> ../../blobs/HASH``) that stays in
+    its repository's ``blobs/``.
+
+    Raises:
+        ValueError: naming the link and where it points.
+    """
+    folder = os.fspath(folder)
+    root = os.path.realpath(folder)
+    inside = [root]
+    parent = os.path.dirname(os.path.dirname(root))
+    if os.path.basename(os.path.dirname(root)) == "snapshots":
+        inside.append(os.path.join(parent, "blobs"))
+    for here, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            path = os.path.join(here, name)
+            if not os.path.islink(path):
+                continue
+            target = os.path.realpath(path)
+            if not any(target == base or target.startswith(base + os.sep)
+                       for base in inside):
+                raise ValueError(
+                    f"{path} is a symbolic link to {target}, outside the "
+                    f"model folder {folder}: refused. Copy the file into "
+                    "the folder.")
+
+
 def jsonable(value):
     """``value`` with numpy scalars/arrays as Python values, tuples as lists
     and non-finite floats as ``None``, so that ``json.dump`` writes valid
