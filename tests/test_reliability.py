@@ -217,6 +217,18 @@ def test_run_records_data_paths_absolute(tmp_path, monkeypatch):
     assert data["train_files"] == str(tmp_path / "train.csv")
     assert data["validation_files"] == str(tmp_path / "validation.csv")
     assert data["test_files"] == ""
+    # A trained older run that recorded them relative resumes from the
+    # folder it started in: the same files, now written absolute.
+    from trimzoo.training.checkpointing import record_config
+    from trimzoo.training.finetune import _same_path
+
+    old = {"data": {"train_files": "train.csv"}}
+    record_config(str(tmp_path / "old"), old)
+    record_config(str(tmp_path / "old"), {"data": {"train_files": str(
+        tmp_path / "train.csv")}}, equivalent=_same_path)
+    with pytest.raises(ValueError, match="data.train_files"):
+        record_config(str(tmp_path / "old"), {"data": {"train_files": str(
+            tmp_path / "other.csv")}}, equivalent=_same_path)
 
 
 def test_old_relative_paths_resolve_where_the_run_is(tmp_path, monkeypatch):

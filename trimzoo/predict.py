@@ -25,7 +25,7 @@ import tqdm
 from trimzoo.checkpoints.folders import (check_model_folder,
                                         load_text_classifier)
 from trimzoo.data import DataError, compute_metrics, files_task
-from trimzoo.data.files import parse_label, read_records
+from trimzoo.data.files import LabelReader, read_records
 from trimzoo.export.saved_model import SIGNATURE
 from trimzoo.export.tflite import TFLiteRunner
 from trimzoo.models import TrimzooTextEmbedder
@@ -505,6 +505,7 @@ def predict_file(predictor, input_path, output_path, *, text_column="text",
         raise ValueError(f"The output already has a column {sorted(clash)}; "
                          "name another column with --id_column.")
     names = predictor.label_names
+    read_label = LabelReader(input_path, names)
     labels, predictions, skipped = [], [], []
     batch = []
 
@@ -532,7 +533,7 @@ def predict_file(predictor, input_path, output_path, *, text_column="text",
                     if isinstance(texts, DataError):
                         raise texts
                     if evaluate:
-                        label = parse_label(label, names, input_path, line)
+                        label = read_label(label, line)
                 except DataError as err:
                     if not skip_bad_rows:
                         raise

@@ -11,7 +11,8 @@ import math
 import os
 
 __all__ = ["DataError", "canonical_label_names", "infer_label_names",
-           "label_name", "parse_label", "read_examples", "read_records"]
+           "LabelReader", "label_name", "parse_label", "read_examples",
+           "read_records"]
 
 _FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
             ".ndjson": "jsonl", ".txt": "txt"}
@@ -190,6 +191,40 @@ class _LabelKinds:
                 f", but line {other_line} has the {other} {other_value!r}: "
                 "a file's labels are all class names or all integer ids; "
                 f"or {_AS_TEXT}.")
+
+
+class LabelReader:
+    """Label ids of one file's rows, read in order: :func:`parse_label`'s
+    checks, and the file's labels all names or all integers (unless
+    ``labels_as_text``).
+
+    Args:
+        path: str. The file, for messages.
+        label_names: sequence of str, or None (float scores).
+        labels_as_text: bool. Defaults to False.
+
+    Examples:
+    >>> read = LabelReader("dev.csv", ("neg", "pos"))
+    >>> read("pos", 2), read("neg", 3)
+    (1, 0)
+    >>> read("1", 4)
+    Traceback (most recent call last):
+    ...
+    trimzoo.data.files.DataError: dev.csv, line 4: label '1' is an integer, but line 2 has the name 'pos': ...
+    """
+
+    def __init__(self, path, label_names, labels_as_text=False):
+        self.path, self.names = path, label_names
+        self.as_text = labels_as_text
+        self.kinds = _LabelKinds(path, labels_as_text)
+
+    def __call__(self, value, line):
+        label, by_index = _parse_label(value, self.names, self.path, line,
+                                       self.as_text)
+        if self.names is not None:
+            self.kinds.see(line, value,
+                           by_index or _is_integer(self.names[label]))
+        return label
 
 
 def _is_number(name):
@@ -429,15 +464,10 @@ def labelled_rows(path, file_format, columns, label_column, label_names,
     every label checked (:func:`parse_label`) and the file's labels all
     names or all integers (unless ``labels_as_text``); the first bad row
     raises its :class:`DataError`."""
-    kinds = _LabelKinds(path, labels_as_text)
+    read = LabelReader(path, label_names, labels_as_text)
     for line, row in _rows(path, file_format,
                            tuple(columns) + (label_column,)):
-        label, by_index = _parse_label(row[label_column], label_names, path,
-                                       line, labels_as_text)
-        if label_names is not None:
-            kinds.see(line, row[label_column],
-                      by_index or _is_integer(label_names[label]))
-        yield line, row, label
+        yield line, row, read(row[label_column], line)
 
 
 def infer_label_names(path, label_column, *, file_format=None,
