@@ -107,7 +107,7 @@ class TextTaskMixin:
                 path, lambda: parent.from_preset(preset, **kwargs),
                 lambda: parent.from_preset(preset, load_weights=False,
                                            **kwargs),
-                _task_parts)
+                lambda model: _task_parts(model, "num_classes" not in kwargs))
         else:
             with reading_weights(path):
                 model = parent.from_preset(preset, load_weights=load_weights,
@@ -143,14 +143,17 @@ class TextTaskMixin:
                    np.asarray(run(x)))
 
 
-def _task_parts(model):
+def _task_parts(model, head=True):
     """What a task folder's weights files must hold: the backbone's
-    variables (``model.weights.h5``) and the head's (``task.weights.h5``);
-    ``task.json`` builds both."""
+    variables (``model.weights.h5``) and, where the head was loaded
+    (``head``: keras-hub builds a new one for a given ``num_classes``), the
+    head's (``task.weights.h5``); ``task.json`` builds both."""
     backbone = {id(v) for v in model.backbone.weights}
-    return ({"model.weights.h5": model.backbone.weights,
-             "task.weights.h5": [v for v in model.weights
-                                 if id(v) not in backbone]},
+    files = {"model.weights.h5": model.backbone.weights}
+    if head:
+        files["task.weights.h5"] = [v for v in model.weights
+                                    if id(v) not in backbone]
+    return (files,
             "task.json", getattr(model.backbone, "num_layers", None))
 
 
