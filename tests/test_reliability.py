@@ -721,8 +721,11 @@ def test_config_and_weights_of_different_models(tmp_path):
         folder = str(tmp_path / name)
         config = os.path.join(folder, "config.json" if name == "backbone"
                               else "task.json")
-        original = open(config).read()
-        _edit_architecture(config, **changes)
+        # A classifier's config.json says what its task.json says.
+        edited = {config, os.path.join(folder, "config.json")}
+        originals = {path: open(path).read() for path in edited}
+        for path in edited:
+            _edit_architecture(path, **changes)
         loads = ((trimzoo.checkpoints.load_backbone,) if name == "backbone"
                  else (load_classifier_folder, TrimzooClassifier.from_preset
                        ) if changes["num_layers"] == 1 else
@@ -734,9 +737,18 @@ def test_config_and_weights_of_different_models(tmp_path):
                                        f"{holds}")) as err:
                 load(folder)
             assert "\n" not in str(err.value)
-        with open(config, "w") as f:
-            f.write(original)
+        for path, text in originals.items():
+            with open(path, "w") as f:
+                f.write(text)
     trimzoo.checkpoints.load_backbone(backbone_dir)  # As written: loads.
+    # A classifier's config.json edited alone: keras-hub builds from
+    # task.json and loaded it, while tools read config.json's 1 layer.
+    config = os.path.join(classifier_dir, "config.json")
+    _edit_architecture(config, num_layers=1)
+    with pytest.raises(ValueError, match=re.escape(
+            f"{config} says num_layers=1 but {classifier_dir}/task.json, "
+            "whose backbone the weights hold, says num_layers=2")):
+        load_classifier_folder(classifier_dir)
 
 
 def _set_fields(path, inner=False, **fields):

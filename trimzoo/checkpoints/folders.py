@@ -515,7 +515,27 @@ def check_model_folder(path):
         "backbone")
     if isinstance(backbone, dict):
         backbone_class(backbone, task_file)
+        if os.path.isfile(config_path):
+            _same_architecture(config, config_path, backbone, task_file)
     return cls
+
+
+def _same_architecture(config, config_path, backbone, task_file):
+    """A classifier folder's ``config.json`` (what tools read as its
+    architecture) must describe the backbone its ``task.json`` builds and
+    its weights hold; keras-hub builds from ``task.json`` alone."""
+    ours, theirs = config.get("config") or {}, backbone.get("config") or {}
+    fields = [f for f in SHAPE_FIELDS + PER_LAYER_FIELDS
+              if f in ours or f in theirs]
+    changed = [f for f in fields if ours.get(f) != theirs.get(f)]
+    if changed:
+        raise ValueError(
+            f"{config_path} says " + ", ".join(
+                f"{f}={ours.get(f)!r}" for f in changed)
+            + f" but {task_file}, whose backbone the weights hold, says "
+            + ", ".join(f"{f}={theirs.get(f)!r}" for f in changed)
+            + ": the folder mixes two models. Write it again from the "
+            "model.")
 
 
 def load_text_classifier(path):
