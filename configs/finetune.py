@@ -55,6 +55,10 @@ def get_config(arg=None):
     config.data.text_column = "sentence"
     config.data.text_pair_column = ""
     config.data.label_column = "label"
+    # Task "files": True reads every label as a class name as written (a
+    # JSON true, 1.5, integers among names); unset (False) refuses them,
+    # naming the file and line (trimzoo.data.files.label_name).
+    config.data.labels_as_text = config_dict.placeholder(bool)
     config.data.max_train_examples = 0   # 0 = all
     config.data.max_eval_examples = 0
     config.data.max_test_examples = 0    # 0 = the whole test split

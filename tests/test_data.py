@@ -474,12 +474,23 @@ def test_files_csv_tsv_jsonl(tmp_path):
     examples, names = read_examples(jsonl_path, ["t"], "score",
                                     regression=True)
     assert names is None and examples == [("x", 0.5), ("y", 3.0)]
-    # Given label names; integer values that are not names are indices.
+    # Given label names; integer values that are not names are indices,
+    # a value that is a listed name (JSON true, "true") that class.
+    names = ["bad", "good", "true"]
     examples, _ = read_examples(
         _write(tmp_path / "d.jsonl", '{"t": "x", "y": 1}\n'
-               '{"t": "z", "y": "bad"}\n{"t": "w", "y": true}\n'), "t", "y",
-        label_names=["bad", "good", "true"])
-    assert examples == [("x", 1), ("z", 0), ("w", 2)]
+               '{"t": "z", "y": 0}\n'), "t", "y", label_names=names)
+    assert examples == [("x", 1), ("z", 0)]
+    examples, _ = read_examples(
+        _write(tmp_path / "e.jsonl", '{"t": "z", "y": "bad"}\n'
+               '{"t": "w", "y": true}\n'), "t", "y", label_names=names)
+    assert examples == [("z", 0), ("w", 2)]
+    # An index among names is refused, naming both lines.
+    with pytest.raises(DataError, match=r"f.jsonl, line 2: label 'bad' is a "
+                       r"name, but line 1 has the integer 1"):
+        read_examples(_write(tmp_path / "f.jsonl", '{"t": "x", "y": 1}\n'
+                             '{"t": "z", "y": "bad"}\n'), "t", "y",
+                      label_names=names)
 
 
 @pytest.mark.parametrize("name, text, match", [

@@ -98,10 +98,13 @@ def test_label_spellings_of_one_value_are_one_class(tmp_path):
     assert [e[-1] for e in examples] == [1, 1, 1, 0, 0]
     jsonl = _write(tmp_path / "train.jsonl",
                    '{"t": "a", "y": 1}\n{"t": "b", "y": 1.0}\n'
-                   '{"t": "c", "y": "1"}\n{"t": "d", "y": " pos "}\n')
+                   '{"t": "c", "y": "1"}\n{"t": "d", "y": " 0 "}\n')
     examples, names = read_examples(jsonl, "t", "y")
-    assert names == ("1", "pos")
-    assert [e[-1] for e in examples] == [0, 0, 0, 1]
+    assert names == ("0", "1")
+    assert [e[-1] for e in examples] == [1, 1, 1, 0]
+    jsonl = _write(tmp_path / "names.jsonl",
+                   '{"t": "a", "y": "neg"}\n{"t": "d", "y": " pos "}\n')
+    assert read_examples(jsonl, "t", "y")[1] == ("neg", "pos")
     with pytest.raises(ValueError, match="same label twice"):
         read_examples(path, "text", "label", label_names=["1", "1.0"])
 
@@ -118,6 +121,149 @@ def test_csv_row_with_more_fields_than_the_header(tmp_path):
                     'text,label\ngood,1\n"hello, world",1\nbad,0\n')
     examples, _ = read_examples(quoted, "text", "label")
     assert examples[1] == ("hello, world", 1)
+
+
+# Each label a probe saw become a class (exit 0), and the line it is on.
+BAD_LABELS = {
+    "empty": ("csv", "text,label\na,pos\nb,\nc,neg\n", 3,
+              "the label is empty"),
+    "null": ("jsonl", '{"text": "a", "label": "pos"}\n{"text": "b", '
+             '"label": null}\n{"text": "c", "label": "neg"}\n', 2,
+             "the label is null"),
+    "boolean": ("jsonl", '{"text": "a", "label": true}\n{"text": "b", '
+                '"label": false}\n', 1, "label true is a JSON boolean"),
+    "non_integer": ("jsonl", '{"text": "a", "label": 1}\n{"text": "b", '
+                    '"label": 1.5}\n{"text": "c", "label": 0}\n', 2,
+                    "label 1.5 is a number but not an integer"),
+    "integer_among_names": ("csv", "text,label\na,pos\nb,neg\nc,1\n", 4,
+                            "label '1' is an integer, but line 2 has the "
+                            "name 'pos'"),
+    "header_repeated": ("csv", "text,label\na,pos\nb,neg\ntext,label\n"
+                        "c,pos\n", 4, "the header row again"),
+}
+# labels_as_text=True: the names it reads (None: still refused).
+AS_TEXT = {"empty": None, "null": None, "header_repeated": None,
+           "boolean": ("false", "true"), "non_integer": ("0", "1", "1.5"),
+           "integer_among_names": ("1", "neg", "pos")}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_LABELS))
+def test_bad_labels_are_refused_with_file_and_line(tmp_path, case):
+    """Each became a class ("", "None", "true", "1.5", an extra "1",
+    "label") and trained, exit 0. Now refused naming the file and line, in
+    a train, validation or test file and in the --data file of export and
+    prune, or read as names with labels_as_text=True."""
+    from trimzoo.data.model_data import read_text_file
+
+    fmt, text, line, message = BAD_LABELS[case]
+    bad = _write(tmp_path / f"bad.{fmt}", text)
+    good = _write(tmp_path / "good.csv", "text,label\nx,pos\ny,neg\n")
+    where = re.escape(f"bad.{fmt}, line {line}: {message}")
+    for split in ("train", "validation", "test"):
+        files = {"train": good, "validation": good, "test": good,
+                 split: bad}
+        with pytest.raises(DataError, match=where):
+            load_task_data("files", split, files=files, text_columns="text")
+    with pytest.raises(DataError, match=where):  # export/prune --data
+        read_text_file(bad, "text", "label", ["neg", "pos"])
+    names = AS_TEXT[case]
+    if names is None:
+        with pytest.raises(DataError, match=where):
+            load_task_data("files", "train", files={"train": bad},
+                           text_columns="text", labels_as_text=True)
+    else:
+        _, spec = load_task_data("files", "train", files={"train": bad},
+                                 text_columns="text", labels_as_text=True)
+        assert spec.label_names == names
+
+
+def test_bad_validation_labels_stop_fine_tuning_before_it_trains(tmp_path):
+    """A null label in the validation file: refused before a model is
+    built; --config.data.labels_as_text=True is the way to read text."""
+    from helpers import small_config
+    from trimzoo.training.finetune import finetune
+
+    train = _write(tmp_path / "train.csv", "text,label\na,pos\nb,neg\n")
+    validation = _write(tmp_path / "validation.jsonl",
+                        '{"text": "a", "label": "pos"}\n'
+                        '{"text": "b", "label": null}\n')
+    config = small_config(task="files", train_files=train,
+                          validation_files=validation, text_column="text")
+    workdir = tmp_path / "run"
+    with pytest.raises(DataError, match=r"validation\.jsonl, line 2: the "
+                       "label is null"):
+        finetune(config, str(workdir))
+    assert sorted(os.listdir(workdir)) == ["config.json"]
+
+
+# --- Paths in a run's record. ---------------------------------------------------
+
+def test_run_records_data_paths_absolute(tmp_path, monkeypatch):
+    """config.json kept `train.csv` as given, so a tool reading the run
+    from another folder read that folder's train.csv."""
+    from helpers import small_config
+    from trimzoo.training.finetune import finetune
+
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path / "train.csv", "text,label\na,pos\nb,neg\n")
+    _write(tmp_path / "validation.csv", "text,label\na,pos\nb,\n")
+    config = small_config(task="files", train_files="train.csv",
+                          validation_files="./validation.csv",
+                          text_column="text")
+    with pytest.raises(DataError):  # Stops before training: cheap.
+        finetune(config, "run")
+    with open(tmp_path / "run" / "config.json") as f:
+        data = json.load(f)["data"]
+    assert data["train_files"] == str(tmp_path / "train.csv")
+    assert data["validation_files"] == str(tmp_path / "validation.csv")
+    assert data["test_files"] == ""
+    # A trained older run that recorded them relative resumes from the
+    # folder it started in: the same files, now written absolute.
+    from trimzoo.training.checkpointing import record_config
+    from trimzoo.training.finetune import _same_path
+
+    old = {"data": {"train_files": "train.csv"}}
+    record_config(str(tmp_path / "old"), old)
+    record_config(str(tmp_path / "old"), {"data": {"train_files": str(
+        tmp_path / "train.csv")}}, equivalent=_same_path)
+    with pytest.raises(ValueError, match="data.train_files"):
+        record_config(str(tmp_path / "old"), {"data": {"train_files": str(
+            tmp_path / "other.csv")}}, equivalent=_same_path)
+
+
+def test_old_relative_paths_resolve_where_the_run_is(tmp_path, monkeypatch):
+    """A run's relative data paths were resolved against the current
+    folder: run from another folder holding another task's train.csv,
+    compress scored that task (teacher 0.33, exit 0). Now they resolve
+    against the run folder (then the folders above it), and a missing file
+    is named with the run."""
+    from helpers import TOPIC_ROWS, make_classifier_run
+    from trimzoo.data.model_data import texts_for_model
+
+    run = make_classifier_run(tmp_path / "project")
+    config_path = os.path.join(run, "config.json")
+    with open(config_path) as f:
+        config = json.load(f)
+    # As an older run recorded them: the run started in project/.
+    config["data"].update(train_files="run/train.csv",
+                          validation_files="validation.csv")
+    with open(config_path, "w") as f:
+        json.dump(config, f)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    for split in ("train", "validation"):
+        _write(elsewhere / f"{split}.csv", "body,topic\nother,sport\n")
+    (elsewhere / "run").mkdir()
+    _write(elsewhere / "run" / "train.csv", "body,topic\nother,sport\n")
+    monkeypatch.chdir(elsewhere)
+    texts = texts_for_model(os.path.join(run, "best"))
+    assert texts.texts == [text for text, _ in TOPIC_ROWS]
+    assert texts.labels == [0, 0, 2, 2, 1, 1]
+    os.remove(os.path.join(run, "validation.csv"))
+    with pytest.raises(FileNotFoundError, match=re.escape(
+            f"{run}/validation.csv (data.validation_files of the run "
+            f"recorded in {config_path}) does not exist")):
+        texts_for_model(os.path.join(run, "best"))
 
 
 # --- Backbone inputs, eager and in graphs. ------------------------------------
@@ -504,6 +650,174 @@ def test_truncated_classifier_and_teacher_weights_name_the_folder(tmp_path):
     for load in (load_classifier, TrimzooClassifier.from_preset):
         with pytest.raises(ValueError, match=message):
             load(folder)
+
+
+def _corrupt(path, at, size=256):
+    """Overwrites ``size`` bytes of ``path`` from ``at`` with noise."""
+    data = bytearray(open(path, "rb").read())
+    data[at:at + size] = np.random.default_rng(at).integers(
+        0, 256, size, dtype=np.uint8).tobytes()
+    with open(path, "wb") as f:
+        f.write(bytes(data))
+
+
+def test_corrupt_weights_name_the_file(tmp_path):
+    """Noise inside a teacher's model.weights.h5 (not a truncation) gave
+    h5py's bare RuntimeError ("bad heap free list", "address of object past
+    end of allocation") or KeyError ("bad object header version
+    number")."""
+    from trimzoo.checkpoints.folders import load_classifier_folder
+
+    folder = str(tmp_path / "best")
+    TrimzooClassifier(trimzoo.models.bert_tiny(**TINY),
+                      num_classes=2).save_to_preset(folder)
+    weights = os.path.join(folder, "model.weights.h5")
+    clean = open(weights, "rb").read()
+    for at in (800, 2000, len(clean) // 2):  # KeyError, RuntimeError x2
+        with open(weights, "wb") as f:
+            f.write(clean)
+        _corrupt(weights, at)
+        with pytest.raises(ValueError, match=re.escape(
+                f"Cannot read the weights in '{folder}' ({weights} is "
+                "truncated or corrupt: Unable to synchronously")):
+            load_classifier_folder(folder)
+
+
+def _edit_architecture(path, **changes):
+    """Changes the backbone config in a folder's config.json / task.json."""
+    with open(path) as f:
+        config = json.load(f)
+    inner = config["config"]
+    inner = inner["backbone"]["config"] if "backbone" in inner else inner
+    inner.update(changes)
+    with open(path, "w") as f:
+        json.dump(config, f)
+
+
+def test_config_and_weights_of_different_models(tmp_path):
+    """A folder whose config says 1 layer for 2 layers of weights loaded
+    the first layer, exit 0 (and a config with more layers or other widths
+    gave Keras' many-line message). Now one line naming both, for backbone
+    folders and classifier folders alike."""
+    from trimzoo.checkpoints.folders import load_classifier_folder
+
+    backbone_dir = str(tmp_path / "backbone")
+    save_pretrained(trimzoo.models.bert_tiny(**TINY), None, backbone_dir)
+    classifier_dir = str(tmp_path / "best")
+    TrimzooClassifier(trimzoo.models.bert_tiny(**TINY),
+                      num_classes=2).save_to_preset(classifier_dir)
+    holds = "2 encoder layers, 31 tensors"
+    cases = [
+        # Each loaded silently:
+        ({"num_layers": 1}, "1 encoder layers, 19 tensors", "backbone"),
+        ({"ffn_layers": "none"}, "2 encoder layers, 19 tensors", "backbone"),
+        ({"num_layers": 1}, "1 encoder layers, 19 tensors", "best"),
+        # Keras' many-line message:
+        ({"num_layers": 3}, "3 encoder layers, 43 tensors", "backbone"),
+        ({"intermediate_dim": 32}, "2 encoder layers, 31 tensors",
+         "backbone"),
+        ({"num_layers": 3}, "3 encoder layers, 43 tensors", "best")]
+    for changes, builds, name in cases:
+        folder = str(tmp_path / name)
+        config = os.path.join(folder, "config.json" if name == "backbone"
+                              else "task.json")
+        # A classifier's config.json says what its task.json says.
+        edited = {config, os.path.join(folder, "config.json")}
+        originals = {path: open(path).read() for path in edited}
+        for path in edited:
+            _edit_architecture(path, **changes)
+        loads = ((trimzoo.checkpoints.load_backbone,) if name == "backbone"
+                 else (load_classifier_folder, TrimzooClassifier.from_preset
+                       ) if changes["num_layers"] == 1 else
+                 (load_classifier_folder,))
+        for load in loads:
+            with pytest.raises(ValueError, match=re.escape(
+                    f"{config} builds {builds}") + r" \([\d,]+ values\) "
+                    "but " + re.escape(f"{folder}/model.weights.h5 holds "
+                                       f"{holds}")) as err:
+                load(folder)
+            assert "\n" not in str(err.value)
+        for path, text in originals.items():
+            with open(path, "w") as f:
+                f.write(text)
+    trimzoo.checkpoints.load_backbone(backbone_dir)  # As written: loads.
+    # A classifier's config.json edited alone: keras-hub builds from
+    # task.json and loaded it, while tools read config.json's 1 layer.
+    config = os.path.join(classifier_dir, "config.json")
+    _edit_architecture(config, num_layers=1)
+    with pytest.raises(ValueError, match=re.escape(
+            f"{config} says num_layers=1 but {classifier_dir}/task.json, "
+            "whose backbone the weights hold, says num_layers=2")):
+        load_classifier_folder(classifier_dir)
+
+
+def _set_fields(path, inner=False, **fields):
+    with open(path) as f:
+        config = json.load(f)
+    (config["config"]["backbone"] if inner else config).update(fields)
+    with open(path, "w") as f:
+        json.dump(config, f)
+
+
+def test_folder_files_naming_a_foreign_class_are_refused_everywhere(
+        tmp_path):
+    """A task.json / config.json naming `os.system`: refused (nothing
+    imported), but predict said "argument of type 'NoneType' is not
+    iterable" and export "Attempting to load class None". Now every loader
+    goes through one allow-list and names the file and the class."""
+    from trimzoo.checkpoints.folders import load_classifier_folder
+    from trimzoo.export.saved_model import load_model
+    from trimzoo.predict import load_predictor
+
+    good = tmp_path / "good"
+    TrimzooClassifier(trimzoo.models.bert_tiny(**TINY),
+                      num_classes=2).save_to_preset(str(good))
+    foreign = dict(module="os", class_name="system", registered_name=None)
+    for name, file, inner, kind in (
+            ("task", "task.json", False, "task"),
+            ("config", "config.json", False, "backbone"),
+            ("task_backbone", "task.json", True, "backbone")):
+        folder = tmp_path / name
+        shutil.copytree(good, folder)
+        _set_fields(folder / file, inner=inner, **foreign)
+        for load in (load_predictor, load_model, load_classifier_folder,
+                     TrimzooClassifier.from_preset):
+            with pytest.raises(ValueError, match=re.escape(
+                    f"{folder}/{file} names the {kind} class os.system")):
+                load(str(folder))
+
+
+def test_links_out_of_a_model_folder_are_refused(tmp_path, vocab_dir):
+    """A model.weights.h5, config.json or vocab.txt that is a symbolic
+    link to a file outside the folder was followed and read. Links inside
+    the folder, and a folder that is itself a link, still load."""
+    from trimzoo.models.tokenizers import load_tokenizer
+
+    checkpoint = tmp_path / "ckpt"
+    save_pretrained(trimzoo.models.bert_tiny(**TINY), None, str(checkpoint))
+    vocab = tmp_path / "vocab"  # A HF-style tokenizer folder.
+    shutil.copytree(vocab_dir, vocab)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    loads = {"model.weights.h5": trimzoo.checkpoints.load_backbone,
+             "config.json": trimzoo.checkpoints.load_backbone,
+             "vocab.txt": load_tokenizer}
+    for name, load in loads.items():
+        folder = vocab if name == "vocab.txt" else checkpoint
+        os.replace(folder / name, outside / name)
+        os.symlink(outside / name, folder / name)
+        with pytest.raises(ValueError, match=re.escape(
+                f"{folder}/{name} is a symbolic link to {outside}/{name}, "
+                f"outside the model folder {folder}")):
+            load(str(folder))
+        os.remove(folder / name)
+        os.replace(outside / name, folder / name)
+    os.symlink(checkpoint / "config.json", checkpoint / "linked.json")
+    os.symlink(checkpoint, tmp_path / "alias")
+    os.symlink(vocab, tmp_path / "vocab_alias")
+    assert trimzoo.checkpoints.load_backbone(
+        str(tmp_path / "alias")).num_layers == 2
+    assert load_tokenizer(str(tmp_path / "vocab_alias")).vocabulary_size() > 5
 
 
 def test_runlocal_combines_with_init_checkpoint(tmp_path):

@@ -3,7 +3,6 @@
 import os
 import time
 
-import keras_hub
 import numpy as np
 
 from trimzoo.utils.embedded import minilm_path
@@ -14,11 +13,12 @@ from trimzoo.export import KerasRunner, TFLiteRunner, export_tflite_int8
 from trimzoo.export.benchmark import (keras_callable, median_latencies,
                                       tflite_callable)
 from trimzoo.checkpoints import from_pretrained
+from trimzoo.checkpoints.folders import load_text_classifier
 from trimzoo.search.budget import Budget
 from trimzoo.search.compressor import compress
 from trimzoo.training.finetune import finetune
 from trimzoo.utils import hardware
-from trimzoo.utils.io import (read_json, reading_weights, save_figure,
+from trimzoo.utils.io import (read_json, save_figure,
                               write_json, write_text)
 
 #: The demo's compression settings (``trimzoo.search.compress``), so the whole
@@ -130,8 +130,7 @@ def run_demo(out, make_config, train_examples=0, epochs=1,
         workdir = os.path.join(out, "runs", name)
         record = finetune(config, workdir)
         folder = os.path.join(workdir, "best")
-        with reading_weights(folder):
-            model = keras_hub.models.TextClassifier.from_preset(folder)
+        model = load_text_classifier(folder)
         calls[name] = keras_callable(KerasRunner(model).fn, one)
         rows.append({
             "model": label,
@@ -186,9 +185,7 @@ def run_demo(out, make_config, train_examples=0, epochs=1,
                            Budget(speedup=speedup), healing_config,
                            seq_len=max_seq_length, export=False, **settings)
         rows.append(compressed_row(results, speedup))
-        with reading_weights(results["model"]):
-            model = keras_hub.models.TextClassifier.from_preset(
-                results["model"])
+        model = load_text_classifier(results["model"])
         calls["compressed"] = keras_callable(KerasRunner(model).fn, one)
         print(f"   test accuracy {rows[-1]['test_accuracy']:.4f} "
               f"({rows[-1]['test_accuracy'] / rows[0]['test_accuracy']:.1%}"

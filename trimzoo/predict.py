@@ -22,8 +22,10 @@ import numpy as np
 import tensorflow as tf
 import tqdm
 
+from trimzoo.checkpoints.folders import (check_model_folder,
+                                        load_text_classifier)
 from trimzoo.data import DataError, compute_metrics, files_task
-from trimzoo.data.files import parse_label, read_records
+from trimzoo.data.files import LabelReader, read_records
 from trimzoo.export.saved_model import SIGNATURE
 from trimzoo.export.tflite import TFLiteRunner
 from trimzoo.models import TrimzooTextEmbedder
@@ -33,7 +35,7 @@ from trimzoo.models.preprocessors import (
     TrimzooTextClassifierPreprocessor,
     tokenizer_of_folder,
 )
-from trimzoo.utils.io import atomic_path, read_json, reading_weights
+from trimzoo.utils.io import atomic_path, read_json
 
 INPUT_FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
                  ".ndjson": "jsonl", ".txt": "txt"}
@@ -73,10 +75,11 @@ class Predictor:
 
 
 def _model_folder_predictor(folder, batch_size, precision="float32"):
-    task = read_json(os.path.join(folder, "task.json")) or {}
-    if "Classifier" in task.get("registered_name", ""):
-        with reading_weights(folder):
-            model = keras_hub.models.TextClassifier.from_preset(folder)
+    # The one allow-list of classes (and links) of every folder load.
+    task = check_model_folder(folder)
+    if task is not None and issubclass(task,
+                                       keras_hub.models.TextClassifier):
+        model = load_text_classifier(folder)
         if model.preprocessor is None:
             tokenizer_of_folder(folder)  # Raises: no tokenizer.
         names = model.label_names
@@ -502,6 +505,7 @@ def predict_file(predictor, input_path, output_path, *, text_column="text",
         raise ValueError(f"The output already has a column {sorted(clash)}; "
                          "name another column with --id_column.")
     names = predictor.label_names
+    read_label = LabelReader(input_path, names)
     labels, predictions, skipped = [], [], []
     batch = []
 
@@ -529,7 +533,7 @@ def predict_file(predictor, input_path, output_path, *, text_column="text",
                     if isinstance(texts, DataError):
                         raise texts
                     if evaluate:
-                        label = parse_label(label, names, input_path, line)
+                        label = read_label(label, line)
                 except DataError as err:
                     if not skip_bad_rows:
                         raise

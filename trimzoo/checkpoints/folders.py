@@ -42,8 +42,8 @@ from trimzoo.models.state import get_state, set_state
 from trimzoo.models.text_task import set_folder_reader
 from trimzoo.models.tokenizers import load_tokenizer
 from trimzoo.models.zoo import preset_config
-from trimzoo.utils.io import (atomic_path, read_json_object, reading_weights,
-                              write_json)
+from trimzoo.utils.io import (atomic_path, check_links_inside, checked_load,
+                              read_json_object, reading_weights, write_json)
 
 logger = logging.getLogger(__name__)
 
@@ -155,18 +155,12 @@ def checkpoint_format(path):
     if not os.path.exists(config_path):
         hf.check_weight_files(path)  # a clearer error for pickle-only dirs
         raise FileNotFoundError(f"Missing file: {config_path}")
+    check_links_inside(path)
     config = read_json_object(config_path)
-    if "registered_name" in config:
-        cls = keras.saving.get_registered_object(config["registered_name"])
-        if isinstance(cls, type) and issubclass(cls, TrimzooBackbone):
-            return "trimzoo"
-        if isinstance(cls, type) and issubclass(
-                cls, keras_hub.models.BertBackbone):
-            return "keras_hub_bert"
-        raise ValueError(
-            f"{config_path}: a {config['registered_name']!r} preset; trimzoo "
-            "reads TrimzooBackbone and keras-hub BertBackbone presets."
-        )
+    if "registered_name" in config or "class_name" in config:
+        cls = backbone_class(config, config_path)
+        return ("trimzoo" if issubclass(cls, TrimzooBackbone)
+                else "keras_hub_bert")
     if "model_type" in config:
         return "hf"
     raise ValueError(
@@ -240,8 +234,10 @@ def load_backbone(path, expected=None):
         return _warn_non_finite(_from_trimzoo_preset(path, overrides), path)
     config.update(overrides)
     if fmt == "keras_hub_bert":
-        with reading_weights(path):
-            source = keras_hub.models.BertBackbone.from_preset(path)
+        source = checked_load(
+            path, lambda: keras_hub.models.BertBackbone.from_preset(path),
+            lambda: keras_hub.models.BertBackbone.from_preset(
+                path, load_weights=False), _backbone_parts)
         state, missing = state_from_keras_hub_bert(source), []
     else:
         tensors = hf.read_safetensors(path)
@@ -293,8 +289,17 @@ def load_preset(name, weights, **overrides):
 
 
 def _from_trimzoo_preset(path, overrides):
-    with reading_weights(path):
-        return TrimzooBackbone.from_preset(path, **overrides)
+    return checked_load(
+        path, lambda: TrimzooBackbone.from_preset(path, **overrides),
+        lambda: TrimzooBackbone.from_preset(path, load_weights=False,
+                                            **overrides),
+        _backbone_parts)
+
+
+def _backbone_parts(backbone):
+    """What a backbone folder's ``model.weights.h5`` must hold."""
+    return ({"model.weights.h5": backbone.weights}, CONFIG_FILE,
+            getattr(backbone, "num_layers", None))
 
 
 def _warn_non_finite(backbone, source):
@@ -384,6 +389,7 @@ def read_task_folder(path):
     The trimzoo text tasks' ``from_preset`` reads such folders with it
     (``trimzoo.models.text_task.set_folder_reader``, done below when this
     module is imported, as ``import trimzoo`` does)."""
+    check_model_folder(path)
     if checkpoint_format(path) == "trimzoo":
         return None
     return from_pretrained(path)
@@ -461,11 +467,96 @@ def allowed_task_classes():
     return classes
 
 
+def backbone_class(config, source):
+    """The backbone class a Keras config (``config.json``, or the
+    ``backbone`` of a ``task.json``) names: ``TrimzooBackbone`` (and its
+    subclasses) or keras-hub's ``BertBackbone``, resolved by registered
+    name; ``ValueError`` naming ``source`` for any other (nothing is
+    imported)."""
+    name = config.get("registered_name")
+    cls = keras.saving.get_registered_object(str(name)) if name else None
+    if isinstance(cls, type) and issubclass(
+            cls, (TrimzooBackbone, keras_hub.models.BertBackbone)):
+        return cls
+    raise ValueError(
+        f"{source} names the backbone class {config.get('module')}."
+        f"{config.get('class_name')} (registered name {name!r}), which is "
+        "not TrimzooBackbone or keras-hub's BertBackbone; a config file "
+        "never imports a module. Write the folder again with trimzoo "
+        "(save_pretrained, save_classifier).")
+
+
+def check_model_folder(path):
+    """The one check of a model folder before anything in it is read, for
+    every loader (fine-tuning, compress, predict, export, teachers):
+    links stay inside it (:func:`check_links_inside`), ``config.json``
+    names an allowed backbone (:func:`backbone_class`; HF configs name
+    none), and ``task.json`` an allowed task class (:func:`task_class`) on
+    an allowed backbone.
+
+    Returns:
+        The task class, or None for a folder without ``task.json``.
+
+    Raises:
+        ValueError: in one line naming the file.
+    """
+    path = os.fspath(path)
+    check_links_inside(path)
+    config_path = os.path.join(path, CONFIG_FILE)
+    if os.path.isfile(config_path):
+        config = read_json_object(config_path)
+        if "registered_name" in config or "class_name" in config:
+            backbone_class(config, config_path)
+    task_file = os.path.join(path, "task.json")
+    if not os.path.isfile(task_file):
+        return None
+    cls = task_class(task_file)
+    backbone = (read_json_object(task_file).get("config") or {}).get(
+        "backbone")
+    if isinstance(backbone, dict):
+        backbone_class(backbone, task_file)
+        if os.path.isfile(config_path):
+            _same_architecture(config, config_path, backbone, task_file)
+    return cls
+
+
+def _same_architecture(config, config_path, backbone, task_file):
+    """A classifier folder's ``config.json`` (what tools read as its
+    architecture) must describe the backbone its ``task.json`` builds and
+    its weights hold; keras-hub builds from ``task.json`` alone."""
+    ours, theirs = config.get("config") or {}, backbone.get("config") or {}
+    fields = [f for f in SHAPE_FIELDS + PER_LAYER_FIELDS
+              if f in ours or f in theirs]
+    changed = [f for f in fields if ours.get(f) != theirs.get(f)]
+    if changed:
+        raise ValueError(
+            f"{config_path} says " + ", ".join(
+                f"{f}={ours.get(f)!r}" for f in changed)
+            + f" but {task_file}, whose backbone the weights hold, says "
+            + ", ".join(f"{f}={theirs.get(f)!r}" for f in changed)
+            + ": the folder mixes two models. Write it again from the "
+            "model.")
+
+
+def load_text_classifier(path):
+    """The classifier of a classifier folder (``task.json`` of a keras-hub
+    or trimzoo text classifier), loaded after :func:`check_model_folder`:
+    what predict, export and the benchmarks load instead of
+    ``keras_hub.models.TextClassifier.from_preset``, which resolves a
+    folder's class names with Keras' own rules."""
+    path = os.fspath(path)
+    cls = check_model_folder(path)
+    if cls is None or not issubclass(cls, keras_hub.models.TextClassifier):
+        name = "no task.json" if cls is None else f"a {cls.__name__}"
+        raise ValueError(f"{path} holds {name}, not a text classifier.")
+    with reading_weights(path):
+        return cls.from_preset(path)
+
+
 def task_class(path):
     """The allowed class a ``task.json`` names; ``ValueError`` for any
     other (nothing is imported)."""
-    with open(path) as f:
-        config = json.load(f)
+    config = read_json_object(path)
     allowed = allowed_task_classes()
     registered = keras.saving.get_registered_object(
         str(config.get("registered_name")))
@@ -507,7 +598,7 @@ def load_classifier_folder(path):
         raise FileNotFoundError(
             f"{path} holds no classifier (no task.json); a classifier "
             "folder is written by tools/finetune.py (RUN/best or RUN/final).")
-    cls = task_class(task_file)
+    cls = check_model_folder(path)
     if not issubclass(cls, TrimzooClassifier):
         raise ValueError(
             f"{task_file} names the class {cls.__name__}; only "

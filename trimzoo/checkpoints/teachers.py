@@ -24,8 +24,8 @@ import keras_hub
 import numpy as np
 from safetensors import safe_open
 
-from trimzoo.checkpoints.folders import (from_pretrained,
-                                        load_classifier_folder, task_class)
+from trimzoo.checkpoints.folders import (check_model_folder, from_pretrained,
+                                        load_classifier_folder)
 from trimzoo.models.masked_lm import TrimzooMaskedLM
 from trimzoo.models.tokenizers import load_tokenizer
 from trimzoo.utils.io import reading_weights
@@ -89,10 +89,8 @@ def check_same_vocabulary(student_tokenizer, teacher_tokenizer,
 
 
 def is_masked_lm_preset(folder):
-    path = os.path.join(folder, "task.json")
-    if not os.path.exists(path):
-        return False
-    return issubclass(task_class(path), keras_hub.models.MaskedLM)
+    cls = check_model_folder(folder)  # Links, the allow-lists.
+    return cls is not None and issubclass(cls, keras_hub.models.MaskedLM)
 
 
 def _load_tokenizer_if_any(folder):

@@ -11,7 +11,8 @@ import math
 import os
 
 __all__ = ["DataError", "canonical_label_names", "infer_label_names",
-           "read_examples", "read_records"]
+           "LabelReader", "label_name", "parse_label", "read_examples",
+           "read_records"]
 
 _FORMATS = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl",
             ".ndjson": "jsonl", ".txt": "txt"}
@@ -34,7 +35,78 @@ class DataError(ValueError):
         super().__init__(f"{where}: {message}")
 
 
-def parse_label(value, label_names, path, line):
+#: The note every refused label ends with: the explicit option.
+_AS_TEXT = ("labels_as_text=True (--config.data.labels_as_text=True) reads "
+            "every label as a class name, as written")
+
+
+def label_name(value, path, line, labels_as_text=False):
+    """The label name of a raw label value, checked like data.
+
+    A label is text (a class name) or an integer (a class name such as
+    ``"3"``, or a class index). Refused, naming the file and line: an empty
+    label (an empty field, JSON ``null``, ``"nan"`` as pandas writes a
+    missing value), a JSON list or object, and, unless ``labels_as_text``
+    says labels are names as written, a JSON boolean and a number that is
+    not an integer (``1.5``: a score; see ``regression``).
+
+    Args:
+        value: the raw value from the file.
+        path: str. File, for the error message.
+        line: int. Line, for the error message.
+        labels_as_text: bool. ``true`` is the name ``"true"``, ``1.5`` the
+            name ``"1.5"``. Defaults to False.
+
+    Returns:
+        str: :func:`_label_str` of the value.
+
+    Raises:
+        DataError: naming the file, the line and the value.
+
+    Examples:
+    >>> label_name(" pos ", "train.csv", 2), label_name(1.0, "t.jsonl", 3)
+    ('pos', '1')
+    >>> label_name(True, "t.jsonl", 4)
+    Traceback (most recent call last):
+    ...
+    trimzoo.data.files.DataError: t.jsonl, line 4: label true is a JSON boolean, not a class name; write the class name as text ("true"), or labels_as_text=True (...) reads every label as a class name, as written.
+    >>> label_name(True, "t.jsonl", 4, labels_as_text=True)
+    'true'
+    """
+    name = _present_label(value, path, line)
+    if labels_as_text:
+        return name
+    if isinstance(value, bool):
+        raise DataError(path, line, f"label {json.dumps(value)} is a JSON "
+                        "boolean, not a class name; write the class name as "
+                        f"text (\"{name}\"), or {_AS_TEXT}.")
+    if not _is_integer(name) and _is_number(name):
+        raise DataError(path, line, f"label {value!r} is a number but not an "
+                        "integer: class labels are names or integer ids (scores "
+                        f"are read with regression=True); or {_AS_TEXT}.")
+    return name
+
+
+def _present_label(value, path, line):
+    """:func:`_label_str` of a value that is there: refuses an empty label,
+    JSON null, a list or object, and ``nan``."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        what = "null" if value is None else "empty"
+        raise DataError(path, line, f"the label is {what}; every row needs a "
+                        "class label (fill it in, or remove the row).")
+    if isinstance(value, (list, dict)):
+        raise DataError(path, line, f"label {json.dumps(value):.60} is a "
+                        "JSON " + ("list" if isinstance(value, list) else
+                                   "object") + ", not a class name.")
+    name = _label_str(value)
+    if name.lower() == "nan":
+        raise DataError(path, line, f"label {value!r} is a missing value "
+                        "(as pandas writes one); fill it in, or remove the "
+                        "row.")
+    return name
+
+
+def parse_label(value, label_names, path, line, labels_as_text=False):
     """Label id of a raw label value, or a float for regression.
 
     Args:
@@ -43,6 +115,8 @@ def parse_label(value, label_names, path, line):
             label.
         path: str. File, for the error message.
         line: int. Line, for the error message.
+        labels_as_text: bool. Every value is a class name as written, never
+            an index (see :func:`label_name`). Defaults to False.
 
     Returns:
         int class id (the value is a label name, or else, when no label
@@ -50,34 +124,115 @@ def parse_label(value, label_names, path, line):
         files use ``0``/``1``), or float.
 
     Raises:
-        DataError: for an unknown label or a non-numeric score.
+        DataError: for an empty, null or unknown label, a non-numeric
+            score, or a value :func:`label_name` refuses.
     """
+    return _parse_label(value, label_names, path, line, labels_as_text)[0]
+
+
+def _parse_label(value, label_names, path, line, labels_as_text=False):
+    """``(id, by_index)``: :func:`parse_label`'s id, and whether the value
+    was read as an index (an integer among names that are not)."""
     if label_names is None:
         try:
             if isinstance(value, bool):
                 raise ValueError
-            return float(value)
+            score = float(value)
         except (TypeError, ValueError):
             raise DataError(path, line,
                             f"regression label {value!r} is not a number."
                             ) from None
-    name = _label_str(value)
+        if not math.isfinite(score):
+            raise DataError(path, line, f"regression label {value!r} is not "
+                            "a finite number.")
+        return score, False
+    name = _present_label(value, path, line)
+    # A value that is one of the names (a class "true" or "1.5" listed, or
+    # read from the train file as text) is that class.
     if name in label_names:
-        return label_names.index(name)
+        return label_names.index(name), False
+    name = label_name(value, path, line, labels_as_text)
     numeric_names = any(_is_integer(n) for n in label_names)
-    if not numeric_names and _is_integer(name):
+    if not numeric_names and not labels_as_text and _is_integer(name):
         # Names such as ("negative", "positive") with 0/1 in the file, as
         # the GLUE files write them: the integer is the index. Never when a
         # name is itself an integer, where "1" could mean either.
         index = int(name)
         if 0 <= index < len(label_names):
-            return index
-    indices = ("" if numeric_names else
+            return index, True
+    indices = ("" if numeric_names or labels_as_text else
                f" (or their indices 0..{len(label_names) - 1})")
     raise DataError(path, line,
                     f"unknown label {value!r}; known labels: "
                     f"{list(label_names)}{indices}. Label names come from "
                     f"the train file unless label_names lists every class.")
+
+
+class _LabelKinds:
+    """Refuses a file whose labels mix integers and names: a file's labels
+    are all class names, or all integers (names or indices), unless
+    ``labels_as_text``. Call :meth:`see` on each row in order."""
+
+    def __init__(self, path, labels_as_text=False):
+        self.path, self.off = path, labels_as_text
+        self.first = {}  # kind -> (line, value)
+
+    def see(self, line, value, integer):
+        if self.off:
+            return
+        kind = "integer" if integer else "name"
+        self.first.setdefault(kind, (line, value))
+        if len(self.first) == 2:
+            other = "name" if integer else "integer"
+            other_line, other_value = self.first[other]
+            raise DataError(
+                self.path, line,
+                f"label {value!r} is {'an integer' if integer else 'a name'}"
+                f", but line {other_line} has the {other} {other_value!r}: "
+                "a file's labels are all class names or all integer ids; "
+                f"or {_AS_TEXT}.")
+
+
+class LabelReader:
+    """Label ids of one file's rows, read in order: :func:`parse_label`'s
+    checks, and the file's labels all names or all integers (unless
+    ``labels_as_text``).
+
+    Args:
+        path: str. The file, for messages.
+        label_names: sequence of str, or None (float scores).
+        labels_as_text: bool. Defaults to False.
+
+    Examples:
+    >>> read = LabelReader("dev.csv", ("neg", "pos"))
+    >>> read("pos", 2), read("neg", 3)
+    (1, 0)
+    >>> read("1", 4)
+    Traceback (most recent call last):
+    ...
+    trimzoo.data.files.DataError: dev.csv, line 4: label '1' is an integer, but line 2 has the name 'pos': ...
+    """
+
+    def __init__(self, path, label_names, labels_as_text=False):
+        self.path, self.names = path, label_names
+        self.as_text = labels_as_text
+        self.kinds = _LabelKinds(path, labels_as_text)
+
+    def __call__(self, value, line):
+        label, by_index = _parse_label(value, self.names, self.path, line,
+                                       self.as_text)
+        if self.names is not None:
+            self.kinds.see(line, value,
+                           by_index or _is_integer(self.names[label]))
+        return label
+
+
+def _is_number(name):
+    try:
+        float(name)
+    except ValueError:
+        return False
+    return True
 
 
 def _is_integer(name):
@@ -284,6 +439,12 @@ def _delimited_rows(f, path, file_format, columns):
             continue
         if not fields or fields == [""]:
             continue  # Blank line.
+        if [f.strip() for f in fields] == [h.strip() for h in header]:
+            yield reader.line_num, DataError(
+                path, reader.line_num,
+                "the header row again (a file joined from several with "
+                "their headers?); remove it.")
+            continue
         if len(fields) < width or len(fields) > len(header):
             hint = ("; quote a field that holds a comma"
                     if file_format == "csv" and len(fields) > len(header)
@@ -296,7 +457,21 @@ def _delimited_rows(f, path, file_format, columns):
         yield reader.line_num, {c: fields[i] for c, i in index.items()}
 
 
-def infer_label_names(path, label_column, *, file_format=None):
+def labelled_rows(path, file_format, columns, label_column, label_names,
+                  labels_as_text=False):
+    """Yields ``(line, row, label id)`` of a file's rows (``columns`` and
+    ``label_column``; the label a float when ``label_names`` is None),
+    every label checked (:func:`parse_label`) and the file's labels all
+    names or all integers (unless ``labels_as_text``); the first bad row
+    raises its :class:`DataError`."""
+    read = LabelReader(path, label_names, labels_as_text)
+    for line, row in _rows(path, file_format,
+                           tuple(columns) + (label_column,)):
+        yield line, row, read(row[label_column], line)
+
+
+def infer_label_names(path, label_column, *, file_format=None,
+                      labels_as_text=False):
     """Sorted unique label values of a file, as label names.
 
     Integer-valued labels sort numerically (``"2"`` before ``"10"``), other
@@ -307,12 +482,15 @@ def infer_label_names(path, label_column, *, file_format=None):
         label_column: str. The label column (key).
         file_format: ``"csv"``, ``"tsv"``, ``"jsonl"`` or None (from the
             extension).
+        labels_as_text: bool. Every label is a class name as written
+            (:func:`label_name`). Defaults to False.
 
     Returns:
         tuple of str.
 
     Raises:
-        DataError: for an empty file, a missing column, or a single label.
+        DataError: for an empty file, a missing column, a single label, a
+            label :func:`label_name` refuses, or integers among names.
 
     Examples:
     >>> import tempfile, os
@@ -323,8 +501,11 @@ def infer_label_names(path, label_column, *, file_format=None):
     """
     file_format = _format_of(path, file_format)
     values = set()
-    for _, row in _rows(path, file_format, (label_column,)):
-        values.add(_label_str(row[label_column]))
+    kinds = _LabelKinds(path, labels_as_text)
+    for line, row in _rows(path, file_format, (label_column,)):
+        name = label_name(row[label_column], path, line, labels_as_text)
+        kinds.see(line, row[label_column], _is_integer(name))
+        values.add(name)
     if not values:
         raise DataError(path, None, "the file has no examples.")
     if len(values) < 2:
@@ -343,7 +524,7 @@ def infer_label_names(path, label_column, *, file_format=None):
 
 
 def read_examples(path, text_columns, label_column, *, label_names=None,
-                  regression=False, file_format=None):
+                  regression=False, file_format=None, labels_as_text=False):
     """Examples from a local CSV, TSV or JSONL file.
 
     CSV uses standard quoting; TSV is tab-split with no quoting (like the
@@ -367,6 +548,16 @@ def read_examples(path, text_columns, label_column, *, label_names=None,
         regression: bool. Float labels; ``label_names`` must be None.
             Defaults to False.
         file_format: ``"csv"``, ``"tsv"``, ``"jsonl"`` or None.
+        labels_as_text: bool. Every label is a class name as written: JSON
+            ``true`` the name ``"true"``, ``1.5`` the name ``"1.5"``, an
+            integer a name, never an index, and a file may mix integers and
+            names. Defaults to False: those are refused (:func:`label_name`).
+
+    Labels are checked like data, naming the file and line: an empty label,
+    JSON ``null``, a header row repeated inside the file, and (unless
+    ``labels_as_text``) a boolean, a number that is not an integer, and a
+    file whose labels mix integers and names are refused before anything
+    trains.
 
     Returns:
         ``(examples, label_names)``: a list of tuples ``(*texts, label)``
@@ -399,13 +590,15 @@ def read_examples(path, text_columns, label_column, *, label_names=None,
     if not regression:
         if label_names is None:
             label_names = infer_label_names(path, label_column,
-                                            file_format=file_format)
+                                            file_format=file_format,
+                                            labels_as_text=labels_as_text)
         label_names = canonical_label_names(label_names)
     else:
         label_names = None
     examples = []
-    for line, row in _rows(path, file_format,
-                           text_columns + (label_column,)):
+    for line, row, label in labelled_rows(
+            path, file_format, text_columns, label_column, label_names,
+            labels_as_text=labels_as_text):
         texts = []
         for column in text_columns:
             value = row[column]
@@ -413,7 +606,6 @@ def read_examples(path, text_columns, label_column, *, label_names=None,
                 raise DataError(path, line,
                                 f"column {column!r} is {value!r}, not text.")
             texts.append(value)
-        label = parse_label(row[label_column], label_names, path, line)
         examples.append((*texts, label))
     if not examples:
         raise DataError(path, None, "the file has no examples.")

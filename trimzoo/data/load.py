@@ -19,7 +19,8 @@ def _reject(task, **given):
 def load_task_data(task, split, *, source=None, data_dir=None, files=None,
                    text_columns=None, label_column="label", label_names=None,
                    regression=False, file_format=None, download=True,
-                   shuffle_files=False, skip_bad_rows=False):
+                   shuffle_files=False, skip_bad_rows=False,
+                   labels_as_text=False):
     """The examples of one split of a task, and the task's spec.
 
     Three kinds of task:
@@ -56,6 +57,10 @@ def load_task_data(task, split, *, source=None, data_dir=None, files=None,
             False.
         skip_bad_rows: bool. GLUE tsv: skip malformed rows instead of
             raising. Defaults to False.
+        labels_as_text: bool. Task ``"files"`` only: every label is a
+            class name as written (JSON ``true``, ``1.5``, integers among
+            names), where by default such labels are refused
+            (:func:`trimzoo.data.files.read_examples`). Defaults to False.
 
     Returns:
         ``(examples, spec)``: ``examples`` a ``tf.data.Dataset`` of tuples
@@ -91,7 +96,7 @@ def load_task_data(task, split, *, source=None, data_dir=None, files=None,
     source = source or None
     file_args = dict(files=files, text_columns=text_columns,
                      label_names=label_names, regression=regression,
-                     file_format=file_format)
+                     file_format=file_format, labels_as_text=labels_as_text)
     if task == "files":
         _reject(task, source=source, data_dir=data_dir)
         return _load_files(split, label_column=label_column, **file_args)
@@ -122,7 +127,7 @@ def load_task_data(task, split, *, source=None, data_dir=None, files=None,
 
 
 def _load_files(split, *, files, text_columns, label_column, label_names,
-                regression, file_format):
+                regression, file_format, labels_as_text):
     if not files:
         raise ValueError("Task 'files' needs files={split: path}.")
     if not text_columns:
@@ -138,9 +143,11 @@ def _load_files(split, *, files, text_columns, label_column, label_names,
         label_names = None
     elif not label_names:
         label_names = infer_label_names(files.get("train", files[split]),
-                                        label_column, file_format=file_format)
+                                        label_column, file_format=file_format,
+                                        labels_as_text=labels_as_text)
     examples, label_names = read_examples(
         files[split], text_columns, label_column, label_names=label_names,
-        regression=regression, file_format=file_format)
+        regression=regression, file_format=file_format,
+        labels_as_text=labels_as_text)
     spec = files_task(text_columns, label_names, splits=tuple(files))
     return examples_to_dataset(examples), spec

@@ -23,7 +23,7 @@ import dataclasses
 import json
 import os
 
-from trimzoo.data.files import DataError, _format_of, _rows, parse_label
+from trimzoo.data.files import DataError, _format_of, _rows, labelled_rows
 from trimzoo.data.files import canonical_label_names
 from trimzoo.data.load import load_task_data
 from trimzoo.data.rotten_tomatoes import load_split
@@ -31,6 +31,8 @@ from trimzoo.data.tasks import get_task
 
 #: File a cut model folder carries: the task its source was trained on.
 RECORD_FILE = "task_data.json"
+#: Fields of a fine-tuning config's ``data`` section that hold paths.
+PATH_FIELDS = ("train_files", "validation_files", "test_files", "data_dir")
 #: The embedded task used for the embedded checkpoint.
 DEFAULT_TASK = "rotten_tomatoes"
 
@@ -100,25 +102,101 @@ def read_text_file(path, text_column="text", label_column=None,
     columns = (text_column,) + ((label_column,) if label_column else ())
     names = None if label_names is None else canonical_label_names(
         label_names)
+    if label_column and names is None:
+        raise ValueError(
+            f"{path}: label_column {label_column!r} needs the model's label "
+            "names (a classifier folder has them).")
+    rows = (labelled_rows(path, file_format, (text_column,), label_column,
+                          names) if label_column else
+            ((line, row, None) for line, row in _rows(path, file_format,
+                                                      columns)))
     texts, labels = [], []
-    for line, row in _rows(path, file_format, columns):
+    for line, row, label in rows:
         text = row[text_column]
         if not isinstance(text, str) or not text.strip():
             raise DataError(path, line, f"column {text_column!r} holds no "
                             "text.")
         texts.append(text)
-        if label_column:
-            if names is None:
-                raise ValueError(
-                    f"{path}: label_column {label_column!r} needs the "
-                    "model's label names (a classifier folder has them).")
-            labels.append(parse_label(row[label_column], names, path, line))
+        labels.append(label)
     if not texts:
         raise DataError(path, None, "the file has no texts.")
     source += f" (text column {text_column}"
     source += f", labels from {label_column})" if label_column else ")"
     return ModelTexts(texts, labels if label_column else None, source,
                       names)
+
+
+def absolute_data_paths(data):
+    """``{field: absolute path}`` for the :data:`PATH_FIELDS` of ``data``
+    (a config's ``data`` section) that are set and relative, resolved
+    against the current folder: what a run records, so that a tool
+    reading the record from anywhere finds the same files."""
+    return {field: os.path.abspath(data[field]) for field in PATH_FIELDS
+            if data.get(field) and not os.path.isabs(data[field])}
+
+
+def resolve_recorded_path(value, folder, source, field):
+    """An absolute path for a path ``value`` recorded in the file
+    ``source`` (in ``folder``).
+
+    A relative path (runs recorded them before paths were stored absolute)
+    is resolved against ``folder`` (the run folder), then the folders above
+    it, nearest first: where the run was started from, never the current
+    folder. A relative path found in two of them is refused; one found in
+    none resolves against ``folder`` (reading it then says it is missing).
+
+    Examples:
+    >>> import os, tempfile
+    >>> root = tempfile.mkdtemp()
+    >>> os.makedirs(os.path.join(root, "runs", "a"))
+    >>> _ = open(os.path.join(root, "train.csv"), "w").write("text,label\\n")
+    >>> run = os.path.join(root, "runs", "a")
+    >>> resolve_recorded_path("train.csv", run, "config.json", "x") == (
+    ...     os.path.join(root, "train.csv"))
+    True
+    """
+    if not value or os.path.isabs(value):
+        return value
+    found, here = [], folder
+    while True:
+        candidate = os.path.normpath(os.path.join(here, value))
+        if os.path.exists(candidate):
+            found.append(candidate)
+        parent = os.path.dirname(here)
+        if parent == here:
+            break
+        here = parent
+    if len(found) > 1:
+        raise ValueError(
+            f"{source}: data.{field}={value!r} is a relative path, which "
+            f"names both {found[0]} and {found[1]}; write the absolute path "
+            f"of the file the run was trained on into {source}.")
+    return found[0] if found else os.path.normpath(os.path.join(folder,
+                                                                 value))
+
+
+def _resolved(record):
+    """``record`` with its data paths absolute (:func:`resolve_recorded_path`
+    against the folder of the file that records them)."""
+    data = dict(record.get("data") or {})
+    folder = os.path.dirname(os.path.abspath(record["source"]))
+    for field in PATH_FIELDS:
+        if isinstance(data.get(field), str):
+            data[field] = resolve_recorded_path(data[field], folder,
+                                                record["source"], field)
+    return {**record, "data": data}
+
+
+def check_recorded_files(record):
+    """Raises ``FileNotFoundError`` in one line naming the file and the run
+    when a data file (or folder) that ``record`` names is not there."""
+    for field in PATH_FIELDS:
+        path = (record.get("data") or {}).get(field)
+        if path and not os.path.exists(path):
+            raise FileNotFoundError(
+                f"{path} (data.{field} of the run recorded in "
+                f"{record['source']}) does not exist: the run's data moved. "
+                "Put it back, or pass --data=FILE.")
 
 
 def recorded_task(folder):
@@ -130,8 +208,10 @@ def recorded_task(folder):
     ``RUN/config.json``).
 
     Returns:
-        ``{"task": str, "data": dict (the run's config.data), "source":
-        str (the file it was read from)}`` or None.
+        ``{"task": str, "data": dict (the run's config.data, its paths
+        absolute: relative ones resolved where the record is, see
+        :func:`resolve_recorded_path`), "source": str (the file it was
+        read from)}`` or None.
     """
     if folder is None:
         return None
@@ -141,7 +221,9 @@ def recorded_task(folder):
         with open(path, encoding="utf-8") as f:
             record = json.load(f)
         record.setdefault("source", path)
-        return record
+        if not os.path.isfile(record["source"]):
+            record["source"] = path  # Copied from a run: read from here.
+        return _resolved(record)
     if not os.path.isfile(os.path.join(folder, "task.json")):
         return None
     path = os.path.join(os.path.dirname(folder), "config.json")
@@ -155,8 +237,8 @@ def recorded_task(folder):
     if not isinstance(config, dict) or not isinstance(config.get("task"),
                                                       str):
         return None
-    return {"task": config["task"], "data": config.get("data") or {},
-            "source": path}
+    return _resolved({"task": config["task"],
+                      "data": config.get("data") or {}, "source": path})
 
 
 def task_kwargs(task, data):
@@ -170,7 +252,8 @@ def task_kwargs(task, data):
             [data["text_pair_column"]] if data.get("text_pair_column")
             else [])
         return dict(files=files, text_columns=columns,
-                    label_column=data.get("label_column", "label"))
+                    label_column=data.get("label_column", "label"),
+                    labels_as_text=bool(data.get("labels_as_text")))
     if task.startswith("glue/"):
         return dict(source=data.get("source"), data_dir=data.get("data_dir"))
     return {}
@@ -197,6 +280,7 @@ def recorded_texts(record, split="validation"):
     text."""
 
     task = record["task"]
+    check_recorded_files(record)
     kwargs = task_kwargs(task, record.get("data") or {})
     splits = _splits(task, kwargs, split)
     if not splits:

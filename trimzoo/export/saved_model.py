@@ -24,10 +24,10 @@ import keras
 import keras_hub
 import tensorflow as tf
 
-from trimzoo.checkpoints.folders import load_backbone
+from trimzoo.checkpoints.folders import load_backbone, load_text_classifier
 from trimzoo.models.tokenizers import special_token_ids
 from trimzoo.models.backbone import INPUT_NAMES, TrimzooBackbone
-from trimzoo.utils.io import atomic_path, reading_weights
+from trimzoo.utils.io import atomic_path
 
 log = logging.getLogger("trimzoo")
 
@@ -64,8 +64,7 @@ def load_model(folder):
             "fine-tuned classifier folder or a HF BERT/RoBERTa folder)."
         )
     if os.path.exists(os.path.join(folder, "task.json")):
-        with reading_weights(folder):
-            model = keras_hub.models.TextClassifier.from_preset(folder)
+        model = load_text_classifier(folder)
     else:
         model = load_backbone(folder)
     model_kind(model)  # Refuses models the export does not know.

@@ -19,7 +19,7 @@ from trimzoo.models.preprocessors import (
     preprocessor_for,
     tokenizer_of_folder,
 )
-from trimzoo.utils.io import reading_weights
+from trimzoo.utils.io import checked_load, reading_weights
 
 #: Lists longer than this many batches get a progress bar by default.
 PROGRESS_MIN_BATCHES = 20
@@ -101,9 +101,17 @@ class TextTaskMixin:
                     cls.preprocessor_cls)
             return cls(backbone=backbone, **kwargs)
         explicit = "preprocessor" in kwargs
-        with reading_weights(path):
-            model = super().from_preset(preset, load_weights=load_weights,
-                                        **kwargs)
+        parent = super()
+        if load_weights and os.path.isdir(path):
+            model = checked_load(
+                path, lambda: parent.from_preset(preset, **kwargs),
+                lambda: parent.from_preset(preset, load_weights=False,
+                                           **kwargs),
+                lambda model: _task_parts(model, "num_classes" not in kwargs))
+        else:
+            with reading_weights(path):
+                model = parent.from_preset(preset, load_weights=load_weights,
+                                           **kwargs)
         if (model.preprocessor is None and not explicit
                 and os.path.isdir(path) and _has_tokenizer(path)):
             model.preprocessor = preprocessor_for(
@@ -133,6 +141,20 @@ class TextTaskMixin:
                 texts[start:start + batch_size])
             yield ({k: np.asarray(v) for k, v in x.items()},
                    np.asarray(run(x)))
+
+
+def _task_parts(model, head=True):
+    """What a task folder's weights files must hold: the backbone's
+    variables (``model.weights.h5``) and, where the head was loaded
+    (``head``: keras-hub builds a new one for a given ``num_classes``), the
+    head's (``task.weights.h5``); ``task.json`` builds both."""
+    backbone = {id(v) for v in model.backbone.weights}
+    files = {"model.weights.h5": model.backbone.weights}
+    if head:
+        files["task.weights.h5"] = [v for v in model.weights
+                                    if id(v) not in backbone]
+    return (files,
+            "task.json", getattr(model.backbone, "num_layers", None))
 
 
 def _serving_call(model):

@@ -229,7 +229,8 @@ def _field(config, name):
     return config
 
 
-def record_config(workdir, config, resumable=(), trained=True, write=True):
+def record_config(workdir, config, resumable=(), trained=True, write=True,
+                  equivalent=None):
     """Checks ``config`` against ``workdir/config.json``, then writes it.
 
     A workdir that holds a trained run (``trained``: a checkpoint or a
@@ -247,6 +248,9 @@ def record_config(workdir, config, resumable=(), trained=True, write=True):
         trained: bool. Whether the workdir holds a run that has trained.
             Defaults to True.
         write: bool. Write ``config.json`` (the chief). Defaults to True.
+        equivalent: ``fn(field, stored, new) -> bool`` or None: True where
+            two values differ in spelling only (a path recorded relative,
+            now absolute), which is no change.
 
     Raises:
         ConfigChangedError: naming the changed fields.
@@ -268,7 +272,9 @@ def record_config(workdir, config, resumable=(), trained=True, write=True):
     previous = read_json(path)
     if previous is not None:
         changed = [name for name in changed_fields(previous, config)
-                   if name not in resumable]
+                   if name not in resumable and not (
+                       equivalent and equivalent(name, _field(previous, name),
+                                                 _field(config, name)))]
         if changed and trained:
             details = ", ".join(
                 f"{name}: {_field(previous, name)!r} -> "

@@ -40,6 +40,8 @@ from trimzoo.checkpoints.folders import (from_pretrained, is_classifier_folder,
                                         save_classifier)
 from trimzoo.checkpoints.teachers import load_classifier_teacher
 from trimzoo.data import augment
+from trimzoo.data.model_data import (PATH_FIELDS, absolute_data_paths,
+                                      task_kwargs)
 from trimzoo.data import (compute_metrics, encode_dataset, examples_to_dataset,
                           load_task_data)
 from trimzoo.utils.embedded import minilm_path
@@ -279,9 +281,13 @@ def finetune(config, workdir, strategy=None, hooks=()):
 def _finetune(config, workdir, strategy, hooks, precision):
     os.makedirs(workdir, exist_ok=True)
     config = _set_model_overrides(config)
+    # Data paths are recorded absolute: tools that read the run's task
+    # (compress, export, prune) find the same files from any folder.
+    with config.unlocked():
+        config.data.update(absolute_data_paths(config.data))
     # Only a run that has trained locks its workdir to its config.
     record_config(workdir, _config_dict(config), RESUMABLE_CHANGES,
-                  trained=_has_trained(workdir))
+                  trained=_has_trained(workdir), equivalent=_same_path)
     keras.utils.set_random_seed(config.seed)
     strategy = strategy or get_strategy()
 
@@ -506,18 +512,7 @@ def length_buckets(width, max_seq_length):
 
 def _data_kwargs(config):
     """``load_task_data`` arguments from ``config.data``."""
-    data = config.data
-    if config.task == "files":
-        files = {split: data[f"{split}_files"]
-                 for split in ("train", "validation", "test")
-                 if data[f"{split}_files"]}
-        columns = [data.text_column] + (
-            [data.text_pair_column] if data.text_pair_column else [])
-        return dict(files=files, text_columns=columns,
-                    label_column=data.label_column)
-    if config.task.startswith("glue/"):
-        return dict(source=data.source, data_dir=data.data_dir)
-    return {}
+    return task_kwargs(config.task, config.data)
 
 
 def _limit(examples, count, seed):
@@ -549,6 +544,15 @@ def _set_model_overrides(config):
     with config.unlocked():
         config.model_overrides = overrides
     return config
+
+
+def _same_path(field, old, new):
+    """A data path an older run recorded relative, resumed from the folder
+    it was started in, is the path now recorded absolute."""
+    return (field.startswith("data.")
+            and field.split(".", 1)[1] in PATH_FIELDS
+            and isinstance(old, str) and isinstance(new, str) and bool(old)
+            and os.path.abspath(old) == new)
 
 
 def _config_dict(config):

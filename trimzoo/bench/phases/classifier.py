@@ -12,14 +12,13 @@ preprocessor, round-robin.
 ``infer_ratio_bB`` (float32 time / the precision's).
 """
 
-import keras_hub
 import numpy as np
 import tensorflow as tf
 
 from trimzoo.bench import workloads
 from trimzoo.data.rotten_tomatoes import load_split
 from trimzoo.utils import timing
-from trimzoo.utils.io import reading_weights
+from trimzoo.checkpoints.folders import load_text_classifier
 
 #: Texts per model call of the label comparison.
 PREDICT_BATCH = 32
@@ -28,8 +27,7 @@ PREDICT_BATCH = 32
 def load_classifier(folder):
     """The task model of a fine-tuned classifier folder, with its
     preprocessor."""
-    with reading_weights(folder):
-        return keras_hub.models.TextClassifier.from_preset(folder)
+    return load_text_classifier(folder)
 
 
 def predicted_logits(model, inputs, batch_size=PREDICT_BATCH):

@@ -9,6 +9,7 @@ import keras_hub
 from trimzoo.models.tokenizers.bpe import RobertaBPETokenizer
 from trimzoo.models.tokenizers.wordpiece import BertWordPieceTokenizer
 from trimzoo.utils.embedded import resolve_checkpoint
+from trimzoo.utils.io import check_links_inside
 
 logger = logging.getLogger(__name__)
 
@@ -262,6 +263,7 @@ def load_tokenizer(folder, **kwargs):
     folder = os.fspath(resolve_checkpoint(folder))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"No such checkpoint folder: {folder!r}.")
+    check_links_inside(folder)  # A vocab.txt is read from the folder only.
 
     def has(name):
         return os.path.exists(os.path.join(folder, name))
