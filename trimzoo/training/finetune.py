@@ -33,11 +33,9 @@ import os
 import time
 
 import keras
-import keras_hub
-
 from trimzoo.checkpoints.folders import (from_pretrained, is_classifier_folder,
                                         load_classifier_folder,
-                                        save_classifier)
+                                        load_text_classifier, save_classifier)
 from trimzoo.checkpoints.teachers import load_classifier_teacher
 from trimzoo.data import augment
 from trimzoo.data.model_data import (PATH_FIELDS, absolute_data_paths,
@@ -65,7 +63,7 @@ from trimzoo.training.progress import ProgressPrinter, log_every
 from trimzoo.training.recipes import resolve_pooling, resolve_recipe
 from trimzoo.training.strategy import (get_strategy,
                                       resolve_training_precision)
-from trimzoo.utils.io import read_json, reading_weights, write_json
+from trimzoo.utils.io import read_json, write_json
 
 log = logging.getLogger("trimzoo")
 
@@ -398,9 +396,7 @@ def _finetune(config, workdir, strategy, hooks, precision):
     save_classifier(model, preprocessor, os.path.join(workdir, "final"),
                     overwrite=True)
     if test is not None and os.path.isdir(os.path.join(workdir, "best")):
-        with reading_weights(os.path.join(workdir, "best")):
-            best = keras_hub.models.TextClassifier.from_preset(
-                os.path.join(workdir, "best"))
+        best = load_text_classifier(os.path.join(workdir, "best"))
         labels, predictions = predict_labels(best, encode(test), spec)
         record["test"] = compute_metrics(spec, labels, predictions)
         print("test: " + ", ".join(f"{k}={v:.4f}"
