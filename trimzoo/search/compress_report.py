@@ -145,12 +145,13 @@ def write_report(out, results):
                label="healed candidates (this run)")
     ax.scatter([x(r) for r in chosen], [y(r) for r in chosen], marker="D",
                s=70, color="tab:green", zorder=3, label="chosen")
-    for r in rows:
+    for i, r in enumerate(sorted(rows, key=x)):
         mark = " (chosen)" if r["name"] == results["chosen"] else ""
-        # Labels point inward so that none leaves the frame.
+        # Labels point inward (none leaves the frame) and step up by turns,
+        # so that neighbours do not write over each other.
         ax.annotate(r["name"] + mark, (x(r), y(r)), fontsize=7,
-                    xytext=(-4, 5), textcoords="offset points", ha="right",
-                    annotation_clip=True)
+                    xytext=(-4, 5 + 9 * (i % 3)), textcoords="offset points",
+                    ha="right", annotation_clip=True)
     ax.scatter([1.0], [100.0], marker="*", s=120, label="teacher")
     compare = results.get("compare") or []
     if compare:
