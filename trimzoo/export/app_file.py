@@ -256,9 +256,9 @@ def read_app_file(path):
     """What an app file carries, or None for a file without MediaPipe
     metadata: ``{"kind", "label_names", "vocabulary", "settings",
     "seq_len"}``."""
+    metadata_writers()  # The same stand-in, if needed, first.
     from mediapipe.tasks.python.metadata import metadata
 
-    metadata_writers()  # The same stand-in, if needed.
     with open(path, "rb") as f:
         buffer = f.read()
     try:
@@ -348,6 +348,8 @@ class MediaPipeRunner:
         return 1e3 * min(best)
 
     def close(self):
+        """Shuts the task down (idempotent). Call it when done: the task's
+        own ``__del__`` at interpreter exit finds its thread pool gone."""
         self.task.close()
 
 

@@ -396,12 +396,18 @@ def _describe_tokenizer(model, tok, source, output_dir):
     if tok is None:
         return section
     section.update(tokenizer_settings(tok))
+    from trimzoo.checkpoints.hf import _tokenizer_files
+
     try:
-        tok.save_to_preset(os.path.join(output_dir, "tokenizer"))
-        section["path"] = "tokenizer"
-    except Exception as err:  # noqa: BLE001  (the report says why)
-        log.warning("Could not save the tokenizer beside the export (%s).",
-                    err)
+        files = _tokenizer_files(tok)
+    except ValueError as err:
+        log.warning("The tokenizer is not saved beside the export: %s", err)
+        return section
+    folder = os.path.join(output_dir, "tokenizer")
+    os.makedirs(folder, exist_ok=True)
+    for name, text in files.items():
+        write_bytes(os.path.join(folder, name), text.encode("utf-8"))
+    section["path"] = "tokenizer"
     return section
 
 
