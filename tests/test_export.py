@@ -113,7 +113,7 @@ for name, config in configs.items():
         model = trimzoo.models.create(preset, **config)
         export_model(model, os.path.join(out, name), quantize="none",
                      seq_len=seq_len, tokenizer=tokenizer, num_examples=24,
-                     check=False)
+                     check=False, app_files=False)
     except Exception as err:
         os.makedirs(os.path.join(out, name), exist_ok=True)
         with open(os.path.join(out, name, "error.txt"), "w") as f:
@@ -176,7 +176,8 @@ def tiny_export(classifier_folder, tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny_export")
     report = export_model(str(classifier_folder), str(out),
                           formats="saved_model,tflite",
-                          quantize="none,dynamic", num_examples=64)
+                          quantize="none,dynamic", num_examples=64,
+                          app_files=False)  # tests/test_app_file.py
     return out, report
 
 
@@ -585,8 +586,10 @@ def test_export_checks_on_the_models_own_task_and_sets_failures_aside(
     assert report["parity_data"]["num_examples"] == 6
     assert report["parity_data"]["labelled"] is True
     assert report["passed"] is False
+    # No app file: only a variant that passes gets one.
     assert sorted(os.listdir(out)) == ["export_report.json",
-                                       "model_float32.failed.tflite"]
+                                       "model_float32.failed.tflite",
+                                       "tokenizer"]
     entry = report["exports"][0]
     assert entry["path"] == "model_float32.failed.tflite"
     with pytest.raises(ValueError, match="FAILED the export parity gate.*"
