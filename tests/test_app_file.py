@@ -87,6 +87,8 @@ def test_app_file_is_written_checked_and_timed(app_export):
     assert metrics["texts"] == len(PLAIN + DIFFERENT)
     assert metrics["texts_tokenized_alike"] == len(PLAIN)
     assert metrics["max_abs_diff"] < 1e-5
+    assert metrics["label_agreement"] == 1.0
+    assert "label_agreement_all_texts" in metrics
     latency = entry["latency_ms_per_text"]
     assert latency["mediapipe_task"] > 0 and latency["batch_size"] == 1
     assert latency["predict_token_ids_file"] > 0
@@ -215,3 +217,33 @@ def test_a_refused_model_still_gets_its_token_id_file(tmp_path):
 def _softmax(logits):
     z = np.exp(logits - logits.max(-1, keepdims=True))
     return z / z.sum(-1, keepdims=True)
+
+
+@pytest.mark.slow
+def test_backbone_gets_a_text_embedder_file(tmp_path):
+    """A backbone's app file is a TextEmbedder: mean-pooled, L2-normalised
+    embeddings equal to TrimzooTextEmbedder's; predict writes them."""
+    from trimzoo.models import TrimzooTextEmbedder
+
+    backbone = trimzoo.models.bert_tiny(
+        vocabulary_size=len(VOCAB), num_layers=1, hidden_dim=16,
+        num_heads=2, intermediate_dim=32, max_sequence_length=64)
+    tokenizer = BertWordPieceTokenizer(VOCAB)
+    report = export_model(backbone, str(tmp_path / "export"),
+                          formats="tflite", quantize="none", seq_len=32,
+                          tokenizer=tokenizer, num_examples=16)
+    entry = _entry(report, "mediapipe_float32")
+    assert entry["path"] == "text_embedder_float32.tflite"
+    assert entry["parity"]["passed"]
+    path = str(tmp_path / "export" / entry["path"])
+    assert read_app_file(path)["kind"] == "embedder"
+    embedder = TrimzooTextEmbedder(
+        backbone, TrimzooTextClassifierPreprocessor(tokenizer,
+                                                    sequence_length=32))
+    predictor = load_predictor(path)
+    try:
+        assert predictor.kind == "embedder"
+        got = predictor(PLAIN)
+    finally:
+        predictor.close()
+    np.testing.assert_allclose(got, embedder.encode(PLAIN), atol=1e-5)
