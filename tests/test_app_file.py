@@ -247,3 +247,28 @@ def test_backbone_gets_a_text_embedder_file(tmp_path):
     finally:
         predictor.close()
     np.testing.assert_allclose(got, embedder.encode(PLAIN), atol=1e-5)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("tool,flag", [
+    ("export.py", "--seq_len=4"), ("export.py", "--seq_len=nan"),
+    ("predict.py", "--batch_size=0"), ("predict.py", "--sequence_length=-1"),
+])
+def test_tools_refuse_bad_numbers_in_one_line(tmp_path, tool, flag):
+    import subprocess
+    import sys
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    args = ([f"--model={tmp_path}", f"--output={tmp_path}/out"]
+            if tool == "export.py" else
+            [f"--model={tmp_path}", f"--input={tmp_path}/in.txt",
+             f"--output={tmp_path}/out.csv"])
+    run = subprocess.run(
+        [sys.executable, os.path.join(root, "tools", tool), *args, flag],
+        capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, PYTHONPATH=root))
+    assert run.returncode == 1
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        f"error: flag {flag.split('=')[0]}="), run.stderr
+    assert not os.path.exists(tmp_path / "out")

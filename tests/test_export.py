@@ -262,7 +262,13 @@ def test_tool_exports_every_format(tool_export):
     by_format = {e["format"]: e for e in report["exports"]}
     assert list(by_format) == [
         "saved_model", "saved_model_text", "tflite_float32",
-        "tflite_float16", "tflite_dynamic_int8", "tflite_int8"]
+        "tflite_float16", "tflite_dynamic_int8", "tflite_int8",
+        # Each variant's app file (MediaPipe metadata), run in MediaPipe.
+        "mediapipe_float32", "mediapipe_float16", "mediapipe_dynamic_int8",
+        "mediapipe_int8"]
+    assert by_format["mediapipe_int8"]["path"] == (
+        "text_classifier_int8.tflite")
+    assert "MediaPipe" in log
     for entry in by_format.values():
         assert os.path.exists(out / entry["path"])
         checks = {c["metric"] for c in entry["parity"]["checks"]}
