@@ -327,6 +327,11 @@ def test_export_accuracy_is_the_keras_accuracy(tool_export,
                                     == data.labels))
     for entry in report["exports"]:
         metrics = entry["parity"]["metrics"]
+        if entry["format"].startswith("mediapipe_"):
+            # App files: the gate's numbers are on the texts MediaPipe
+            # tokenises alike; these are over every text.
+            metrics = {k[:-len("_all_texts")]: v for k, v in metrics.items()
+                       if k.endswith("_all_texts")}
         assert metrics["reference_accuracy"] == pytest.approx(
             keras_accuracy, abs=1e-9), entry["format"]
         assert abs(metrics["export_accuracy"] - keras_accuracy) <= (
