@@ -377,13 +377,19 @@ def probe_flatbuffer(seq_len, folder, isolate=False):
 
 def _category(text):
     """Which kind of character a text has that MediaPipe's tokenizer
-    treats differently, or "other"."""
+    treats differently, or "other".
+
+    >>> _category("Na\u00efve"), _category("a\u200bb"), _category("\uc11c")
+    ('accented letters', 'control or zero-width characters', 'Hangul syllables')"""
     if any(unicodedata.category(c) in ("Cc", "Cf") and c not in "\t\n\r"
            for c in text):
         return "control or zero-width characters"
     if any(ord(c) > 127 and unicodedata.category(c).startswith("L")
            and unicodedata.decomposition(c) for c in text):
         return "accented letters"
+    if any("\uac00" <= c <= "\ud7a3" for c in text):
+        # The reference's accent stripping (NFD) splits them into jamo.
+        return "Hangul syllables"
     if any(ord(c) > 127 and c.isupper() for c in text):
         return "non-ASCII capitals"
     return "other"
