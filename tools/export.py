@@ -7,7 +7,10 @@ r"""Export a trimzoo model to SavedModel and TFLite, with the parity gate.
 FOLDER is a backbone or fine-tuned classifier folder (any preset or
 checkpoint folder). Every export is compared with the Keras model on real
 text; the numbers go to DIR/export_report.json and the run fails (exit
-status 1) if an export exceeds its limits. See docs/export.md.
+status 1) if an export exceeds its limits. Each TFLite variant that passes
+also gets the file an app runs as is (text_classifier_<variant>.tflite, or
+text_embedder_<variant>.tflite for a backbone: MediaPipe task metadata,
+checked in MediaPipe's own task). See docs/export.md.
 """
 
 import logging
