@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-all bench clean
+.PHONY: install demo test test-all bench web clean
 
 install: $(STAMP)
 
@@ -35,6 +35,11 @@ test-all: install
 
 bench: install
 	$(PY) tools/benchmark.py --out=bench_out
+
+# MediaPipe Tasks for web (pinned in examples/web/package-lock.json) for the
+# page in examples/web/ and its browser test.
+web:
+	cd examples/web && npm ci --no-audit --no-fund
 
 clean:
 	rm -rf $(VENV) demo_out bench_out

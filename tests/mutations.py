@@ -28,6 +28,18 @@ COPIED = ("trimzoo", "tests", "configs", "tools", "setup.cfg")
 
 # (name, file, original text, mutated text, fast-tier tests that must fail)
 MUTATIONS = [
+    ("app file: MediaPipe's token ids taken as ours (no difference counted)",
+     "trimzoo/export/app_file.py",
+     "ok = np.array_equal(theirs, ours)",
+     "ok = True",
+     ["tests/test_app_file.py::"
+      "test_tokenisation_differences_are_counted_by_cause"]),
+    ("predict takes a --tokenizer of another vocabulary",
+     "trimzoo/predict.py",
+     "if (found[\"size\"], found[\"sha256\"]) != (",
+     "if False and (found[\"size\"], found[\"sha256\"]) != (",
+     ["tests/test_app_file.py::"
+      "test_predict_refuses_a_tokenizer_of_another_vocabulary"]),
     ("KD loss: T^2 -> T (classifier distillation)",
      "trimzoo/training/losses.py",
      "loss = alpha * ce + (1.0 - alpha) * temperature ** 2 * kd",

@@ -36,8 +36,13 @@ def test_demo_compresses_the_teacher_to_a_budget(tmp_path):
     assert compressed["folder"] == os.path.join(out, "compress", "model")
     assert os.path.isfile(os.path.join(out, "tflite", "export_report.json"))
     assert "tflite_int8_ms_b1" in compressed
+    # ...with MediaPipe metadata: the file an app runs, and its latency.
+    assert os.path.isfile(os.path.join(
+        out, "tflite", "text_classifier_dynamic_int8.tflite"))
+    assert compressed["app_ms_per_text"] > 0
     report = open(os.path.join(out, "report.md")).read()
     assert "compressed to a budget" in report
+    assert "App file of" in report and "ms a text" in report
     assert load_results(out) == rows
 
 

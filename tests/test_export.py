@@ -113,7 +113,7 @@ for name, config in configs.items():
         model = trimzoo.models.create(preset, **config)
         export_model(model, os.path.join(out, name), quantize="none",
                      seq_len=seq_len, tokenizer=tokenizer, num_examples=24,
-                     check=False)
+                     check=False, app_files=False)
     except Exception as err:
         os.makedirs(os.path.join(out, name), exist_ok=True)
         with open(os.path.join(out, name, "error.txt"), "w") as f:
@@ -176,7 +176,8 @@ def tiny_export(classifier_folder, tmp_path_factory):
     out = tmp_path_factory.mktemp("tiny_export")
     report = export_model(str(classifier_folder), str(out),
                           formats="saved_model,tflite",
-                          quantize="none,dynamic", num_examples=64)
+                          quantize="none,dynamic", num_examples=64,
+                          app_files=False)  # tests/test_app_file.py
     return out, report
 
 
@@ -261,7 +262,13 @@ def test_tool_exports_every_format(tool_export):
     by_format = {e["format"]: e for e in report["exports"]}
     assert list(by_format) == [
         "saved_model", "saved_model_text", "tflite_float32",
-        "tflite_float16", "tflite_dynamic_int8", "tflite_int8"]
+        "tflite_float16", "tflite_dynamic_int8", "tflite_int8",
+        # Each variant's app file (MediaPipe metadata), run in MediaPipe.
+        "mediapipe_float32", "mediapipe_float16", "mediapipe_dynamic_int8",
+        "mediapipe_int8"]
+    assert by_format["mediapipe_int8"]["path"] == (
+        "text_classifier_int8.tflite")
+    assert "MediaPipe" in log
     for entry in by_format.values():
         assert os.path.exists(out / entry["path"])
         checks = {c["metric"] for c in entry["parity"]["checks"]}
@@ -320,6 +327,11 @@ def test_export_accuracy_is_the_keras_accuracy(tool_export,
                                     == data.labels))
     for entry in report["exports"]:
         metrics = entry["parity"]["metrics"]
+        if entry["format"].startswith("mediapipe_"):
+            # App files: the gate's numbers are on the texts MediaPipe
+            # tokenises alike; these are over every text.
+            metrics = {k[:-len("_all_texts")]: v for k, v in metrics.items()
+                       if k.endswith("_all_texts")}
         assert metrics["reference_accuracy"] == pytest.approx(
             keras_accuracy, abs=1e-9), entry["format"]
         assert abs(metrics["export_accuracy"] - keras_accuracy) <= (
@@ -585,8 +597,10 @@ def test_export_checks_on_the_models_own_task_and_sets_failures_aside(
     assert report["parity_data"]["num_examples"] == 6
     assert report["parity_data"]["labelled"] is True
     assert report["passed"] is False
+    # No app file: only a variant that passes gets one.
     assert sorted(os.listdir(out)) == ["export_report.json",
-                                       "model_float32.failed.tflite"]
+                                       "model_float32.failed.tflite",
+                                       "tokenizer"]
     entry = report["exports"][0]
     assert entry["path"] == "model_float32.failed.tflite"
     with pytest.raises(ValueError, match="FAILED the export parity gate.*"

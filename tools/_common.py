@@ -119,7 +119,20 @@ def report_errors(main):
     return wrapped
 
 
+def parse_flags(argv):
+    """absl's flag parsing, with a bad value (a zero, negative, NaN or
+    non-numeric number, an unknown flag) refused in one line ``error:
+    flag --x=...: why`` and exit status 1, before any work."""
+    try:
+        return flags.FLAGS(argv)
+    except flags.Error as error:
+        print(f"error: {' '.join(str(error).split())} (--helpshort lists "
+              "the flags)", file=sys.stderr, flush=True)
+        sys.exit(1)
+
+
 def run(main, **kwargs):
-    """``absl.app.run(main)`` with :func:`report_errors`; the entry point
-    of every tool."""
+    """``absl.app.run(main)`` with :func:`report_errors` and
+    :func:`parse_flags`; the entry point of every tool."""
+    kwargs.setdefault("flags_parser", parse_flags)
     app.run(report_errors(main), **kwargs)

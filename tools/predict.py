@@ -5,8 +5,10 @@ any checkpoint: mean-pooled embeddings), a SavedModel or a .tflite file.
         --text_column=text --output=predictions.csv
     python tools/predict.py --model=/tmp/rt/best --input=test.jsonl \
         --output=out.jsonl --evaluate --label_column=label
-    python tools/predict.py --model=EXPORT/model.tflite \
-        --tokenizer=/tmp/rt/best --input=lines.txt --output=out.csv
+    python tools/predict.py --model=EXPORT/text_classifier_dynamic_int8.tflite \
+        --input=lines.txt --output=out.csv
+    python tools/predict.py --model=EXPORT/model_float32.tflite \
+        --input=lines.txt --output=out.csv
     python tools/predict.py --model=CHECKPOINT --input=lines.txt \
         --output=embeddings.npy
     python tools/predict.py --model=/tmp/rt/best --input=reviews.csv \
@@ -45,11 +47,14 @@ flags.DEFINE_bool("evaluate", False, "Print the metrics against "
 flags.DEFINE_bool("skip_bad_rows", False, "Report and skip bad rows instead "
                   "of stopping at the first.")
 flags.DEFINE_string("tokenizer", None, "Token-ids-in exports: the model "
-                    "folder they came from (tokenizer, label names); default:"
-                    " the one named in export_report.json beside them.")
+                    "folder they came from; default: the tokenizer/ copy "
+                    "beside them (labels from export_report.json). Refused "
+                    "when its vocabulary differs from the export's. Files "
+                    "with MediaPipe metadata (text_classifier_*.tflite) "
+                    "need none.")
 flags.DEFINE_integer("batch_size", 32, "Rows per model call.", lower_bound=1)
 flags.DEFINE_integer("sequence_length", 128, "Token budget of token-ids-in "
-                     "exports.", lower_bound=3)
+                     "exports (at least 8).", lower_bound=8)
 flags.DEFINE_bool("force", False, "Use an export that failed its parity "
                   "gate (export_report.json beside it) anyway.")
 flags.DEFINE_string("precision", "float32", "What a model folder computes "
@@ -84,12 +89,16 @@ def main(argv):
           + (f" ({predictor.precision_reason})"
              if predictor.precision_reason != predictor.precision else ""),
           file=sys.stderr)
-    result = predict_file(
-        predictor, FLAGS.input, FLAGS.output, text_column=FLAGS.text_column,
-        text_pair_column=FLAGS.text_pair_column,
-        label_column=FLAGS.label_column, id_column=FLAGS.id_column,
-        evaluate=FLAGS.evaluate, skip_bad_rows=FLAGS.skip_bad_rows,
-        batch_size=FLAGS.batch_size, overwrite=FLAGS.overwrite)
+    try:
+        result = predict_file(
+            predictor, FLAGS.input, FLAGS.output,
+            text_column=FLAGS.text_column,
+            text_pair_column=FLAGS.text_pair_column,
+            label_column=FLAGS.label_column, id_column=FLAGS.id_column,
+            evaluate=FLAGS.evaluate, skip_bad_rows=FLAGS.skip_bad_rows,
+            batch_size=FLAGS.batch_size, overwrite=FLAGS.overwrite)
+    finally:
+        predictor.close()
     print(f"wrote {result['rows']} rows to {FLAGS.output}"
           + (f"; skipped {len(result['skipped'])} bad rows"
              if result["skipped"] else ""))

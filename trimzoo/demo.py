@@ -10,6 +10,7 @@ from trimzoo.utils.figures import pyplot
 from trimzoo.data.rotten_tomatoes import load_split
 from trimzoo.data.text_inputs import encode_fixed
 from trimzoo.export import KerasRunner, TFLiteRunner, export_tflite_int8
+from trimzoo.export.pipeline import app_file_line, app_file_summary
 from trimzoo.export.benchmark import (keras_callable, median_latencies,
                                       tflite_callable)
 from trimzoo.checkpoints import from_pretrained
@@ -217,6 +218,7 @@ def run_demo(out, make_config, train_examples=0, epochs=1,
         logits = runner(test_inputs)["logits"]
         row["tflite_int8_accuracy"] = float(
             np.mean(np.argmax(logits, -1) == test_labels))
+        row.update(app_file_summary(os.path.join(out, "tflite")))
         for threads in sorted({1, os.cpu_count() or 1}):
             calls[("tflite", threads)] = tflite_callable(
                 TFLiteRunner(path, num_threads=threads), one)
@@ -341,6 +343,7 @@ def write_report(out, rows, max_seq_length, seconds, route="budget"):
             f"{fmt(row, 'tflite_int8_mb', '.1f')} | "
             f"{fmt(row, 'tflite_int8_accuracy', '.4f')} | "
             f"{fmt(row, 'tflite_int8_ms_b1', '.2f')} |")
+    lines += [app_file_line(row) for row in rows if "app_file" in row]
     trained = [f"{row['key']} {row['precision']} ({row['precision_reason']})"
                for row in rows if "precision" in row]
     if trained:

@@ -65,13 +65,20 @@ class Predictor:
     """
 
     def __init__(self, run, kind, label_names, source,
-                 precision="as exported", precision_reason="as exported"):
+                 precision="as exported", precision_reason="as exported",
+                 close=None):
         self._run, self.kind, self.source = run, kind, source
+        self._close = close
         self.label_names = label_names
         self.precision, self.precision_reason = precision, precision_reason
 
     def __call__(self, texts, pairs=None):
         return np.asarray(self._run(list(texts), pairs), dtype="float32")
+
+    def close(self):
+        """Releases what the model holds (a MediaPipe task); idempotent."""
+        if self._close is not None:
+            self._close()
 
 
 def _model_folder_predictor(folder, batch_size, precision="float32"):
@@ -113,15 +120,82 @@ def _model_folder_predictor(folder, batch_size, precision="float32"):
     return Predictor(run, kind, names, folder, precision, reason)
 
 
-def _export_source(path):
-    """The model folder an export was made from (``export_report.json``
-    beside it), or None."""
+def _export_report(path):
+    """``(report, its folder)`` of the ``export_report.json`` beside an
+    export (or one folder up, for a SavedModel folder), or ``({}, None)``."""
     folder = os.path.dirname(os.path.abspath(path))
     for where in (folder, os.path.dirname(folder)):
         report = read_json(os.path.join(where, "export_report.json"))
         if report:
-            return (report.get("model") or {}).get("path")
-    return None
+            return report, where
+    return {}, None
+
+
+def _export_source(path):
+    """The tokenizer folder of a token-ids-in export: the copy the export
+    saved beside it (``tokenizer/``), else the model folder its report
+    names (older exports), or None."""
+    report, where = _export_report(path)
+    copy = (report.get("tokenizer") or {}).get("path")
+    if copy and os.path.isdir(os.path.join(where, copy)):
+        return os.path.join(where, copy)
+    return (report.get("model") or {}).get("path")
+
+
+def check_vocabulary(tokenizer, expected, what, given):
+    """Refuses a tokenizer whose vocabulary is not the one an export was
+    made with (``expected``: ``{"vocabulary_size", "vocabulary_sha256"}``).
+
+    Raises:
+        ValueError: one line naming both sizes (and hashes).
+    """
+    from trimzoo.export.app_file import (vocabulary_fingerprint,
+                                         vocabulary_of)
+
+    if not expected or expected.get("vocabulary_sha256") is None:
+        return
+    found = vocabulary_fingerprint(vocabulary_of(tokenizer))
+    if (found["size"], found["sha256"]) != (
+            expected.get("vocabulary_size"),
+            expected.get("vocabulary_sha256")):
+        raise ValueError(
+            f"--tokenizer={given} has another vocabulary than {what} "
+            f"({found['size']} tokens, sha256 {found['sha256'][:12]}... vs "
+            f"{expected.get('vocabulary_size')} tokens, sha256 "
+            f"{str(expected.get('vocabulary_sha256'))[:12]}...): its token "
+            "ids would be wrong; pass the tokenizer the model was exported "
+            "with, or none.")
+
+
+def _app_file_predictor(path, info, tokenizer):
+    """A :class:`Predictor` running a ``.tflite`` file with MediaPipe
+    metadata in MediaPipe's own task (tokenizer and labels inside)."""
+    from trimzoo.export.app_file import (MediaPipeRunner,
+                                         vocabulary_fingerprint)
+
+    if tokenizer is not None:
+        expected = vocabulary_fingerprint(info["vocabulary"])
+        check_vocabulary(tokenizer_of_folder(tokenizer),
+                         {f"vocabulary_{k}": v for k, v in expected.items()},
+                         f"{os.path.basename(path)} carries", tokenizer)
+    runner = MediaPipeRunner(path, info["kind"])
+
+    def run(texts, pairs):
+        if pairs is not None:
+            raise ValueError(f"{path} takes one text per example (MediaPipe"
+                             "'s text tasks), not pairs.")
+        outputs = runner(texts)
+        if info["kind"] == "classifier":
+            # Probabilities in; the predictor's contract is logits, whose
+            # softmax gives them back.
+            return np.log(np.maximum(outputs, 1e-30))
+        return outputs
+
+    names = (tuple(info["label_names"]) if info["kind"] == "classifier"
+             else None)
+    return Predictor(run, info["kind"], names,
+                     f"{path} (MediaPipe {'TextClassifier' if names else 'TextEmbedder'}, "
+                     f"{info['seq_len']} tokens)", close=runner.close)
 
 
 def _label_names_of(folder):
@@ -190,7 +264,22 @@ def check_export_gate(path, force=False):
 
 def _export_predictor(path, tokenizer, sequence_length, force=False):
     check_export_gate(path, force)
+    if path.endswith(".tflite"):
+        from trimzoo.export.app_file import read_app_file
+
+        info = read_app_file(path)
+        if info is not None:
+            return _app_file_predictor(path, info, tokenizer)
+    report, _ = _export_report(path)
+    if tokenizer is not None:
+        check_vocabulary(tokenizer_of_folder(tokenizer),
+                         report.get("tokenizer"),
+                         "the export was made with (export_report.json)",
+                         tokenizer)
     folder = tokenizer or _export_source(path)
+    label_names = (report.get("tokenizer") or {}).get("label_names")
+    label_names = (tuple(label_names) if label_names
+                   else _label_names_of(folder))
     text_in, fixed = False, None
     if path.endswith(".tflite"):
         runner = TFLiteRunner(path)
@@ -234,7 +323,7 @@ def _export_predictor(path, tokenizer, sequence_length, force=False):
             return x
 
     kind, names = _outputs_to_kind(call(encode(["probe"], None)),
-                                   _label_names_of(folder))
+                                   label_names)
     key = "embeddings" if kind == "embedder" else "logits"
     return Predictor(lambda texts, pairs: call(encode(texts, pairs))[key],
                      kind, names, path)

@@ -15,9 +15,18 @@ Entry point: :func:`export_model` (``tools/export.py``). Building blocks:
   ``quantize("int8")``, the server-side path);
 - :mod:`~trimzoo.export.embedder`: ``TrimzooTextEmbedder`` exports (text-in
   SavedModel, token-ids-in TFLite);
+- :mod:`~trimzoo.export.app_file`: the file an app runs as is (MediaPipe
+  task metadata: vocabulary, labels; strings in), ``MediaPipeRunner``,
+  ``read_app_file``, ``refusal``;
 - :mod:`~trimzoo.export.benchmark`: round-robin median latencies.
 """
 
+from trimzoo.export.app_file import (
+    MediaPipeRunner,
+    app_file_name,
+    read_app_file,
+    refusal,
+)
 from trimzoo.export.converter import (
     INT8_FLOAT_OPS,
     QUANTIZE_MODES,
@@ -70,7 +79,8 @@ from trimzoo.export.tflite import (
 )
 
 __all__ = [
-    "FORMATS", "INT8_FLOAT_OPS", "QUANTIZE_MODES", "REPORT_FILE",
+    "FORMATS", "INT8_FLOAT_OPS", "MediaPipeRunner", "app_file_name",
+    "read_app_file", "refusal", "QUANTIZE_MODES", "REPORT_FILE",
     "TFLITE_FORMATS", "FlexOpsError", "KerasRunner", "ParityData",
     "ParityError", "SavedModelRunner", "TFLiteRunner",
     "TextSavedModelRunner", "Thresholds", "calibration_data",

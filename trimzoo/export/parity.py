@@ -36,6 +36,11 @@ PRECISION = {
     "tflite_dynamic_int8": "int8",
     "tflite_int8": "int8",
     "keras_int8": "int8",
+    # Files with MediaPipe metadata, run by MediaPipe Tasks on strings.
+    "mediapipe_float32": "float32",
+    "mediapipe_float16": "float16",
+    "mediapipe_dynamic_int8": "int8",
+    "mediapipe_int8": "int8",
 }
 
 

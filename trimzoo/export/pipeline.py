@@ -10,7 +10,14 @@ Output folder::
     model_float16.tflite          --quantize=float16
     model_dynamic_int8.tflite     --quantize=dynamic
     model_int8.tflite             --quantize=int8
-    export_report.json            settings, parity numbers, benchmark
+    text_classifier_<variant>.tflite  classifiers: the same variants with
+                                  MediaPipe task metadata (vocabulary,
+                                  labels; strings in, one probabilities
+                                  output), for apps (--app_files)
+    text_embedder_<variant>.tflite    backbones: the same for TextEmbedder
+    tokenizer/                    the tokenizer of the token-id files
+    export_report.json            settings, parity numbers, benchmark,
+                                  the vocabulary's size and hash, labels
 
 An export refuses a non-empty output folder unless ``overwrite=True``
 (``--overwrite``), which removes these entries (and nothing else) first, so
@@ -59,6 +66,19 @@ from trimzoo.export.tflite import (
     tensor_types,
     tflite_ops,
 )
+from trimzoo.export.app_file import (
+    APP_FILE_NAMES,
+    VARIANTS as VARIANT_NAMES,
+    MediaPipeRunner,
+    add_metadata,
+    app_file_name,
+    app_outputs,
+    app_saved_model,
+    refusal,
+    token_differences,
+    tokenizer_settings,
+    vocabulary_of,
+)
 from trimzoo.utils.io import write_bytes, write_json
 
 log = logging.getLogger("trimzoo")
@@ -71,10 +91,11 @@ REPORT_FILE = "export_report.json"
 #: has a dynamic length.
 DEFAULT_SEQ_LEN = 128
 #: Entries of the output folder that an export writes.
-OUTPUT_ENTRIES = ("saved_model", "saved_model_text", REPORT_FILE) + tuple(
-    filename for _, filename in TFLITE_FORMATS.values()) + tuple(
-    filename[:-len(".tflite")] + ".failed.tflite"
-    for _, filename in TFLITE_FORMATS.values())
+_FILES = tuple(filename for _, filename in TFLITE_FORMATS.values()
+               ) + APP_FILE_NAMES
+OUTPUT_ENTRIES = ("saved_model", "saved_model_text", "tokenizer",
+                  REPORT_FILE) + _FILES + tuple(
+    filename[:-len(".tflite")] + ".failed.tflite" for filename in _FILES)
 
 
 def failed_name(filename):
@@ -180,7 +201,7 @@ def export_model(model, output_dir, formats=FORMATS, quantize=("none",),
                  thresholds=None, num_examples=None, calibration_samples=128,
                  isolate=False, num_threads=None, check=True,
                  overwrite=False, data=None, text_column="text",
-                 label_column=None):
+                 label_column=None, app_files=True):
     """Exports a backbone or classifier and runs the parity gate on every
     export.
 
@@ -223,6 +244,17 @@ def export_model(model, output_dir, formats=FORMATS, quantize=("none",),
             the model is the embedded checkpoint (their labels then count
             only for a classifier with the labels ``rotten``, ``fresh``).
         text_column, label_column: str. Columns of ``data``.
+        app_files: bool. Also write, for every TFLite variant that passes
+            its gate, the file an app runs as is: MediaPipe task metadata
+            (WordPiece vocabulary, labels), strings in, one output
+            (``text_classifier_<variant>.tflite``, or
+            ``text_embedder_<variant>.tflite`` for a backbone), at
+            ``seq_len`` (default 128) tokens, checked in MediaPipe's
+            ``TextClassifier`` / ``TextEmbedder`` against the Keras model
+            on the gate's texts. What MediaPipe cannot run (byte-level BPE,
+            cased WordPiece, pairs of texts, regression) is skipped with
+            the reason in the report (``app_files.refused``). Defaults to
+            True.
 
     Returns:
         dict. The report (also written to ``output_dir``).
@@ -298,6 +330,8 @@ def export_model(model, output_dir, formats=FORMATS, quantize=("none",),
         "calibration_data": (calibration_texts.source
                              if "int8" in quantize and "tflite" in formats
                              else None),
+        "tokenizer": _describe_tokenizer(model, tok, tok_source,
+                                         output_dir),
         "exports": exports,
         "skipped": skipped,
     }
@@ -313,6 +347,12 @@ def export_model(model, output_dir, formats=FORMATS, quantize=("none",),
                     model, tok, seq_len, length, quantize, output_dir, tmp,
                     calibration_samples, isolate, check_export, exports,
                     formats, calibration_texts.texts)
+            if app_files and "tflite" in formats:
+                entries, report["app_files"] = _export_app_files(
+                    model, model_dir, tok, length, quantize, output_dir,
+                    tmp, calibration_samples, isolate, thresholds, data,
+                    tflite_entries, calibration_texts.texts, records)
+                exports += entries
             if benchmark:
                 try:
                     report["benchmark"], report["keras_int8"] = (
@@ -343,6 +383,32 @@ def export_model(model, output_dir, formats=FORMATS, quantize=("none",),
     if check:
         raise_on_failures(records, path)
     return report
+
+
+def _describe_tokenizer(model, tok, source, output_dir):
+    """The report's ``tokenizer`` section: what the token-id files need,
+    as copies (the tokenizer is saved into ``output_dir/tokenizer``, so
+    the export works once the model folder is gone): the vocabulary's size
+    and SHA-256, the tokenizer settings and the label names."""
+    names = getattr(model, "label_names", None)
+    section = {"label_names": list(names) if names else None,
+               "source": source}
+    if tok is None:
+        return section
+    section.update(tokenizer_settings(tok))
+    from trimzoo.checkpoints.hf import _tokenizer_files
+
+    try:
+        files = _tokenizer_files(tok)
+    except ValueError as err:
+        log.warning("The tokenizer is not saved beside the export: %s", err)
+        return section
+    folder = os.path.join(output_dir, "tokenizer")
+    os.makedirs(folder, exist_ok=True)
+    for name, text in files.items():
+        write_bytes(os.path.join(folder, name), text.encode("utf-8"))
+    section["path"] = "tokenizer"
+    return section
 
 
 def _model_texts(model, model_dir, data, text_column, label_column):
@@ -508,6 +574,288 @@ def _export_tflite(model, tok, seq_len, length, quantize, output_dir, tmp,
     return entries
 
 
+def _pair_task(model_dir):
+    """True when the folder's recorded task classifies pairs of texts."""
+    record = recorded_task(model_dir)
+    if record is None:
+        return False
+    if record["task"] == "files":
+        return bool((record.get("data") or {}).get("text_pair_column"))
+    from trimzoo.data.tasks import get_task
+
+    try:
+        return len(get_task(record["task"]).text_features) > 1
+    except ValueError:
+        return False
+
+
+def _reference_outputs(model, data, batch_size=32):
+    """The Keras model's app output (probabilities, or the pooled
+    embedding) on the parity inputs."""
+    import numpy as np
+    import tensorflow as tf
+
+    from trimzoo.models.backbone import INPUT_NAMES
+
+    @tf.function(reduce_retracing=True)
+    def run(token_ids, segment_ids, padding_mask):
+        return app_outputs(model, token_ids, segment_ids, padding_mask)
+
+    parts = []
+    for start in range(0, data.num_examples, batch_size):
+        parts.append(run(**{name: tf.constant(
+            data.inputs[name][start:start + batch_size], tf.int32)
+            for name in INPUT_NAMES}).numpy())
+    return np.concatenate(parts)
+
+
+def _predict_path_latency_ms(path, tok, model, length, texts):
+    """Median ms per text of the token-id file the way
+    ``trimzoo.predict`` runs it (our tokenizer, then the interpreter),
+    batch 1."""
+    import numpy as np
+
+    from trimzoo.export.data import _encode
+
+    runner = TFLiteRunner(path)
+    times = []
+    for text in texts:
+        start = time.perf_counter()
+        runner(_encode(tok, [text], length))
+        times.append(time.perf_counter() - start)
+    return 1e3 * float(np.median(times))
+
+
+def app_metrics(kind, reference, outputs, same, labels=None):
+    """Agreement of the app file's outputs with the Keras model's.
+
+    The gate's metrics (``max_abs_diff``, ``label_agreement``, accuracies,
+    ``min_mean_cosine``) are measured on the texts MediaPipe tokenises as
+    the reference WordPiece does: what the file computes. The same
+    measured on every text, tokenisation differences included (what an app
+    sees), carry the suffix ``_all_texts``.
+
+    Args:
+        kind: ``"classifier"`` or ``"embedder"``.
+        reference, outputs: arrays ``[n, k]`` (probabilities, embeddings).
+        same: bool array ``[n]``: MediaPipe's token ids equal ours.
+        labels: int array or None.
+
+    Returns:
+        dict.
+
+    >>> import numpy as np
+    >>> m = app_metrics("classifier", np.array([[.9, .1], [.2, .8]]),
+    ...                 np.array([[.8, .2], [.6, .4]]),
+    ...                 np.array([True, False]))
+    >>> round(m["max_abs_diff"], 3), m["label_agreement"]
+    (0.1, 1.0)
+    >>> m["label_agreement_all_texts"], m["texts_tokenized_alike"]
+    (0.5, 1)
+    """
+    import numpy as np
+
+    reference, outputs = np.asarray(reference), np.asarray(outputs)
+    same = np.asarray(same, bool)
+    alike = int(np.sum(same))
+    if not alike:  # Nothing tokenised alike: judge on every text.
+        same = np.ones_like(same)
+
+    def measure(rows):
+        ref, out = reference[rows], outputs[rows]
+        result = {"max_abs_diff": float(np.abs(ref - out).max())}
+        if kind == "classifier":
+            ref_labels, exp_labels = ref.argmax(-1), out.argmax(-1)
+            result["label_agreement"] = float(np.mean(ref_labels
+                                                      == exp_labels))
+            if labels is not None:
+                truth = np.asarray(labels)[rows]
+                ref_acc = float(np.mean(ref_labels == truth))
+                exp_acc = float(np.mean(exp_labels == truth))
+                result.update(reference_accuracy=ref_acc,
+                              export_accuracy=exp_acc,
+                              accuracy_drop_points=100.0 * (ref_acc
+                                                            - exp_acc))
+        else:
+            cosine = np.sum(ref * out, -1) / np.maximum(
+                np.linalg.norm(ref, axis=-1) * np.linalg.norm(out, axis=-1),
+                1e-12)
+            result["min_mean_cosine"] = float(np.mean(cosine))
+        return result
+
+    metrics = {"texts": int(len(same)),
+               "texts_tokenized_alike": alike}
+    metrics.update(measure(same))
+    metrics.update({f"{k}_all_texts": v for k, v in
+                    measure(np.ones_like(same)).items()})
+    return metrics
+
+
+def _export_app_files(model, model_dir, tok, length, quantize, output_dir,
+                      tmp, calibration_samples, isolate, thresholds, data,
+                      tflite_entries, calibration_texts, records):
+    """The app files (MediaPipe metadata) of every TFLite variant whose
+    token-id file passed its gate: ``(entries, report section)``."""
+    kind = model_kind(model)
+    reason = refusal(kind, tok, num_classes(model), _pair_task(model_dir))
+    section = {"task": ("TextClassifier" if kind == "classifier"
+                        else "TextEmbedder"), "sequence_length": length}
+    if reason:
+        log.warning("No app files (MediaPipe metadata): %s. The token-id "
+                    ".tflite files are written.", reason)
+        section["refused"] = reason
+        return [], section
+    label_names = list(getattr(model, "label_names", None) or [
+        str(i) for i in range(num_classes(model) or 0)])
+    settings = dict(tokenizer_settings(tok), sequence_length=length,
+                    label_names=label_names if kind == "classifier" else None,
+                    trimzoo_version=trimzoo.__version__)
+    vocabulary = vocabulary_of(tok)
+    source = app_saved_model(model, length, tmp)
+    passed = {e["quantize"] for e in tflite_entries
+              if e["parity"]["passed"]}
+    calibration = None
+    if "int8" in passed:
+        calibration = calibration_data(model, tok, length, 1,
+                                       calibration_samples,
+                                       texts=calibration_texts)
+    reference = _reference_outputs(model, data)
+    texts = list(data.texts or [])
+    if len(texts) != data.num_examples:
+        section["refused"] = "the parity data has no texts to run on"
+        return [], section
+    start = time.perf_counter()
+    tokens = token_differences(texts, data.inputs["token_ids"], tok, length,
+                               tmp, isolate)
+    same = tokens.pop("same")
+    section["token_differences"] = tokens
+    log.info("MediaPipe tokenises %d of %d parity texts differently from "
+             "the reference WordPiece %s (%.1fs)", tokens["differ"],
+             len(texts), tokens["by_cause"], time.perf_counter() - start)
+    entries = []
+    for mode in quantize:
+        if mode not in passed:
+            continue
+        filename = app_file_name(kind, mode)
+        fmt = "mediapipe_" + VARIANT_NAMES[mode]
+        path = os.path.join(output_dir, filename)
+        start = time.perf_counter()
+        flatbuffer = add_metadata(
+            convert_file(source, mode, calibration, isolate=isolate),
+            "classifier" if kind == "classifier" else "embedder",
+            vocabulary, label_names if kind == "classifier" else None,
+            settings)
+        seconds = time.perf_counter() - start
+        write_bytes(path, flatbuffer)
+        runner = MediaPipeRunner(path, "classifier" if kind == "classifier"
+                                 else "embedder")
+        try:
+            start = time.perf_counter()
+            outputs = runner(texts)
+            run_seconds = time.perf_counter() - start
+            timed = texts[:64]
+            latency = runner.latency_ms(timed)
+        finally:
+            runner.close()
+        metrics = app_metrics(
+            "classifier" if kind == "classifier" else "embedder",
+            reference, outputs, same, data.labels)
+        record = gate(fmt, metrics, thresholds)
+        if "label_agreement" in metrics and not any(
+                c["metric"] == "label_agreement" for c in record["checks"]):
+            ok = metrics["label_agreement"] >= thresholds.min_label_agreement
+            record["checks"].append({
+                "metric": "label_agreement",
+                "value": metrics["label_agreement"],
+                "limit": thresholds.min_label_agreement, "kind": "min",
+                "passed": bool(ok)})
+            record["passed"] = record["passed"] and bool(ok)
+        records.append(record)
+        plain = next(e for e in tflite_entries if e["quantize"] == mode)
+        predict_ms = _predict_path_latency_ms(
+            os.path.join(output_dir, plain["path"]), tok, model, length,
+            timed)
+        log.info("  %s: %.2f MB; MediaPipe %s on %d texts: %s, "
+                 "%.2f ms a text (tokenisation included; predict's path "
+                 "%.2f ms) -> %s", filename, len(flatbuffer) / 1e6,
+                 section["task"], len(texts), ", ".join(
+                     f"{k} {metrics[k]:.4g}" for k in (
+                         "label_agreement_all_texts", "label_agreement",
+                         "max_abs_diff", "accuracy_drop_points",
+                         "min_mean_cosine_all_texts")
+                     if k in metrics), latency, predict_ms,
+                 "ok" if record["passed"] else "FAILED")
+        everywhere = metrics.get("label_agreement_all_texts")
+        if everywhere is not None and (everywhere
+                                       < thresholds.min_label_agreement):
+            log.warning(
+                "  %s: on all %d texts MediaPipe's labels agree with the "
+                "Keras model's on %.2f%% only: its tokenizer reads %d of "
+                "them differently (%s; see docs/export.md).", filename,
+                len(texts), 100 * everywhere, tokens["differ"],
+                ", ".join(tokens["by_cause"]))
+        if not record["passed"]:
+            aside = failed_name(filename)
+            os.replace(path, os.path.join(output_dir, aside))
+            log.warning("  %s FAILED the parity gate: set aside as %s.",
+                        filename, aside)
+            filename = aside
+        entries.append({
+            "format": fmt, "quantize": mode, "path": filename,
+            "size_bytes": len(flatbuffer), "input": "text",
+            "input_shape": [1, length], "seconds": round(seconds, 2),
+            "run_seconds": round(run_seconds, 2),
+            "latency_ms_per_text": {
+                "mediapipe_task": round(latency, 3),
+                "predict_token_ids_file": round(predict_ms, 3),
+                "texts_timed": len(timed), "batch_size": 1,
+                "tokenization_included": True},
+            "parity": record})
+    return entries, section
+
+
+def app_file_summary(output_dir, quantize="dynamic"):
+    """The app file of an export folder as a demo row's fields
+    (``app_file``, ``app_mb``, ``app_ms_per_text``, ``app_label_agreement``,
+    ``app_predict_ms_per_text``), or ``{}`` without one.
+
+    >>> app_file_summary("/nonexistent")
+    {}
+    """
+    from trimzoo.utils.io import read_json
+
+    report = read_json(os.path.join(output_dir, REPORT_FILE)) or {}
+    entry = next((e for e in report.get("exports") or []
+                  if e["format"].startswith("mediapipe_")
+                  and e["quantize"] == quantize), None)
+    if entry is None:
+        return {}
+    latency = entry["latency_ms_per_text"]
+    return {"app_file": entry["path"], "app_mb": entry["size_bytes"] / 1e6,
+            "app_ms_per_text": latency["mediapipe_task"],
+            "app_predict_ms_per_text": latency["predict_token_ids_file"],
+            "app_label_agreement": entry["parity"]["metrics"].get(
+                "label_agreement")}
+
+
+def app_file_line(row):
+    """One report line about a row's app file (see :func:`app_file_summary`).
+
+    >>> print(app_file_line({
+    ...     "model": "m", "app_file": "f.tflite", "app_mb": 2.0,
+    ...     "app_ms_per_text": 1.5, "app_predict_ms_per_text": 9,
+    ...     "app_label_agreement": 0.995}))  # doctest: +ELLIPSIS
+    App file of m: f.tflite (2.0 MB, MediaPipe metadata), ... 1.50 ms a text, ... 0.9950 on the validation reviews.
+    """
+    return (f"App file of {row['model']}: {row['app_file']} "
+            f"({row['app_mb']:.1f} MB, MediaPipe metadata), run by MediaPipe's"
+            f" TextClassifier on raw text: {row['app_ms_per_text']:.2f} ms a "
+            "text, tokenisation included, batch 1 (tools/predict.py's path "
+            f"on the token-id file: {row['app_predict_ms_per_text']:.2f} ms);"
+            " label agreement with the Keras model "
+            f"{row['app_label_agreement']:.4f} on the validation reviews.")
+
+
 def export_tflite_int8(folder, output, max_seq_length, num_examples=None):
     """Dynamic-int8 TFLite export of the classifier folder ``folder`` into
     ``output`` (replaced); raises if the parity gate (on ``num_examples``
@@ -523,4 +871,10 @@ def export_tflite_int8(folder, output, max_seq_length, num_examples=None):
           f"{metrics.get('label_agreement', float('nan')):.4f}, accuracy "
           f"drop {metrics.get('accuracy_drop_points', float('nan')):.2f} "
           "points (validation split)")
+    app = app_file_summary(output)
+    if app:
+        print(f"   app file {app['app_file']} (MediaPipe metadata): "
+              f"{app['app_ms_per_text']:.2f} ms a text in MediaPipe's "
+              "TextClassifier, label agreement "
+              f"{app['app_label_agreement']:.4f}")
     return os.path.join(output, entry["path"])
