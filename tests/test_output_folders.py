@@ -358,3 +358,18 @@ def test_pretraining_records_overwrite_only_their_own(vocab_dir, tmp_path):
             overwrite=True)
     assert (out / "theirs.tfrecord").read_bytes() == b"another corpus"
     assert (out / first["files"][0]).exists()
+
+
+def test_export_never_writes_into_its_model_or_the_current_directory(
+        finetuned_run, tmp_path, monkeypatch):
+    from trimzoo.export import export_model
+    run = tmp_path / "run"
+    shutil.copytree(finetuned_run["workdir"], run)
+    before = _tree(run)
+    monkeypatch.chdir(tmp_path)
+    for out, match in ((run, "holds the input"), (run / "best", "is the input"),
+                       (tmp_path, "is the current directory")):
+        with pytest.raises(OutputFolderError, match=match):
+            export_model(str(run / "best"), str(out), formats="tflite",
+                         overwrite=True)
+    assert _tree(run) == before

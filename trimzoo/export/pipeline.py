@@ -34,6 +34,7 @@ import time
 
 import trimzoo
 from trimzoo.utils.embedded import is_embedded_checkpoint, resolve_checkpoint
+from trimzoo.utils.run_folder import check_output_location
 from trimzoo.data.model_data import recorded_task, texts_for_model
 from trimzoo.export.benchmark import benchmark_formats
 from trimzoo.export.data import calibration_data, find_tokenizer, parity_data
@@ -124,7 +125,7 @@ def parse_list(value, valid, what):
     return list(dict.fromkeys(items))
 
 
-def prepare_output_dir(output_dir, overwrite=False):
+def prepare_output_dir(output_dir, overwrite=False, inputs=()):
     """Creates ``output_dir``, or empties it of an earlier export.
 
     Args:
@@ -132,6 +133,9 @@ def prepare_output_dir(output_dir, overwrite=False):
         overwrite: bool. Allow a non-empty folder: the entries an export
             writes (:data:`OUTPUT_ENTRIES`) are removed, other files kept.
             Defaults to False.
+        inputs: sequence of str. The model folder (and other inputs): the
+            output is never one of them, holds one or lies inside one, and
+            never the current directory (``trimzoo.utils.run_folder``).
 
     Raises:
         FileExistsError: ``output_dir`` is not empty and ``overwrite`` is
@@ -151,6 +155,7 @@ def prepare_output_dir(output_dir, overwrite=False):
     >>> os.listdir(out)
     ['notes.txt']
     """
+    check_output_location(output_dir, inputs, flag="--output")
     if os.path.exists(output_dir) and not os.path.isdir(output_dir):
         raise NotADirectoryError(f"--output {output_dir!r} is a file.")
     existing = sorted(os.listdir(output_dir)) if os.path.isdir(
@@ -286,7 +291,7 @@ def export_model(model, output_dir, formats=FORMATS, quantize=("none",),
                 f"(the model's max_sequence_length), got {seq_len}.")
     thresholds = thresholds or Thresholds()
     output_dir = os.fspath(output_dir)
-    prepare_output_dir(output_dir, overwrite)
+    prepare_output_dir(output_dir, overwrite, inputs=[model_dir])
 
     tok, tok_source = find_tokenizer(model, model_dir, tokenizer)
     length = seq_len or min(DEFAULT_SEQ_LEN, backbone.max_sequence_length)

@@ -6,7 +6,7 @@ Shapes: with a fixed ``seq_len`` the model is converted with fully static
 input shapes ``[batch_size, seq_len]`` (``batch_size`` defaults to 1, the
 edge case): every shape is then known at conversion time and XNNPACK runs
 the whole graph, which is ~2x faster than a model with a dynamic dimension
-on this stack. Without ``seq_len`` both dimensions stay dynamic and the
+(TF 2.21 on the project's 2-core x86-64 machines; docs/export.md). Without ``seq_len`` both dimensions stay dynamic and the
 runner resizes the inputs per call.
 """
 
