@@ -470,7 +470,8 @@ SCRIPT = """
 import sys
 sys.path[:0] = [{root!r}, {tests!r}]
 from test_compress import KW, make_config
-from trimzoo.search.budget import Budget, compress
+from trimzoo.search.budget import Budget
+from trimzoo.search.compressor import compress
 compress({teacher!r}, {out!r}, Budget(speedup=1.6), make_config, **KW)
 """
 

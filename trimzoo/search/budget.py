@@ -366,13 +366,3 @@ class CompressSettings:
             return self
         return dataclasses.replace(self, seq_len=length)
 
-
-def __getattr__(name):
-    # ``compress``, ``Compressor`` and ``STATE_FILE`` lived here before the
-    # run was split into parts; they are ``trimzoo.search.compressor``'s.
-    if name in ("compress", "Compressor", "STATE_FILE"):
-        # Local: compressor imports this module (the old names, lazily).
-        from trimzoo.search import compressor
-
-        return getattr(compressor, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
