@@ -365,7 +365,9 @@ def probe_flatbuffer(seq_len, folder, isolate=False):
     signature = [tf.TensorSpec([1, seq_len], tf.int32, name=name)
                  for name in INPUT_NAMES]
 
-    @tf.function(input_signature=signature)
+    # Plain tensor ops: no autograph, which re-reads the source file (a
+    # file edited since the import would be parsed at the wrong lines).
+    @tf.function(input_signature=signature, autograph=False)
     def serve(token_ids, segment_ids, padding_mask):
         return {"ids": tf.cast(4 * token_ids + 2 * padding_mask
                                + segment_ids, tf.float32)}
