@@ -22,6 +22,8 @@ import numpy as np
 import tensorflow as tf
 import tqdm
 
+from trimzoo.export.app_file import (MediaPipeRunner, read_app_file,
+                                     vocabulary_fingerprint, vocabulary_of)
 from trimzoo.checkpoints.folders import (check_model_folder,
                                         load_text_classifier)
 from trimzoo.data import DataError, compute_metrics, files_task
@@ -149,9 +151,6 @@ def check_vocabulary(tokenizer, expected, what, given):
     Raises:
         ValueError: one line naming both sizes (and hashes).
     """
-    from trimzoo.export.app_file import (vocabulary_fingerprint,
-                                         vocabulary_of)
-
     if not expected or expected.get("vocabulary_sha256") is None:
         return
     found = vocabulary_fingerprint(vocabulary_of(tokenizer))
@@ -170,9 +169,6 @@ def check_vocabulary(tokenizer, expected, what, given):
 def _app_file_predictor(path, info, tokenizer):
     """A :class:`Predictor` running a ``.tflite`` file with MediaPipe
     metadata in MediaPipe's own task (tokenizer and labels inside)."""
-    from trimzoo.export.app_file import (MediaPipeRunner,
-                                         vocabulary_fingerprint)
-
     if tokenizer is not None:
         expected = vocabulary_fingerprint(info["vocabulary"])
         check_vocabulary(tokenizer_of_folder(tokenizer),
@@ -265,8 +261,6 @@ def check_export_gate(path, force=False):
 def _export_predictor(path, tokenizer, sequence_length, force=False):
     check_export_gate(path, force)
     if path.endswith(".tflite"):
-        from trimzoo.export.app_file import read_app_file
-
         info = read_app_file(path)
         if info is not None:
             return _app_file_predictor(path, info, tokenizer)

@@ -36,6 +36,8 @@ import numpy as np
 import tensorflow as tf
 
 from trimzoo.models.backbone import INPUT_NAMES
+from trimzoo.export.saved_model import _save, call_model, model_kind
+from trimzoo.export.tflite import convert_file
 
 #: Tensor names of the three inputs in a converted file (MediaPipe's writer
 #: finds each role by name).
@@ -143,8 +145,6 @@ def app_outputs(model, token_ids, segment_ids, padding_mask):
     """The single output of the app file: a classifier's probabilities, or
     a backbone's mean-pooled (over real tokens), L2-normalised sequence
     output (as ``TrimzooTextEmbedder``)."""
-    from trimzoo.export.saved_model import call_model, model_kind
-
     outputs = call_model(model, token_ids, segment_ids, padding_mask)
     if model_kind(model) == "classifier":
         return outputs["probabilities"]
@@ -158,8 +158,6 @@ def app_saved_model(model, seq_len, folder):
     """``folder/app_{seq_len}``: a SavedModel of ``model`` with inputs
     ``[1, seq_len]`` and the one output of :func:`app_outputs`, written once
     and reused."""
-    from trimzoo.export.saved_model import _save
-
     path = os.path.join(folder, f"app_{seq_len}")
     if os.path.exists(path):
         return path
@@ -359,8 +357,6 @@ def probe_flatbuffer(seq_len, folder, isolate=False):
     """A tiny ``.tflite`` whose one float output is ``4 * token_ids + 2 *
     padding_mask + segment_ids``: with metadata, MediaPipe's TextEmbedder
     returns the inputs its tokenizer made."""
-    from trimzoo.export.tflite import convert_file
-
     path = os.path.join(folder, f"probe_{seq_len}")
     signature = [tf.TensorSpec([1, seq_len], tf.int32, name=name)
                  for name in INPUT_NAMES]

@@ -35,6 +35,11 @@ import time
 import trimzoo
 from trimzoo.utils.embedded import is_embedded_checkpoint, resolve_checkpoint
 from trimzoo.utils.run_folder import check_output_location
+from trimzoo.checkpoints.hf import _tokenizer_files
+from trimzoo.data.tasks import get_task
+from trimzoo.export.data import _encode
+from trimzoo.models.backbone import INPUT_NAMES
+from trimzoo.utils.io import read_json
 from trimzoo.data.model_data import recorded_task, texts_for_model
 from trimzoo.export.benchmark import benchmark_formats
 from trimzoo.export.data import calibration_data, find_tokenizer, parity_data
@@ -401,8 +406,6 @@ def _describe_tokenizer(model, tok, source, output_dir):
     if tok is None:
         return section
     section.update(tokenizer_settings(tok))
-    from trimzoo.checkpoints.hf import _tokenizer_files
-
     try:
         files = _tokenizer_files(tok)
     except ValueError as err:
@@ -586,8 +589,6 @@ def _pair_task(model_dir):
         return False
     if record["task"] == "files":
         return bool((record.get("data") or {}).get("text_pair_column"))
-    from trimzoo.data.tasks import get_task
-
     try:
         return len(get_task(record["task"]).text_features) > 1
     except ValueError:
@@ -599,8 +600,6 @@ def _reference_outputs(model, data, batch_size=32):
     embedding) on the parity inputs."""
     import numpy as np
     import tensorflow as tf
-
-    from trimzoo.models.backbone import INPUT_NAMES
 
     @tf.function(reduce_retracing=True)
     def run(token_ids, segment_ids, padding_mask):
@@ -619,8 +618,6 @@ def _predict_path_latency_ms(path, tok, model, length, texts):
     ``trimzoo.predict`` runs it (our tokenizer, then the interpreter),
     batch 1."""
     import numpy as np
-
-    from trimzoo.export.data import _encode
 
     runner = TFLiteRunner(path)
     times = []
@@ -827,8 +824,6 @@ def app_file_summary(output_dir, quantize="dynamic"):
     >>> app_file_summary("/nonexistent")
     {}
     """
-    from trimzoo.utils.io import read_json
-
     report = read_json(os.path.join(output_dir, REPORT_FILE)) or {}
     entry = next((e for e in report.get("exports") or []
                   if e["format"].startswith("mediapipe_")
