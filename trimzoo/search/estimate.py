@@ -221,7 +221,10 @@ def estimate_error(student, teacher, kept, train_inputs, eval_inputs,
         trainer = Trainer(
             objective, optimizer, workdir,
             lambda b, start, *_: _dataset(train_inputs, b, start),
-            total_steps=steps, global_batch_size=batch_size, log_every=steps,
+            # A progress line every tenth of the run (a 300-step heal takes
+            # minutes); the logged loss is not part of the estimate.
+            total_steps=steps, global_batch_size=batch_size,
+            log_every=max(1, steps // 10),
             checkpoint_every=steps, keep_checkpoints=1, jit_compile=False)
         summary = trainer.train()
         if not keep_checkpoints:
