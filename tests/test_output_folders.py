@@ -128,11 +128,12 @@ def test_an_older_run_is_adopted_only_when_all_its_files_are_the_tools(
     with RunFolder(tmp_path, "search", {}, ENTRIES, adopt="state.json") as run:
         assert run.resumed
     (tmp_path / MARKER).unlink()
-    RunFolder(tmp_path, "compress", {"k": 1}, ENTRIES, adopt="state.json",
-              overwrite=True).close()
-    assert sorted(os.listdir(tmp_path)) == [MARKER, LOCK]
-    (tmp_path / MARKER).unlink()
-    (tmp_path / "state.json").write_text("{}")
+    # Never overwritten: a stray state file beside a user's own files must
+    # not make them the tool's.
+    with pytest.raises(OutputFolderError, match="older version"):
+        RunFolder(tmp_path, "compress", {"k": 1}, ENTRIES, adopt="state.json",
+                  overwrite=True)
+    assert (tmp_path / "report.md").read_text() == "old report"
     (tmp_path / "mine.txt").write_text("a user's file")
     with pytest.raises(OutputFolderError, match="did not write"):
         RunFolder(tmp_path, "compress", {}, ENTRIES, adopt="state.json",
@@ -243,11 +244,17 @@ def test_a_damaged_state_file_is_refused_with_the_way_out(
     run = Compressor(finetuned_run["best"], out, Budget(speedup=1.5),
                      make_config, **kw)
     run.folder.close()
-    for text in ('{"costs": {', '{"settings": {}}'):
+    whole = {"costs": {}, "shape": {}, "proxy": {}}
+    for text in ('{"costs": {', '{"settings": {}}', json.dumps(
+            {**whole, "healed": {"D1": {"name": "D1"}}}), json.dumps(
+            {**whole, "healed": {"D1": {"folder": str(tmp_path / "gone"),
+                                        "validation_accuracy": 0.5,
+                                        "test_accuracy": 0.5}}})):
         (out / STATE_FILE).write_text(text)
         with pytest.raises(ValueError, match=r"compress_state\.json is "
                            r"damaged.*--overwrite"):
-            run._load_state()
+            run._load_state()  # raised before any work (it raised a
+            # KeyError after the timing)
     run = Compressor(finetuned_run["best"], out, Budget(speedup=1.5),
                      make_config, overwrite=True, **kw)
     run.folder.close()
@@ -315,6 +322,11 @@ def test_layer_dropping_overwrites_only_its_own_folder(tmp_path):
             drop_checkpoint(str(copy), str(out), "top", k=1, overwrite=True)
     dropped = tmp_path / "dropped"
     drop_checkpoint(HF_TINY_BERT, str(dropped), "top", k=1)
+    (dropped / "user_note.txt").write_text("mine")  # never deleted
+    with pytest.raises(FileExistsError, match="user_note.txt"):
+        drop_checkpoint(HF_TINY_BERT, str(dropped), "bottom", k=1,
+                        overwrite=True)
+    (dropped / "user_note.txt").unlink()
     drop_checkpoint(HF_TINY_BERT, str(dropped), "bottom", k=1, overwrite=True)
     assert json.load(open(dropped / "drop_layers.json"))["dropped"] == [0]
 

@@ -140,11 +140,15 @@ BAD_LABELS = {
                             "name 'pos'"),
     "header_repeated": ("csv", "text,label\na,pos\nb,neg\ntext,label\n"
                         "c,pos\n", 4, "the header row again"),
+    "csv_boolean_among_names": ("csv", "text,label\na,pos\nb,neg\nc,true\n",
+                                4, "(label 'true' is a boolean, but line 2 "
+                                "has the name 'pos'|unknown label 'true')"),
 }
 # labels_as_text=True: the names it reads (None: still refused).
 AS_TEXT = {"empty": None, "null": None, "header_repeated": None,
            "boolean": ("false", "true"), "non_integer": ("0", "1", "1.5"),
-           "integer_among_names": ("1", "neg", "pos")}
+           "integer_among_names": ("1", "neg", "pos"),
+           "csv_boolean_among_names": ("neg", "pos", "true")}
 
 
 @pytest.mark.parametrize("case", sorted(BAD_LABELS))
@@ -158,7 +162,7 @@ def test_bad_labels_are_refused_with_file_and_line(tmp_path, case):
     fmt, text, line, message = BAD_LABELS[case]
     bad = _write(tmp_path / f"bad.{fmt}", text)
     good = _write(tmp_path / "good.csv", "text,label\nx,pos\ny,neg\n")
-    where = re.escape(f"bad.{fmt}, line {line}: {message}")
+    where = re.escape(f"bad.{fmt}, line {line}: ") + message  # a regex
     for split in ("train", "validation", "test"):
         files = {"train": good, "validation": good, "test": good,
                  split: bad}
@@ -235,8 +239,9 @@ def test_old_relative_paths_resolve_where_the_run_is(tmp_path, monkeypatch):
     """A run's relative data paths were resolved against the current
     folder: run from another folder holding another task's train.csv,
     compress scored that task (teacher 0.33, exit 0). Now they resolve
-    against the run folder (then the folders above it), and a missing file
-    is named with the run."""
+    against the run folder; one that is only found above it is refused
+    naming the file (it was read silently), and a missing file is named
+    with the run."""
     from helpers import TOPIC_ROWS, make_classifier_run
     from trimzoo.data.model_data import texts_for_model
 
@@ -245,7 +250,7 @@ def test_old_relative_paths_resolve_where_the_run_is(tmp_path, monkeypatch):
     with open(config_path) as f:
         config = json.load(f)
     # As an older run recorded them: the run started in project/.
-    config["data"].update(train_files="run/train.csv",
+    config["data"].update(train_files="train.csv",
                           validation_files="validation.csv")
     with open(config_path, "w") as f:
         json.dump(config, f)
@@ -259,6 +264,18 @@ def test_old_relative_paths_resolve_where_the_run_is(tmp_path, monkeypatch):
     texts = texts_for_model(os.path.join(run, "best"))
     assert texts.texts == [text for text, _ in TOPIC_ROWS]
     assert texts.labels == [0, 0, 2, 2, 1, 1]
+    # Only above the run: refused, naming the file (another task's file
+    # of that name was scored, exit 0).
+    config["data"]["train_files"] = "run/train.csv"
+    with open(config_path, "w") as f:
+        json.dump(config, f)
+    with pytest.raises(ValueError, match=re.escape(
+            "data.train_files='run/train.csv' is a relative path that is not "
+            f"in the run folder {run}; {run}/train.csv has that name")):
+        texts_for_model(os.path.join(run, "best"))
+    config["data"]["train_files"] = "train.csv"
+    with open(config_path, "w") as f:
+        json.dump(config, f)
     os.remove(os.path.join(run, "validation.csv"))
     with pytest.raises(FileNotFoundError, match=re.escape(
             f"{run}/validation.csv (data.validation_files of the run "
@@ -493,7 +510,7 @@ def test_export_into_a_non_empty_folder(tmp_path, backbone):
     export_model(backbone, str(out), formats="saved_model", num_examples=4,
                  tokenizer=tokenizer, overwrite=True)
     assert sorted(os.listdir(out)) == ["export_report.json", "notes.txt",
-                                       "saved_model"]
+                                       "saved_model", "tokenizer"]
     assert not (out / "saved_model" / "stale.pb").exists()
 
 

@@ -125,9 +125,19 @@ def parse_flags(argv):
     flag --x=...: why`` and exit status 1, before any work."""
     try:
         return flags.FLAGS(argv)
-    except flags.Error as error:
-        print(f"error: {' '.join(str(error).split())} (--helpshort lists "
-              "the flags)", file=sys.stderr, flush=True)
+    except (flags.Error, OSError, AttributeError, KeyError, ValueError,
+            TypeError) as error:
+        # A config file that is missing or fails to load, and an override
+        # of a field the config does not have (--config.train.epohcs), are
+        # raised by ml_collections while the flags are parsed, before main.
+        if _debug():
+            raise
+        message = " ".join(str(error).replace("\\n", " ").replace(
+            "\\'", "'").split()).strip("'\"")
+        if isinstance(error, (AttributeError, KeyError)):
+            message = "the config has no field " + message.replace("'", "")
+        print(f"error: {message} (--helpshort lists the flags)",
+              file=sys.stderr, flush=True)
         sys.exit(1)
 
 

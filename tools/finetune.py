@@ -47,7 +47,7 @@ def parse_flags(argv):
         check_override_flags(argv)
     except TypeError as error:
         sys.exit(f"FATAL Flags parsing error: {error}")
-    return app.parse_flags_with_usage(argv)
+    return _common.parse_flags(argv)
 
 
 if __name__ == "__main__":

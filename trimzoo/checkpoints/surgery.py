@@ -32,6 +32,12 @@ from trimzoo.utils.run_folder import check_output_location
 # The note each procedure writes into its output folder: a folder holding
 # one is a procedure's own and may be replaced with ``overwrite``.
 NOTE_FILES = ("drop_layers.json", "prune.json")
+# Everything a checkpoint folder of theirs holds (a backbone or a
+# classifier preset, its tokenizer, the note, the recorded task).
+CHECKPOINT_ENTRIES = frozenset({
+    "assets", "config.json", "metadata.json", "model.weights.h5",
+    "preprocessor.json", "task.json", "task.weights.h5", "tokenizer.json",
+    RECORD_FILE, *NOTE_FILES})
 
 
 def load_source(checkpoint, output, texts=None, sequence_length=128,
@@ -63,6 +69,13 @@ def load_source(checkpoint, output, texts=None, sequence_length=128,
                 f"{output!r} is not a folder that layer dropping or pruning "
                 f"wrote (it holds no {' or '.join(NOTE_FILES)}); nothing "
                 "there is replaced. Choose a new output folder.")
+        foreign = sorted(set(os.listdir(output)) - CHECKPOINT_ENTRIES)
+        if foreign:
+            raise FileExistsError(
+                f"{output!r} holds files that a checkpoint folder does not "
+                f"({', '.join(foreign[:6])}): overwrite would delete them, so "
+                "nothing there is replaced. Move them, or choose a new "
+                "output folder.")
     if is_classifier_folder(checkpoint):
         model = load_classifier_folder(checkpoint)
         tokenizer = model.preprocessor.tokenizer

@@ -173,23 +173,30 @@ class _LabelKinds:
     are all class names, or all integers (names or indices), unless
     ``labels_as_text``. Call :meth:`see` on each row in order."""
 
-    def __init__(self, path, labels_as_text=False):
+    def __init__(self, path, labels_as_text=False, booleans=True):
         self.path, self.off = path, labels_as_text
+        # With names given by the user, a listed "true" is a class name.
+        self.booleans = booleans
         self.first = {}  # kind -> (line, value)
 
     def see(self, line, value, integer):
         if self.off:
             return
-        kind = "integer" if integer else "name"
+        # A boolean word among names ("true" among "pos"/"neg") is a slip,
+        # as an integer among names is; a file of true/false alone is fine.
+        kind = "integer" if integer else (
+            "boolean" if self.booleans and str(value).strip().lower() in (
+                "true", "false") else "name")
         self.first.setdefault(kind, (line, value))
-        if len(self.first) == 2:
-            other = "name" if integer else "integer"
+        if len(self.first) >= 2:
+            other = next(k for k in self.first if k != kind)
             other_line, other_value = self.first[other]
+            article = "an" if kind == "integer" else "a"
             raise DataError(
                 self.path, line,
-                f"label {value!r} is {'an integer' if integer else 'a name'}"
-                f", but line {other_line} has the {other} {other_value!r}: "
-                "a file's labels are all class names or all integer ids; "
+                f"label {value!r} is {article} {kind}, but line {other_line} "
+                f"has the {other} {other_value!r}: a file's labels are all "
+                "class names, all true/false or all integer ids; "
                 f"or {_AS_TEXT}.")
 
 
@@ -216,7 +223,7 @@ class LabelReader:
     def __init__(self, path, label_names, labels_as_text=False):
         self.path, self.names = path, label_names
         self.as_text = labels_as_text
-        self.kinds = _LabelKinds(path, labels_as_text)
+        self.kinds = _LabelKinds(path, labels_as_text, booleans=False)
 
     def __call__(self, value, line):
         label, by_index = _parse_label(value, self.names, self.path, line,

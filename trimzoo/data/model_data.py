@@ -140,39 +140,46 @@ def resolve_recorded_path(value, folder, source, field):
     ``source`` (in ``folder``).
 
     A relative path (runs recorded them before paths were stored absolute)
-    is resolved against ``folder`` (the run folder), then the folders above
-    it, nearest first: where the run was started from, never the current
-    folder. A relative path found in two of them is refused; one found in
-    none resolves against ``folder`` (reading it then says it is missing).
+    is resolved against ``folder`` (the run folder), never the current
+    folder. One that is not there but exists relative to a folder above
+    (where an older run may have been started) is refused with that path,
+    so that another task's file of the same name is never read silently;
+    one found nowhere resolves against ``folder`` (reading it then says it
+    is missing).
 
     Examples:
     >>> import os, tempfile
     >>> root = tempfile.mkdtemp()
-    >>> os.makedirs(os.path.join(root, "runs", "a"))
-    >>> _ = open(os.path.join(root, "train.csv"), "w").write("text,label\\n")
     >>> run = os.path.join(root, "runs", "a")
+    >>> os.makedirs(run)
+    >>> _ = open(os.path.join(run, "train.csv"), "w").write("text,label\\n")
+    >>> _ = open(os.path.join(root, "dev.csv"), "w").write("text,label\\n")
     >>> resolve_recorded_path("train.csv", run, "config.json", "x") == (
-    ...     os.path.join(root, "train.csv"))
+    ...     os.path.join(run, "train.csv"))
     True
+    >>> resolve_recorded_path("dev.csv", run, "config.json", "y")
+    Traceback (most recent call last):
+    ...
+    ValueError: config.json: data.y='dev.csv' is a relative path that is not in the run folder ...
     """
     if not value or os.path.isabs(value):
         return value
-    found, here = [], folder
+    own = os.path.normpath(os.path.join(folder, value))
+    if os.path.exists(own):
+        return own
+    here = os.path.dirname(folder)
     while True:
         candidate = os.path.normpath(os.path.join(here, value))
         if os.path.exists(candidate):
-            found.append(candidate)
+            raise ValueError(
+                f"{source}: data.{field}={value!r} is a relative path that "
+                f"is not in the run folder {folder}; {candidate} has that "
+                "name. If it is the file the run was trained on, write its "
+                f"absolute path into {source}.")
         parent = os.path.dirname(here)
         if parent == here:
-            break
+            return own
         here = parent
-    if len(found) > 1:
-        raise ValueError(
-            f"{source}: data.{field}={value!r} is a relative path, which "
-            f"names both {found[0]} and {found[1]}; write the absolute path "
-            f"of the file the run was trained on into {source}.")
-    return found[0] if found else os.path.normpath(os.path.join(folder,
-                                                                 value))
 
 
 def _resolved(record):

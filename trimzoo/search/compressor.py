@@ -55,8 +55,8 @@ from trimzoo.search.frontier import Frontier
 from trimzoo.search.healing import Healer, Teacher
 from trimzoo.search.space import build_space, reference_shape
 from trimzoo.utils.io import atomic_path, read_json, write_json
-from trimzoo.utils.run_folder import (RunFolder, check_output_location,
-                                      fingerprint)
+from trimzoo.utils.run_folder import (OutputFolderError, RunFolder,
+                                      check_output_location, fingerprint)
 
 STATE_FILE = "compress_state.json"
 # Everything compress writes in its folder (``--overwrite`` removes these
@@ -179,8 +179,20 @@ class Compressor:
     # -- state -----------------------------------------------------------------
 
     def _load_state(self):
-        return self.folder.read_state(STATE_FILE, {
+        state = self.folder.read_state(STATE_FILE, {
             "costs": {}, "shape": {}, "proxy": {}, "healed": {}})
+        for name, row in state["healed"].items():
+            # A healed candidate is reused as it was recorded: its row must
+            # be whole and its model still there.
+            if not (isinstance(row, dict) and all(
+                    key in row for key in ("folder", "validation_accuracy",
+                                           "test_accuracy"))
+                    and os.path.isdir(str(row["folder"]))):
+                raise OutputFolderError(
+                    f"{self.state_path} is damaged or its models are gone "
+                    f"(the healed candidate {name}); pass --overwrite to "
+                    "start the run over, or choose a new --out.")
+        return state
 
     def _retime_teacher(self):
         """A re-run of a finished run times the teacher again (its first

@@ -142,8 +142,9 @@ class RunFolder:
             may not be, hold or lie inside one.
         adopt: str or None. A file whose presence marks a folder written
             by an older version of the tool (before markers): such a folder
-            is adopted when all its entries are among ``entries``, with no
-            settings (so it resumes only after ``overwrite``).
+            is adopted when all its entries are among ``entries`` and the
+            tool checks its own settings (``settings == {}``); it is never
+            overwritten (its files are known by name only).
         flag: str. The flag that named the folder, for messages.
 
     Attributes:
@@ -259,11 +260,18 @@ class RunFolder:
                     f"{self.flag}={self.path} holds files that {self.tool} "
                     f"did not write ({shown}); nothing there is replaced. "
                     f"Choose a new or empty {self.flag}.")
-            if present:  # An older version's run, adopted: it resumes
-                # when the tool checks its settings itself (no settings
-                # here), else only after ``overwrite``.
-                marker = {"tool": self.tool,
-                          "settings": {} if self.settings == {} else None,
+            if present:
+                # An older version's run (no marker): it resumes when the
+                # tool checks its settings itself (no settings here). Its
+                # files are told from others by name only, so nothing in it
+                # is ever removed.
+                if self.settings != {} or overwrite:
+                    raise OutputFolderError(
+                        f"{self.flag}={self.path} holds a {self.tool} run of "
+                        f"an older version (no {MARKER}): its files cannot "
+                        "be told from others there, so nothing is resumed "
+                        f"or replaced. Choose a new {self.flag}.")
+                marker = {"tool": self.tool, "settings": {},
                           "entries": list(self.entries)}
         if marker is not None and marker["tool"] != self.tool:
             raise OutputFolderError(

@@ -175,7 +175,7 @@ def create_pretraining_records(output_dir, vocab, max_seq_length=128,
         raise ValueError("Pass exactly one of `files` and `texts`.")
     _budget(max_seq_length)
     if "://" not in output_dir:  # a local folder (not gs://)
-        check_output_location(output_dir, [vocab, *(files or [])],
+        check_output_location(output_dir, list(files or []),
                               flag="--output")
     os.makedirs(output_dir, exist_ok=True)
     existing = tf.io.gfile.glob(os.path.join(output_dir, "*.tfrecord"))
