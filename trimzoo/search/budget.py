@@ -11,6 +11,7 @@ the walk over the candidates that finds the budget's frontier
 """
 
 import dataclasses
+import math
 import os
 
 import numpy as np
@@ -85,10 +86,10 @@ class Budget:
         if all(v is None for v in dataclasses.astuple(self)):
             raise ValueError("Give a budget: speedup, latency_ms, max_params "
                              "or max_accuracy_drop.")
-        if self.speedup is not None and not self.speedup > 1:
+        if self.speedup is not None and not 1 < self.speedup < math.inf:
             raise ValueError("speedup must be > 1 (times faster than the "
                              f"teacher), got {self.speedup}.")
-        if self.latency_ms is not None and not self.latency_ms > 0:
+        if self.latency_ms is not None and not 0 < self.latency_ms < math.inf:
             raise ValueError(f"latency_ms must be > 0, got {self.latency_ms}.")
         if self.max_params is not None and not self.max_params >= 1:
             raise ValueError(f"max_params must be >= 1, got "
