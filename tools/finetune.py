@@ -16,7 +16,7 @@ from ml_collections import config_flags
 from configs.common import check_override_flags
 from trimzoo.training.checkpointing import RUN_OUTPUTS
 from trimzoo.training.finetune import finetune
-from trimzoo.utils.run_folder import RunFolder
+from trimzoo.utils.run_folder import claim_unless_worker
 from trimzoo.training.strategy import STRATEGIES, get_strategy
 
 config_flags.DEFINE_config_file("config", None, "Experiment config file.")
@@ -32,10 +32,10 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"Unexpected arguments: {argv[1:]}")
     config = FLAGS.config
-    with RunFolder(FLAGS.workdir, "finetune", {}, RUN_OUTPUTS,
-                   inputs=[config.get("init_checkpoint"),
-                           config.distill.get("teacher")],
-                   adopt="config.json", flag="--workdir"):
+    with claim_unless_worker(FLAGS.workdir, "finetune", {}, RUN_OUTPUTS,
+                             inputs=[config.get("init_checkpoint"),
+                                     config.distill.get("teacher")],
+                             adopt="config.json", flag="--workdir"):
         strategy = get_strategy(FLAGS.strategy, tpu=FLAGS.tpu)
         finetune(config, FLAGS.workdir, strategy=strategy)
 

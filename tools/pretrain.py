@@ -38,12 +38,13 @@ def main(argv):
     from trimzoo.training import pretrain
     from trimzoo.training.checkpointing import RUN_OUTPUTS
     from trimzoo.training.strategy import get_strategy
-    from trimzoo.utils.run_folder import RunFolder
+    from trimzoo.utils.run_folder import claim_unless_worker
 
     config = FLAGS.config
-    folder = RunFolder(FLAGS.workdir, "pretrain", {}, RUN_OUTPUTS,
-                       inputs=[config.get("init_checkpoint")],
-                       adopt="config.json", flag="--workdir")
+    folder = claim_unless_worker(
+        FLAGS.workdir, "pretrain", {}, RUN_OUTPUTS,
+        inputs=[config.get("init_checkpoint")], adopt="config.json",
+        flag="--workdir")
     name = FLAGS.strategy or ("tpu" if FLAGS.tpu else config.strategy)
     strategy = get_strategy(name, tpu=FLAGS.tpu or config.tpu or None)
     logging.info("Strategy %s with %d replicas.", type(strategy).__name__,

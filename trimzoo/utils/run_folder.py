@@ -354,3 +354,23 @@ def fingerprint(folder, *extra):
                     digest.update(block)
     digest.update(json.dumps(jsonable(list(extra)), sort_keys=True).encode())
     return digest.hexdigest()
+
+
+def claim_unless_worker(*args, **kwargs):
+    """A :class:`RunFolder` for this process, or a no-op context in a
+    multi-worker run's non-chief worker (``TF_CONFIG``): the workers share
+    the chief's workdir, which the chief claims.
+
+    >>> import os
+    >>> os.environ["TF_CONFIG"] = '{"cluster": {"worker": ["a", "b"]}, "task": {"type": "worker", "index": 1}}'
+    >>> with claim_unless_worker("/never/made", "pretrain", {}, ()) as run:
+    ...     run is None
+    True
+    >>> del os.environ["TF_CONFIG"]
+    """
+    tf_config = json.loads(os.environ.get("TF_CONFIG") or "{}")
+    task, cluster = tf_config.get("task") or {}, tf_config.get("cluster") or {}
+    chief = (not task or (task.get("type") == "chief" if "chief" in cluster
+                          else task.get("type") == "worker"
+                          and int(task.get("index", 0)) == 0))
+    return RunFolder(*args, **kwargs) if chief else contextlib.nullcontext()
