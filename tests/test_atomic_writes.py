@@ -31,6 +31,18 @@ ALLOWED = {
     ("trimzoo/export/benchmark.py", "keras_weights_size"):
         "saves weights into a TemporaryDirectory only to measure their "
         "size; nothing is written under a user's path",
+    ("trimzoo/export/app_file.py", "add_metadata"):
+        "writes the vocabulary and labels MediaPipe's writer reads into its "
+        "own TemporaryDirectory; the app file is written atomically",
+    ("trimzoo/export/app_file.py", "probe_flatbuffer"):
+        "saves the tokenizer probe into the export's scratch "
+        "TemporaryDirectory, never under a user's path",
+    ("trimzoo/export/app_file.py", "token_differences"):
+        "writes the tokenizer probe into the export's scratch "
+        "TemporaryDirectory, never under a user's path",
+    ("trimzoo/utils/run_folder.py", "RunFolder._acquire"):
+        "the lock file holds only the holder's pid, for a person to read; "
+        "no decision reads it back (the lock is the flock)",
 }
 
 #: Calls ``NAME(...)`` or ``x.NAME(...)`` that write the file or folder

@@ -277,7 +277,7 @@ class Compressor:
                 self._say(f"time budget reached: {c.name} and later "
                           "candidates are not healed")
                 break
-            rows.append(self.heal(c))
+            rows.append(dict(self.heal(c)))  # the cached row stays as healed
             keras.backend.clear_session(free_memory=True)
         if not rows:
             raise TimeBudgetError(
