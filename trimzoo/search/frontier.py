@@ -16,6 +16,7 @@ from tqdm.auto import tqdm
 from trimzoo.models import TrimzooBackbone
 from trimzoo.models.costs import flops_per_token, parameter_counts
 from trimzoo.search.budget import BudgetError, dominated, predict_latency
+from trimzoo.search.space import candidate_config
 
 # FLOPs fall faster than latency as a model shrinks (fixed per-call and
 # per-layer overheads), so a candidate whose FLOPs are above the budget's
@@ -40,17 +41,8 @@ CONFIRM_MARGIN = 1.10
 def architecture(teacher, candidate, head_dim):
     """A backbone of ``candidate``'s shape with ``teacher``'s other options
     (weights do not matter for its costs)."""
-    config = dict(teacher.get_config())
-    config.update(num_layers=candidate.num_layers,
-                  num_heads=candidate.num_heads,
-                  hidden_dim=candidate.hidden_dim,
-                  intermediate_dim=candidate.intermediate_dim,
-                  head_dim=head_dim)
-    if candidate.ffn_every:
-        config["ffn_layers"] = f"every_{candidate.ffn_every}"
-    if candidate.normalizer:
-        config["attention_normalizer"] = candidate.normalizer
-    return TrimzooBackbone.from_config(config)
+    return TrimzooBackbone.from_config(
+        candidate_config(teacher.get_config(), candidate, head_dim))
 
 
 class Frontier:

@@ -32,7 +32,8 @@ from trimzoo.search.estimate import (
     estimate_error,
     teacher_importance,
 )
-from trimzoo.search.space import build_space, reference_shape
+from trimzoo.search.space import (build_space, candidate_config,
+                                  reference_shape)
 from trimzoo.utils.io import read_json, write_json
 from trimzoo.utils.run_folder import RunFolder
 
@@ -156,17 +157,8 @@ class Search:
         """The candidate's backbone (inherited weights, or random for a
         reference shape): what the costs are measured on."""
         if self.teacher is None:
-            config = dict(self.reference_config)
-            config.update(num_layers=candidate.num_layers,
-                          num_heads=candidate.num_heads,
-                          hidden_dim=candidate.hidden_dim,
-                          intermediate_dim=candidate.intermediate_dim,
-                          head_dim=None)
-            if candidate.ffn_every:
-                config["ffn_layers"] = f"every_{candidate.ffn_every}"
-            if candidate.normalizer:
-                config["attention_normalizer"] = candidate.normalizer
-            return TrimzooBackbone(**config)
+            return TrimzooBackbone(**candidate_config(
+                self.reference_config, candidate, None))
         return build_candidate(candidate, self.teacher, self.importance(),
                                init="inherit")[0]
 

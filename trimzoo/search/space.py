@@ -233,3 +233,20 @@ def build_space(space, reference, ffn_every=(None,), normalizers=(None,)):
     return sorted(candidates, key=lambda c: (
         c.num_layers, c.num_heads, c.hidden_dim, c.intermediate_dim,
         str(c.ffn_every), str(c.normalizer)))
+
+
+def candidate_config(base, candidate, head_dim):
+    """The backbone config of ``candidate``'s shape: ``base`` (a backbone
+    config dict: the teacher's or a reference preset's) with the
+    candidate's depth, heads, widths and TrimBERT knobs."""
+    config = dict(base)
+    config.update(num_layers=candidate.num_layers,
+                  num_heads=candidate.num_heads,
+                  hidden_dim=candidate.hidden_dim,
+                  intermediate_dim=candidate.intermediate_dim,
+                  head_dim=head_dim)
+    if candidate.ffn_every:
+        config["ffn_layers"] = f"every_{candidate.ffn_every}"
+    if candidate.normalizer:
+        config["attention_normalizer"] = candidate.normalizer
+    return config
