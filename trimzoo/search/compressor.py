@@ -401,7 +401,7 @@ class Compressor:
         ``speedup_round_robin`` (the candidate on the runtime against the
         teacher on ``speedup_against``) and ``speedup_vs_keras_float32``.
         None under a ``measure`` stand-in."""
-        if self.timer._measure_fn is not None:
+        if self.timer.stand_in:
             return None
         self._say(f"\n=== Timing the teacher and {len(rows)} healed "
                   f"candidates round-robin (batch 1, {rounds} rounds)")

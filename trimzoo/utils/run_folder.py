@@ -243,9 +243,9 @@ class RunFolder:
             "entries": list(self.entries), "written": time.strftime(
                 "%Y-%m-%dT%H:%M:%S")})
 
-    def _foreign(self, marker_entries=()):
+    def _foreign(self):
         return sorted(n for n in os.listdir(self.path)
-                      if n not in _OWN and n not in marker_entries
+                      if n not in _OWN
                       and n not in self.entries)
 
     def _claim(self, overwrite, adopt):
